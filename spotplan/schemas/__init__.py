@@ -1,0 +1,27 @@
+"""File contracts: Scenario, Plan, Calibration, RunReport and the run event log.
+
+Every schema carries ``schema_version``, forbids unknown fields, and names units in its field names.
+"""
+
+from __future__ import annotations
+
+from spotplan.schemas.base import SchemaModel, StrictModel
+from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
+from spotplan.schemas.events import EventKind, RunEvent
+from spotplan.schemas.plan import (
+    Assumption,
+    Distribution,
+    Expected,
+    Market,
+    ModelSpec,
+    NoticeHandling,
+    Plan,
+    Pool,
+    TrainingMode,
+)
+
+__all__ = [
+    "Assumption", "Calibration", "CalibrationPoint", "Distribution", "EventKind", "Expected",
+    "LinearCostFit", "MachineInfo", "Market", "ModelSpec", "NoticeHandling", "Plan", "Pool",
+    "RunEvent", "SchemaModel", "StrictModel", "TrainingMode",
+]
