@@ -1,0 +1,28 @@
+"""The README's quick start and CI stay in step: .ci/run runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO_ROOT
+
+
+def _quick_start_commands() -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)
+
+
+def test_readme_has_exactly_two_quick_start_commands() -> None:
+    """The quick start holds two commands: install+main job, install+tests; both use the torch constraints."""
+    cmds = _quick_start_commands()
+    assert len(cmds) == 2
+    assert "spotplan" in cmds[0] and "constraints.txt" in cmds[0]
+    assert cmds[1].strip() == "bash scripts/test.sh"
+    assert "constraints.txt" in (REPO_ROOT / "scripts" / "test.sh").read_text()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run invokes exactly the README's test command."""
+    ci = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert _quick_start_commands()[1].strip() in ci
