@@ -23,6 +23,7 @@ app = typer.Typer(
 # Each module defines ``register(app)``. Heavy imports (torch, simpy, streamlit) stay inside the
 # command functions so ``spotplan --help`` is fast and the advisor never drags torch in.
 COMMAND_MODULES: tuple[str, ...] = (
+    "spotplan.commands.dashboard",
 )
 
 

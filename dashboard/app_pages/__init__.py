@@ -1,0 +1,1 @@
+"""Page sections of the dashboard: layout only, no computation."""

@@ -1,0 +1,176 @@
+"""Pure chart builders: one tidy DataFrame in, one Plotly figure out.
+
+No prices, formulas or I/O live here: every number a chart shows comes from its input frame, built by
+``dashboard.frames`` from advisor and simulator results. Units follow the column names (``_usd``, ``_h``,
+``_min``, ``_usd_per_h``). Each figure carries ``layout.meta = {"chart": <name>}`` so tests can find it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Fixed state colours so the same state reads the same in every run's timeline.
+STATE_COLOURS: dict[str, str] = {
+    "training": "#2ca02c",
+    "saving": "#1f77b4",
+    "lost work": "#d62728",
+    "changeover": "#ff7f0e",
+    "waiting": "#7f7f7f",
+    "restoring": "#9467bd",
+}
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_MARK_COLOURS = {"Young": "#9467bd", "Daly": "#8c564b", "chosen": "#d62728"}
+_BASE_LAYOUT: dict[str, object] = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], chart: str) -> None:
+    """Fail loudly (a programming error, not user input) when a builder gets the wrong frame."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{chart}: frame lacks columns {missing}; has {list(frame.columns)}")
+
+
+def _figure(chart: str, title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title={"text": title}, meta={"chart": chart}, **_BASE_LAYOUT)
+    return fig
+
+
+def plan_comparison_figure(frame: pd.DataFrame, *, deadline_h: float | None = None) -> go.Figure:
+    """Bars of mean cost and makespan per option, with P50 and P95 markers; the plan is highlighted.
+
+    Columns: ``option``, ``is_plan``, ``cost_mean_usd``, ``cost_p50_usd``, ``cost_p95_usd``,
+    ``makespan_mean_h``, ``makespan_p50_h``, ``makespan_p95_h``.
+    """
+    cols = ("option", "is_plan", "cost_mean_usd", "cost_p50_usd", "cost_p95_usd",
+            "makespan_mean_h", "makespan_p50_h", "makespan_p95_h")
+    _require(frame, cols, "plan_comparison")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Cost (USD)", "Makespan (h)"), horizontal_spacing=0.12)
+    colours = ["#d62728" if p else "#9ebcda" for p in frame["is_plan"]]
+    for col, (prefix, unit) in enumerate((("cost", "usd"), ("makespan", "h")), start=1):
+        fig.add_trace(go.Bar(x=frame["option"], y=frame[f"{prefix}_mean_{unit}"], marker_color=colours,
+                             name="mean", showlegend=col == 1, legendgroup="mean"), row=1, col=col)
+        for q, symbol in (("p50", "circle"), ("p95", "triangle-up")):
+            fig.add_trace(go.Scatter(x=frame["option"], y=frame[f"{prefix}_{q}_{unit}"], mode="markers",
+                                     marker={"symbol": symbol, "size": 10, "color": "black"},
+                                     name=q.upper(), legendgroup=q, showlegend=col == 1), row=1, col=col)
+    if deadline_h is not None:
+        fig.add_hline(y=deadline_h, line_dash="dash", line_color="#d62728", row=1, col=2,
+                      annotation_text=f"deadline {deadline_h:g} h")
+    fig.update_layout(title={"text": "Recommended plan against the baselines"}, meta={"chart": "plan_comparison"},
+                      legend={"orientation": "h", "y": -0.15}, **_BASE_LAYOUT)
+    return fig
+
+
+def interval_sweep_figure(frame: pd.DataFrame, marks_min: Mapping[str, float]) -> go.Figure:
+    """Expected cost against the checkpoint interval: simulated points with CI band, closed form, marks.
+
+    Columns: ``interval_min``, ``cost_mean_usd``, ``cost_lo_usd``, ``cost_hi_usd``, ``closed_form_cost_usd``
+    (NaN where no closed form applies). ``marks_min`` maps a label (Young, Daly, chosen) to minutes.
+    """
+    _require(frame, ("interval_min", "cost_mean_usd", "cost_lo_usd", "cost_hi_usd", "closed_form_cost_usd"),
+             "interval_sweep")
+    f = frame.sort_values("interval_min")
+    fig = _figure("interval_sweep", "Expected cost against the checkpoint interval")
+    x = f["interval_min"].to_numpy()
+    fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]),
+                             y=np.concatenate([f["cost_hi_usd"].to_numpy(), f["cost_lo_usd"].to_numpy()[::-1]]),
+                             fill="toself", fillcolor="rgba(31,119,180,0.18)", line={"width": 0},
+                             hoverinfo="skip", name="95% CI"))
+    fig.add_trace(go.Scatter(x=x, y=f["cost_mean_usd"], mode="markers", name="simulated mean",
+                             marker={"color": "#1f77b4", "size": 7}))
+    if f["closed_form_cost_usd"].notna().any():
+        fig.add_trace(go.Scatter(x=x, y=f["closed_form_cost_usd"], mode="lines", name="closed form (Daly)",
+                                 line={"color": "black", "width": 2}))
+    for label, minutes in marks_min.items():
+        fig.add_vline(x=minutes, line_dash="dot" if label != "chosen" else "solid",
+                      line_color=_MARK_COLOURS.get(label, "#555"),
+                      annotation_text=f"{label} {minutes:.1f} min", annotation_textangle=-90)
+    fig.update_xaxes(title="checkpoint interval (min of compute)", type="log")
+    fig.update_yaxes(title="expected cost (USD)")
+    return fig
+
+
+def distribution_figure(frame: pd.DataFrame, value: str, *, kind: str = "histogram", label: str = "") -> go.Figure:
+    """Histogram or ECDF of ``value`` for each ``source`` (e.g. fast path, SimPy replay) in the frame."""
+    _require(frame, (value, "source"), "distribution")
+    if kind not in ("histogram", "ecdf"):
+        raise ValueError(f"distribution: kind must be 'histogram' or 'ecdf', got {kind!r}")
+    fig = _figure(f"distribution_{value}", f"Distribution of {label or value}")
+    for i, (source, group) in enumerate(frame.groupby("source", sort=False)):
+        colour = _PALETTE[i % len(_PALETTE)]
+        v = np.sort(group[value].to_numpy(dtype=float))
+        if kind == "histogram":
+            fig.add_trace(go.Histogram(x=v, name=str(source), opacity=0.6, marker_color=colour,
+                                       histnorm="probability"))
+        else:
+            fig.add_trace(go.Scatter(x=v, y=np.arange(1, v.size + 1) / v.size, mode="lines", line_shape="hv",
+                                     name=str(source), line={"color": colour}))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title=label or value)
+    fig.update_yaxes(title="fraction of runs" if kind == "histogram" else "P(X <= x)")
+    return fig
+
+
+def timeline_figure(segments: pd.DataFrame, interruptions: pd.DataFrame) -> go.Figure:
+    """Gantt of one simulated run: a row per pool, bars coloured by state, interruptions as red crosses.
+
+    ``segments`` columns: ``pool``, ``state``, ``start_h``, ``end_h``; ``interruptions``: ``pool``, ``time_h``.
+    """
+    _require(segments, ("pool", "state", "start_h", "end_h"), "timeline")
+    _require(interruptions, ("pool", "time_h"), "timeline")
+    fig = _figure("timeline", "One simulated run: pools and states over time")
+    for i, (state, group) in enumerate(segments.groupby("state", sort=False)):
+        colour = STATE_COLOURS.get(str(state), _PALETTE[i % len(_PALETTE)])
+        fig.add_trace(go.Bar(y=group["pool"], x=group["end_h"] - group["start_h"], base=group["start_h"],
+                             orientation="h", name=str(state), marker_color=colour,
+                             hovertemplate="%{y}<br>" + str(state) + ": %{base:.2f} h + %{x:.2f} h<extra></extra>"))
+    if len(interruptions):
+        fig.add_trace(go.Scatter(x=interruptions["time_h"], y=interruptions["pool"], mode="markers",
+                                 name="interruption", marker={"symbol": "x", "size": 11, "color": "#d62728",
+                                                              "line": {"width": 1}}))
+    fig.update_layout(barmode="overlay", bargap=0.3, legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(title="hours since start")
+    fig.update_yaxes(title="", autorange="reversed")
+    return fig
+
+
+def price_history_figure(prices: pd.DataFrame, on_demand: pd.DataFrame) -> go.Figure:
+    """Spot price per pool as a step line, with each instance type's on-demand price dashed for reference.
+
+    ``prices`` columns: ``timestamp``, ``pool``, ``price_usd_per_h``; ``on_demand``: ``label``,
+    ``on_demand_usd_per_h`` (may be empty).
+    """
+    _require(prices, ("timestamp", "pool", "price_usd_per_h"), "price_history")
+    _require(on_demand, ("label", "on_demand_usd_per_h"), "price_history")
+    fig = _figure("price_history", "Spot price history per pool")
+    for i, (pool, group) in enumerate(prices.groupby("pool", sort=True)):
+        g = group.sort_values("timestamp")
+        fig.add_trace(go.Scatter(x=g["timestamp"], y=g["price_usd_per_h"], mode="lines", line_shape="hv",
+                                 name=str(pool), line={"color": _PALETTE[i % len(_PALETTE)], "width": 1.5}))
+    for _, row in on_demand.iterrows():
+        fig.add_hline(y=float(row["on_demand_usd_per_h"]), line_dash="dash", line_color="#555",
+                      annotation_text=f"on-demand {row['label']}", annotation_position="top left")
+    fig.update_yaxes(title="USD per instance-hour")
+    fig.update_xaxes(title="time (UTC)")
+    return fig
+
+
+def cost_breakdown_figure(frame: pd.DataFrame) -> go.Figure:
+    """Stacked bars of cost per pool, split by activity (training, saving, lost work, ...).
+
+    Columns: ``pool``, ``activity``, ``cost_usd``.
+    """
+    _require(frame, ("pool", "activity", "cost_usd"), "cost_breakdown")
+    fig = _figure("cost_breakdown", "Cost breakdown by pool and activity")
+    for i, (activity, group) in enumerate(frame.groupby("activity", sort=False)):
+        colour = STATE_COLOURS.get(str(activity), _PALETTE[i % len(_PALETTE)])
+        fig.add_trace(go.Bar(x=group["pool"], y=group["cost_usd"], name=str(activity), marker_color=colour))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="cost (USD)")
+    return fig

@@ -1,0 +1,121 @@
+"""The dashboard's chart builders are pure: the figure shows exactly the numbers of the frame it is given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import charts
+
+
+def _y(trace) -> list[float]:
+    return [float(v) for v in np.asarray(trace.y, dtype=float)]
+
+
+def _comparison_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "option": ["plan", "on-demand only", "spot, no fallback"],
+        "is_plan": [True, False, False],
+        "cost_mean_usd": [100.0, 300.0, 90.0], "cost_p50_usd": [95.0, 300.0, 85.0],
+        "cost_p95_usd": [130.0, 300.0, 160.0],
+        "makespan_mean_h": [12.0, 10.0, 15.0], "makespan_p50_h": [11.5, 10.0, 14.0],
+        "makespan_p95_h": [14.0, 10.0, 22.0],
+    })
+
+
+def test_plan_comparison_shows_means_quantiles_and_deadline() -> None:
+    """Bars carry the mean, markers the P50/P95, the plan is highlighted and the deadline drawn."""
+    fig = charts.plan_comparison_figure(_comparison_frame(), deadline_h=20.0)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert _y(bars[0]) == [100.0, 300.0, 90.0] and _y(bars[1]) == [12.0, 10.0, 15.0]
+    assert list(bars[0].marker.color)[0] != list(bars[0].marker.color)[1]
+    p95 = [t for t in fig.data if t.name == "P95"]
+    assert _y(p95[0]) == [130.0, 300.0, 160.0] and _y(p95[1]) == [14.0, 10.0, 22.0]
+    assert any(s.y0 == 20.0 for s in fig.layout.shapes)
+    assert fig.layout.meta["chart"] == "plan_comparison"
+
+
+def test_interval_sweep_band_curve_and_marks() -> None:
+    """The CI band encloses the points, the closed form is a line, and each mark is a vertical line."""
+    frame = pd.DataFrame({
+        "interval_min": [40.0, 10.0, 20.0],
+        "cost_mean_usd": [120.0, 110.0, 100.0], "cost_lo_usd": [115.0, 105.0, 96.0],
+        "cost_hi_usd": [125.0, 115.0, 104.0], "closed_form_cost_usd": [119.0, 111.0, 99.0],
+    })
+    fig = charts.interval_sweep_figure(frame, {"Young": 21.0, "Daly": 19.5, "chosen": 20.0})
+    band, points, curve = fig.data
+    assert list(points.x) == [10.0, 20.0, 40.0]  # sorted by interval
+    assert _y(points) == [110.0, 100.0, 120.0]
+    assert _y(band) == [115.0, 104.0, 125.0, 115.0, 96.0, 105.0]  # hi forward, lo back
+    assert _y(curve) == [111.0, 99.0, 119.0]
+    assert sorted(s.x0 for s in fig.layout.shapes) == [19.5, 20.0, 21.0]
+    assert {a.text for a in fig.layout.annotations} == {"Young 21.0 min", "Daly 19.5 min", "chosen 20.0 min"}
+
+
+def test_interval_sweep_without_closed_form_has_no_curve() -> None:
+    """Where no closed form applies (NaN column) the chart shows only the simulated points and band."""
+    frame = pd.DataFrame({"interval_min": [5.0, 10.0], "cost_mean_usd": [1.0, 2.0], "cost_lo_usd": [0.5, 1.5],
+                          "cost_hi_usd": [1.5, 2.5], "closed_form_cost_usd": [np.nan, np.nan]})
+    assert len(charts.interval_sweep_figure(frame, {}).data) == 2
+
+
+@pytest.mark.parametrize("kind", ["histogram", "ecdf"])
+def test_distribution_one_trace_per_source(kind: str) -> None:
+    """Each source gets a trace; the ECDF rises from 1/n to 1 over the sorted values."""
+    frame = pd.DataFrame({"cost_usd": [3.0, 1.0, 2.0, 5.0], "source": ["fast", "fast", "fast", "simpy"]})
+    fig = charts.distribution_figure(frame, "cost_usd", kind=kind, label="cost (USD)")
+    assert [t.name for t in fig.data] == ["fast", "simpy"]
+    if kind == "ecdf":
+        assert list(fig.data[0].x) == [1.0, 2.0, 3.0]
+        assert _y(fig.data[0]) == pytest.approx([1 / 3, 2 / 3, 1.0])
+    else:
+        assert sorted(np.asarray(fig.data[0].x, dtype=float)) == [1.0, 2.0, 3.0]
+
+
+def test_distribution_rejects_unknown_kind() -> None:
+    """A kind other than histogram/ECDF is a programming error."""
+    with pytest.raises(ValueError, match="kind"):
+        charts.distribution_figure(pd.DataFrame({"x": [1.0], "source": ["a"]}), "x", kind="violin")
+
+
+def test_timeline_bars_start_at_base_and_interruptions_marked() -> None:
+    """Every state is a bar trace whose base is the segment start; interruptions are crosses on their pool."""
+    segments = pd.DataFrame({
+        "pool": ["p4d use1-az1", "p4d use1-az1", "p4d use1-az1", "p3 use2-az1"],
+        "state": ["training", "lost work", "changeover", "training"],
+        "start_h": [0.0, 2.0, 2.5, 3.0], "end_h": [2.0, 2.5, 3.0, 6.0],
+    })
+    interruptions = pd.DataFrame({"pool": ["p4d use1-az1"], "time_h": [2.5]})
+    fig = charts.timeline_figure(segments, interruptions)
+    training = next(t for t in fig.data if t.name == "training")
+    assert list(training.base) == [0.0, 3.0] and list(training.x) == [2.0, 3.0]
+    assert next(t for t in fig.data if t.name == "lost work").marker.color == charts.STATE_COLOURS["lost work"]
+    crosses = next(t for t in fig.data if t.name == "interruption")
+    assert list(crosses.x) == [2.5] and list(crosses.y) == ["p4d use1-az1"]
+
+
+def test_price_history_step_lines_and_on_demand_reference() -> None:
+    """One step line per pool, ordered in time, plus a dashed on-demand line per instance type."""
+    ts = pd.to_datetime(["2020-01-02", "2020-01-01", "2020-01-01"], utc=True)
+    prices = pd.DataFrame({"timestamp": ts, "pool": ["a", "a", "b"], "price_usd_per_h": [1.2, 1.0, 0.9]})
+    fig = charts.price_history_figure(prices, pd.DataFrame({"label": ["p3.2xlarge"], "on_demand_usd_per_h": [3.06]}))
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert fig.data[0].line.shape == "hv" and _y(fig.data[0]) == [1.0, 1.2]
+    assert [s.y0 for s in fig.layout.shapes] == [3.06]
+
+
+def test_cost_breakdown_stacks_activities_per_pool() -> None:
+    """Activities stack per pool and the bar heights are the frame's costs."""
+    frame = pd.DataFrame({"pool": ["a", "a", "b"], "activity": ["training", "saving", "training"],
+                          "cost_usd": [10.0, 1.0, 5.0]})
+    fig = charts.cost_breakdown_figure(frame)
+    assert fig.layout.barmode == "stack"
+    training = next(t for t in fig.data if t.name == "training")
+    assert list(training.x) == ["a", "b"] and _y(training) == [10.0, 5.0]
+
+
+def test_missing_column_is_reported() -> None:
+    """A frame without the expected columns fails with the missing names, not a plotly error."""
+    with pytest.raises(ValueError, match="cost_usd"):
+        charts.cost_breakdown_figure(pd.DataFrame({"pool": ["a"], "activity": ["x"]}))
