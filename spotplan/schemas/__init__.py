@@ -19,9 +19,23 @@ from spotplan.schemas.plan import (
     Pool,
     TrainingMode,
 )
+from spotplan.schemas.scenario import (
+    AvailabilityKind,
+    AvailabilitySource,
+    DeadlinePolicy,
+    EndPolicy,
+    IntervalPolicy,
+    PoolSpec,
+    PriceKind,
+    PriceSource,
+    RecoveryStrategy,
+    Scenario,
+)
 
 __all__ = [
     "Assumption", "Calibration", "CalibrationPoint", "Distribution", "EventKind", "Expected",
     "LinearCostFit", "MachineInfo", "Market", "ModelSpec", "NoticeHandling", "Plan", "Pool",
     "RunEvent", "SchemaModel", "StrictModel", "TrainingMode",
+    "AvailabilityKind", "AvailabilitySource", "DeadlinePolicy", "EndPolicy", "IntervalPolicy", "PoolSpec",
+    "PriceKind", "PriceSource", "RecoveryStrategy", "Scenario",
 ]
