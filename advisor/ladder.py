@@ -1,0 +1,104 @@
+"""Closed-form pool ranking and fallback-ladder construction.
+
+Each spot pool is scored alone with Daly's complete model (exponential failures at the pool's gang MTBF,
+checkpoint interval at Daly's eq. 37 optimum): expected cost = hourly price x expected wall time. The
+ladder is then built the way practitioners do: the preferred spot pool, its other AZs, other regions,
+other GPU types (with their throughput factor), and on-demand as the last resort. Times are seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor.candidates import PoolOption
+from advisor.savecost import SaveCosts
+from simulator.theory import daly_expected_wall_s, daly_interval_s
+from spotplan.schemas.plan import Market
+
+MAX_SPOT_RUNGS = 6  # a ladder longer than this rarely reaches its tail before on-demand (SkyPilot PR #2234 used 3-9 zones)
+PROVISION_S = 240.0  # Can't Be Late Table 4, ML training: 4 min provisioning
+SETUP_S = 300.0  # same: 5 min setup (image, data)
+CHANGEOVER_SOURCE = "Can't Be Late (NSDI '24) Table 4, ML workload: provisioning 4 min + setup 5 min, restore measured"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobTimes:
+    """The job's compute time and per-gang-size checkpoint costs."""
+
+    work_ref_s: float  # compute seconds at the reference throughput
+    ref_tokens_per_s: float
+    saves: dict[int, SaveCosts]  # node count -> per-node save/restore times
+
+    def work_s(self, pool: PoolOption) -> float:
+        """Compute seconds of the whole job on ``pool``."""
+        return self.work_ref_s * self.ref_tokens_per_s / pool.tokens_per_s
+
+    def save(self, nodes: int) -> SaveCosts:
+        """Save/restore times for a gang of ``nodes``."""
+        return self.saves[nodes]
+
+    def restart_s(self, nodes: int) -> float:
+        """Daly's R: provisioning, setup and restore after each interruption."""
+        return PROVISION_S + SETUP_S + self.saves[nodes].restore_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolScore:
+    """Closed-form expectation of running the whole job on one pool."""
+
+    pool: PoolOption
+    interval_s: float
+    wall_s: float
+    cost_usd: float
+
+
+def score_pool(pool: PoolOption, times: JobTimes) -> PoolScore:
+    """Daly-optimal interval and expected cost for ``pool`` alone (on-demand: no interruptions)."""
+    work = times.work_s(pool)
+    m = pool.gang_mtbf_s
+    if m is None:
+        wall = work + times.restart_s(pool.nodes)  # one start; saves run in the background
+        return PoolScore(pool=pool, interval_s=3600.0, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
+    delta = max(times.save(pool.nodes).snapshot_s, 1e-3)
+    tau = daly_interval_s(delta, m)
+    wall = daly_expected_wall_s(work, tau, delta, times.restart_s(pool.nodes), m)
+    return PoolScore(pool=pool, interval_s=tau, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
+
+
+def rank_pools(pools: list[PoolOption], times: JobTimes) -> list[PoolScore]:
+    """All pools scored, cheapest expected cost first (ties broken by key for determinism)."""
+    return sorted((score_pool(p, times) for p in pools), key=lambda s: (s.cost_usd, s.pool.key))
+
+
+def _region_rank(region: str, prefer: tuple[str, ...]) -> int:
+    return prefer.index(region) if region in prefer else len(prefer)
+
+
+def build_ladder(
+    ranked: list[PoolScore], *, prefer_regions: tuple[str, ...] = (), max_spot: int = MAX_SPOT_RUNGS,
+    with_on_demand: bool = True,
+) -> list[PoolOption]:
+    """Preferred spot pool, its other AZs, other regions, other GPU types, then the cheapest on-demand."""
+    spot = [s for s in ranked if s.pool.market is Market.SPOT]
+    if prefer_regions:  # user priority beats price (skypilot#1819): stable sort keeps cost order inside a region
+        spot.sort(key=lambda s: _region_rank(s.pool.region, prefer_regions))
+    ladder: list[PoolOption] = []
+    if spot:
+        head = spot[0].pool
+        same = [s.pool for s in spot if s.pool.nodes == head.nodes]
+        tiers = (
+            [p for p in same if p.instance_type == head.instance_type and p.region == head.region],
+            [p for p in same if p.instance_type == head.instance_type and p.region != head.region],
+            [p for p in same if p.instance_type != head.instance_type],
+        )
+        for tier in tiers:
+            ladder.extend(p for p in tier if p not in ladder)
+        ladder = ladder[:max_spot]
+    if with_on_demand:
+        nodes = ladder[0].nodes if ladder else None
+        od = [s.pool for s in ranked if s.pool.market is Market.ON_DEMAND and (nodes is None or s.pool.nodes == nodes)]
+        if prefer_regions:
+            od.sort(key=lambda p: _region_rank(p.region, prefer_regions))
+        if od:
+            ladder.append(od[0])
+    return ladder

@@ -1,0 +1,123 @@
+"""Plain-word reasons, warnings, data as-of dates, per-rung assumptions and the progress bar of a recommendation.
+
+Pure text built from search results; no numbers are computed here that the search did not produce.
+Costs USD, times minutes/hours as printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from advisor.candidates import PoolOption
+from advisor.request import RecommendRequest
+from advisor.savecost import NoticeCheck, SaveCosts
+from spotplan.schemas.plan import Assumption, Market, Plan
+
+PROGRESS_AFTER_S = 1.0  # the bar appears only when the search takes longer than this
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A callback that advances a transient rich progress bar (shown after ~1 s), or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("finalists", total=None)
+
+        def report(label: str) -> None:
+            bar.update(task, description=label, advance=1)
+
+        yield report
+
+
+def pool_assumptions(ladder: list[PoolOption]) -> list[Assumption]:
+    """Price and interruption source of every rung."""
+    out = []
+    for i, p in enumerate(ladder, 1):
+        out.append(Assumption(name=f"rung {i} price", value=round(p.price_usd_per_h, 4), unit="USD/h per instance",
+                              source=f"{p.key}: {p.price_source}"))
+        if p.mtbf_s is not None:
+            out.append(Assumption(name=f"rung {i} MTBF", value=round(p.mtbf_s / 3600.0, 3), unit="h per instance",
+                                  source=f"{p.key}: {p.interruption_source}"))
+    return out
+
+
+def data_as_of(catalog: Any, fitted: Any, history: Any | None, ladder: list[PoolOption]) -> dict[str, str]:
+    """Data source -> as-of date for the catalog prices, the fit and a replayed history."""
+    out: dict[str, str] = {}
+    for p in ladder:
+        spec = catalog.instance(p.instance_type)
+        price = spec.prices.get(p.region)
+        if price is not None:
+            out[f"on-demand {p.instance_type} {p.region}"] = f"{price.as_of} ({price.source})"
+    as_of = getattr(fitted, "as_of", None) or getattr(fitted, "created_utc", None)
+    out["fitted spot behaviour"] = str(as_of) if as_of else "data/fitted/spot_behaviour.json"
+    if history is not None and getattr(history, "as_of", None) is not None:
+        out["price history (--prices)"] = str(history.as_of)
+    return out
+
+
+def _minutes(s: float) -> str:
+    return f"{s / 60:.1f} min"
+
+
+def reasons(result: Any, plan: Plan, checks: list[NoticeCheck], request: RecommendRequest) -> list[str]:
+    """Why this plan, in plain words."""
+    chosen = result.chosen
+    first = plan.ladder[0]
+    out = []
+    spot = [p for p in plan.ladder if p.market is Market.SPOT]
+    if spot:
+        out.append(f"{first.instance_type} spot in {first.az_id or first.zone or first.region} has the lowest expected "
+                   f"cost per token once interruptions are priced in (Daly's model at its fitted MTBF); "
+                   f"{len(spot) - 1} further spot pool(s) follow as fallbacks")
+    if plan.ladder[-1].market is Market.ON_DEMAND:
+        out.append(f"on-demand {plan.ladder[-1].instance_type} in {plan.ladder[-1].region} is the last resort")
+    if result.daly_interval_s:
+        out.append(f"checkpoint every {_minutes(plan.checkpoint_interval_s)}: Daly's optimum for the first rung is "
+                   f"{_minutes(result.daly_interval_s)} (Young {_minutes(result.young_interval_s)}); the SimPy replays "
+                   + ("kept it" if abs(plan.checkpoint_interval_s - result.closed_form_interval_s) < 1e-6
+                      else "found a significantly cheaper interval"))
+    if request.interval_s is not None:
+        out.append(f"interval fixed by request at {_minutes(request.interval_s)}")
+    out.append(f"recovery {plan.recovery_strategy} scored best among the strategies tried on the same replays"
+               if chosen.config.name.startswith("plan") else
+               f"the search's best configuration is the '{chosen.config.name}' baseline itself")
+    if request.deadline_h is not None:
+        out.append(f"deadline {request.deadline_h:g} h: {plan.deadline_policy} policy, hit rate "
+                   f"{chosen.hit_rate:.0%} of replays (target >= 95%)")
+    aws = checks[0]
+    if aws.fits:
+        out.append(f"an emergency save fits the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s needed), so "
+                   "little work is lost per interruption")
+    else:
+        out.append(f"an emergency save does not fit the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s "
+                   "needed): the plan relies on periodic checkpoints and the interval is priced with full lost work")
+    others = [b for b in result.baselines if b.config.name != chosen.config.name]
+    if others:
+        best = min(others, key=lambda b: b.expected.cost_usd.mean)
+        out.append(f"cheapest baseline '{best.config.name}' expects ${best.expected.cost_usd.mean:,.0f} vs "
+                   f"${plan.expected.cost_usd.mean:,.0f} for the plan on the same {plan.expected.runs} replays")
+    return out
+
+
+def warnings(result: Any, request: RecommendRequest, costs: SaveCosts, history: Any | None) -> list[str]:
+    """Things a user should double-check."""
+    out = []
+    if costs.extrapolated:
+        out.append("save times are extrapolated beyond the largest calibrated checkpoint size")
+    if request.deadline_h is not None and result.chosen.hit_rate < 0.95:
+        out.append(f"no configuration meets the {request.deadline_h:g} h deadline in 95% of replays; the plan shown "
+                   f"meets it in {result.chosen.hit_rate:.0%}")
+    if request.p95_bound_h is not None and result.chosen.expected.makespan_h.p95 > request.p95_bound_h:
+        out.append(f"P95 makespan {result.chosen.expected.makespan_h.p95:.1f} h exceeds --p95-max "
+                   f"{request.p95_bound_h:g} h")
+    if history is not None:
+        out.extend(str(w) for w in getattr(history, "warnings", [])[:3])
+    return out

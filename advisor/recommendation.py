@@ -1,0 +1,93 @@
+"""The advisor's answer: the Plan plus baselines, assumptions, the interval sweep and the chosen Scenario.
+
+``to_json`` is the ``spotplan recommend --json`` document. Costs are USD, makespans hours, intervals seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from advisor.emit import skypilot_yaml, torchrun_command
+from advisor.savecost import NoticeCheck
+from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaselineResult:
+    """One baseline scored on the same replays as the plan."""
+
+    name: str
+    description: str
+    ladder: list[Pool]
+    checkpoint_interval_s: float
+    recovery_strategy: str
+    expected: Expected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Recommendation:
+    """What ``advisor.api.recommend`` returns."""
+
+    plan: Plan
+    baseline_results: dict[str, BaselineResult]
+    interval_sweep: pd.DataFrame
+    scenario: Any  # spotplan.schemas.scenario.Scenario of the chosen plan
+    reasons: list[str]
+    notice_checks: list[NoticeCheck]
+    gpus_per_node: int
+    warnings: list[str] = field(default_factory=list)
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def baselines(self) -> dict[str, Expected]:
+        """Baseline name -> its expected figures (same replays and seed as the plan)."""
+        return {k: b.expected for k, b in self.baseline_results.items()}
+
+    @property
+    def assumptions(self) -> list[Assumption]:
+        """Every input of the plan with its value and source."""
+        return list(self.plan.assumptions)
+
+    @property
+    def expected(self) -> Expected:
+        """The plan's expected figures."""
+        return self.plan.expected
+
+    def torchrun_command(self, plan_path: str = "plan.yaml") -> str:
+        """The torchrun line that starts ``spotplan run`` with this plan on the reference pool."""
+        return torchrun_command(self.plan, gpus_per_node=self.gpus_per_node, plan_path=plan_path)
+
+    def to_skypilot_yaml(self, plan_path: str = "plan.yaml") -> str:
+        """SkyPilot managed-job task YAML for this plan."""
+        return skypilot_yaml(self.plan, gpus_per_node=self.gpus_per_node, plan_path=plan_path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document: plan, expected, baselines, assumptions, notice, reasons, sweep."""
+        plan = self.plan.model_dump(mode="json")
+        return {
+            "plan": plan,
+            "expected": plan["expected"],
+            "baselines": {
+                name: {
+                    "description": b.description,
+                    "ladder": [p.model_dump(mode="json") for p in b.ladder],
+                    "checkpoint_interval_s": b.checkpoint_interval_s,
+                    "recovery_strategy": b.recovery_strategy,
+                    **b.expected.model_dump(mode="json"),
+                }
+                for name, b in self.baseline_results.items()
+            },
+            "assumptions": plan["assumptions"],
+            "notice": [
+                {"cloud": c.cloud, "notice_s": c.notice_s, "expected_need_s": round(c.expected_need_s, 3),
+                 "worst_need_s": round(c.worst_need_s, 3), "fits": c.fits, "always_fits": c.always_fits}
+                for c in self.notice_checks
+            ],
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "interval_sweep": self.interval_sweep.to_dict(orient="records"),
+            "torchrun_command": self.torchrun_command(),
+        }

@@ -1,0 +1,102 @@
+"""What a user asks the advisor for: the ``RecommendRequest`` consumed by ``advisor.api.recommend``.
+
+Units are in names: ``_h`` hours, ``_s`` seconds, ``_bytes_per_s`` bytes per second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spotplan.errors import ConfigError
+from spotplan.schemas.calibration import Calibration
+from spotplan.schemas.plan import TrainingMode
+
+DEFAULT_RUNS = 48
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecommendRequest:
+    """A planning request. ``None`` means "use the stated default" everywhere.
+
+    ``regions`` restricts candidate regions; ``prefer_regions`` orders the ladder (earlier first) without
+    excluding others; ``families`` restricts instance families (``p4d``, ``p5``, ``g5`` ...).
+    ``interruption_multiplier`` scales interruption rates (2.0 = twice as many), ``price_multiplier``
+    scales spot prices; both exist for what-if analysis (dashboard, regression).
+    """
+
+    model_size: str
+    mode: TrainingMode = TrainingMode.FULL
+    tokens: int | None = None
+    deadline_h: float | None = None
+    p95_bound_h: float | None = None
+    regions: tuple[str, ...] = ()
+    prefer_regions: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    mfu: float | None = None
+    save_bandwidth_bytes_per_s: float | None = None
+    calibration: Calibration | None = field(default=None, compare=False)
+    interruption_multiplier: float = 1.0
+    price_multiplier: float = 1.0
+    notice_s: float | None = None
+    interval_s: float | None = None
+    runs: int = DEFAULT_RUNS
+    seed: int = DEFAULT_SEED
+    prices_path: str | Path | None = None
+    max_nodes: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", TrainingMode(self.mode))
+        for name in ("regions", "prefer_regions", "families"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        if self.tokens is not None and self.tokens <= 0:
+            raise ConfigError(f"--tokens {self.tokens} must be > 0; e.g. --tokens 2e10 for 20B tokens")
+        _positive_or_none("--deadline", self.deadline_h, "e.g. --deadline 48h")
+        _positive_or_none("--p95-max", self.p95_bound_h, "e.g. --p95-max 60h")
+        _positive_or_none("--notice", self.notice_s, "e.g. 120 for AWS, 30 for GCP")
+        _positive_or_none("--interval", self.interval_s, "e.g. 1800 for 30 minutes")
+        for name in ("interruption_multiplier", "price_multiplier"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name}={v!r} must be a finite number > 0 (1.0 = as measured)")
+        if self.runs < 4:
+            raise ConfigError(f"--runs {self.runs} must be >= 4 for a usable P95")
+        if not 1 <= self.max_nodes <= 64:
+            raise ConfigError(f"max_nodes={self.max_nodes} must be between 1 and 64")
+
+
+def _positive_or_none(flag: str, value: float | None, hint: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} {value!r} must be a positive number; {hint}")
+
+
+def parse_duration_h(text: str, flag: str) -> float:
+    """Parse ``48h``, ``2d``, ``90m`` or a bare number of hours."""
+    t = text.strip().lower()
+    scale = {"h": 1.0, "d": 24.0, "m": 1 / 60, "s": 1 / 3600}
+    unit = t[-1] if t and t[-1] in scale else "h"
+    num = t[:-1] if t and t[-1] in scale else t
+    try:
+        value = float(num) * scale[unit]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a duration; use e.g. 48h, 2d or 90m") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} {text!r} must be > 0; use e.g. 48h")
+    return value
+
+
+def parse_count(text: str, flag: str) -> int:
+    """Parse ``2e10``, ``20B``, ``500M`` or a plain integer count."""
+    t = text.strip().upper().replace("_", "")
+    mult = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+    scale = mult.get(t[-1:], 1.0)
+    num = t[:-1] if t[-1:] in mult else t
+    try:
+        value = float(num) * scale
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a count; use e.g. 2e10 or 20B") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} {text!r} must be > 0; e.g. {flag} 2e10")
+    return int(value)

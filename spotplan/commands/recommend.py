@@ -1,0 +1,89 @@
+"""``spotplan recommend``: pools, fallback ladder and checkpoint interval for a training job.
+
+Heavy imports (advisor, simulator, pandas) stay inside the command so ``spotplan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in value.split(",") if x.strip()) if value else ()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``recommend`` to the app."""
+
+    @app.command("recommend")
+    def recommend_cmd(
+        model_size: Annotated[str, typer.Option("--model-size", help="125M, 1.3B, 7B, 13B, 70B or a count (3e9).")],
+        mode: Annotated[str, typer.Option("--mode", help="full (mixed-precision AdamW) or lora.")] = "full",
+        tokens: Annotated[str | None, typer.Option("--tokens", help="Training tokens, e.g. 2e10 or 20B.")] = None,
+        deadline: Annotated[str | None, typer.Option("--deadline", help="Finish within, e.g. 48h or 3d.")] = None,
+        p95_max: Annotated[str | None, typer.Option("--p95-max", help="Bound on the P95 makespan, e.g. 60h.")] = None,
+        regions: Annotated[str | None, typer.Option("--regions", help="Allowed regions, comma-separated.")] = None,
+        prefer_regions: Annotated[
+            str | None, typer.Option("--prefer-regions", help="Region priority order, comma-separated.")
+        ] = None,
+        families: Annotated[str | None, typer.Option("--families", help="Instance families, e.g. p4d,p5.")] = None,
+        mfu: Annotated[float | None, typer.Option("--mfu", help="Model FLOPs utilisation (default 0.40).")] = None,
+        save_bandwidth: Annotated[
+            str | None, typer.Option("--save-bandwidth", help="Checkpoint write bandwidth per node, e.g. 2GB/s.")
+        ] = None,
+        calibration: Annotated[
+            Path | None, typer.Option("--calibration", help="Calibration file from `spotplan calibrate`.")
+        ] = None,
+        prices: Annotated[
+            Path | None, typer.Option("--prices", help="describe-spot-price-history file or folder to replay.")
+        ] = None,
+        notice: Annotated[float | None, typer.Option("--notice", help="Notice seconds (default AWS 120).")] = None,
+        interval: Annotated[
+            float | None, typer.Option("--interval", help="Fix the checkpoint interval in seconds (default: auto).")
+        ] = None,
+        runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs per finalist.")] = 48,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed (same replays for every option).")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document instead of the summary.")] = False,
+        out: Annotated[Path | None, typer.Option("--out", help="Write the Plan file (YAML or JSON).")] = None,
+        skypilot: Annotated[Path | None, typer.Option("--skypilot", help="Write a SkyPilot task YAML.")] = None,
+    ) -> None:
+        """Choose pools, fallback ladder and checkpoint interval; compare with three baselines."""
+        from advisor.api import recommend
+        from advisor.request import RecommendRequest, parse_count, parse_duration_h
+        from advisor.savecost import parse_bandwidth
+        from spotplan.errors import ConfigError
+        from spotplan.schemas.calibration import Calibration
+        from spotplan.schemas.plan import TrainingMode
+
+        if mode not in {m.value for m in TrainingMode}:
+            raise ConfigError(f"--mode {mode!r} is not a mode; use full or lora")
+        request = RecommendRequest(
+            model_size=model_size, mode=TrainingMode(mode),
+            tokens=parse_count(tokens, "--tokens") if tokens is not None else None,
+            deadline_h=parse_duration_h(deadline, "--deadline") if deadline else None,
+            p95_bound_h=parse_duration_h(p95_max, "--p95-max") if p95_max else None,
+            regions=_split(regions), prefer_regions=_split(prefer_regions), families=_split(families), mfu=mfu,
+            save_bandwidth_bytes_per_s=parse_bandwidth(save_bandwidth) if save_bandwidth else None,
+            calibration=Calibration.load(calibration) if calibration else None,
+            notice_s=notice, interval_s=interval, runs=runs, seed=seed, prices_path=prices,
+        )
+        rec = recommend(request, progress=not as_json)
+        plan_name = out.name if out else "plan.yaml"
+        if out:
+            rec.plan.dump(out)
+        if skypilot:
+            skypilot.write_text(rec.to_skypilot_yaml(plan_path=plan_name), encoding="utf-8")
+        if as_json:
+            typer.echo(json.dumps(rec.to_json(), indent=2))
+            return
+        from advisor.render import render
+
+        render(rec)
+        typer.echo(f"torchrun: {rec.torchrun_command(plan_name)}")
+        for label, path in (("plan", out), ("SkyPilot task", skypilot)):
+            if path:
+                typer.echo(f"wrote {label}: {path}")
