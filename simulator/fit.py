@@ -1,0 +1,273 @@
+"""``spotplan data fit``: fit per-pool spot behaviour from the public data into ``data/fitted/spot_behaviour.json``.
+
+Figures and their sources (paths relative to the shared data folder; every pool names its own in ``source``):
+- Price changes (per hour, relative size): ``training_on_a_dime`` describe-spot-price-history, p2/p3, 6 regions,
+  2019-12..2020-03, pooled over the zones of a (type, region). Types without history borrow the same type's median
+  over regions, else the median over all history pools.
+- Spot level vs on-demand: the newest Spot Advisor snapshot's savings ``s`` (region x type, 2025-06-28, after the
+  June 2025 cut): ``1 - s/100``. Missing there: the SkyPilot snapshot's mean spot / on-demand; else the type's
+  median over regions; else the median over all pools. The 2020 history level is kept as ``history_spot_to_on_demand``.
+- Up/down-time: AWS 1-node Can't Be Late traces (availability and preemption), per (type, zone) and pooled per
+  (type, region); see ``simulator/fit_stats.py`` for the censoring-aware mean and the lognormal shape.
+- Advisor-band prior for pools without a trace: a band is NOT an MTBF. Reading band p as "a share p of instances
+  is reclaimed within 30 days" gives MTBF_naive = 720 h / -ln(1-p) (14,000 h at 5%), while the traces show hours.
+  spotplan keeps the bands' *ranking* and takes the *scale* from the traces: k = geometric mean over trace pools
+  of MTBF_naive(their band, 2024-02-28 snapshot) / MTBF_trace, and MTBF_prior(band) = MTBF_naive(band) / k.
+  Representative p per band: the middle of the spotinfo ranges (2.5, 8.5, 14, 19.5 %); ">20%" is open-ended and
+  is taken as 30 % (an assumption, stated in the JSON). Shapes (sigma_log) and down-times of the prior are the
+  medians of the trace pools. Pools the advisor does not list get band 4 (the most pessimistic).
+Output is deterministic: sorted keys and pools, figures rounded to 6 significant digits, no timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from simulator.catalog import Catalog, load_catalog
+from simulator.catalog_build import ZONE_NAME_BY_ID
+from simulator.fit_stats import PriceStats, RunStats, band_rate_per_h, pooled_change_rate, price_stats, run_stats, sig
+from simulator.prices import load_price_history
+from simulator.spot_advisor import SpotAdvisor, load_spot_advisor
+from simulator.traces import load_availability_trace, trace_info
+from spotplan.errors import DataError
+
+HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
+TRACES = "cant_be_late_spot_traces"
+ADVISOR_NOW = "aws_spot_advisor/spot-advisor-data_2025-06-28.json"
+ADVISOR_CAL = "aws_spot_advisor/spot-advisor-data_2024-02-28.json"
+SKYPILOT = "skypilot_catalog/aws_vms_gpu_subset_v7.csv"
+BAND_P = {0: 0.025, 1: 0.085, 2: 0.14, 3: 0.195, 4: 0.30}
+NO_BAND = 4
+AZ_ID_BY_CBL_NAME = {name: az for az, name in ZONE_NAME_BY_ID.items()}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _price_section(shared: Path, cat: Catalog) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[PriceStats]]]:
+    hist = load_price_history(shared / HISTORY)
+    rows, by_pool = [], defaultdict(list)
+    for k in hist.pools():
+        s = price_stats(hist.series(k.instance_type, k.zone, k.product))
+        by_pool[(k.instance_type, k.region)].append(s)
+        od = cat.instances[k.instance_type].on_demand_usd_per_h.get(k.region) if k.instance_type in cat.instances else None
+        rows.append({"instance_type": k.instance_type, "region": k.region, "zone": k.zone, "span_h": sig(s.span_h),
+                     "change_points": s.change_points, "changes": s.changes,
+                     "mean_usd_per_h": sig(s.mean_usd_per_h), "min_usd_per_h": s.min_usd_per_h,
+                     "max_usd_per_h": s.max_usd_per_h,
+                     "spot_to_on_demand": sig(s.mean_usd_per_h / od) if od else None})
+    return rows, by_pool
+
+
+def _trace_section(shared: Path) -> tuple[dict[tuple[str, str, str], tuple[RunStats, RunStats, list[str]]], list[dict]]:
+    """Single-instance stats per (type, region, zone) from AWS 1-node traces; gang stats of multi-node traces."""
+    pools: dict[tuple[str, str, str], tuple[RunStats, RunStats, list[str]]] = {}
+    gang = []
+    for p in sorted((shared / TRACES).rglob("*.json")):
+        info, rel = trace_info(p), str(p.relative_to(shared))
+        if info.cloud != "aws" or not info.instance_type:
+            continue
+        t = load_availability_trace(p)
+        if info.nodes > 1:
+            up_all, _ = run_stats(t, need=t.capacity)
+            gang.append({"file": rel, "instance_type": info.instance_type, "zone": info.zone, "nodes": t.capacity,
+                         "kind": info.kind, "all_up_fraction": sig(float(t.up(t.capacity).mean())),
+                         "any_up_fraction": sig(float(t.up(1).mean())), "mean_instances": sig(float(t.values.mean())),
+                         "all_up_mean_run_h": sig(up_all.mean_s / 3600) if up_all.events else None})
+            continue
+        region = info.zone[:-1]
+        up, down = run_stats(t)
+        key = (info.instance_type, region, info.zone)
+        if key in pools:
+            u0, d0, files = pools[key]
+            up, down, files = u0.merge(up), d0.merge(down), [*files, f"{rel} ({info.kind})"]
+        else:
+            files = [f"{rel} ({info.kind})"]
+        pools[key] = (up, down, files)
+    return pools, gang
+
+
+def _avail(up: RunStats, down: RunStats, files: list[str]) -> dict[str, Any]:
+    return {"basis": "trace", "mtbf_h": sig(up.mean_s / 3600), "uptime": {"kind": "lognormal", **up.lognormal()},
+            "downtime": {"kind": "lognormal", **down.lognormal()},
+            "availability": sig(up.time_s / (up.time_s + down.time_s)),
+            "interruptions": up.events, "observed_h": sig((up.time_s + down.time_s) / 3600),
+            "source_availability": "Can't Be Late traces: " + "; ".join(files)
+            + " [mean = time up / interruptions (censoring-aware); lognormal shape from complete runs]"}
+
+
+def _band_prior(region_trace: dict[tuple[str, str], dict[str, Any]], cal: SpotAdvisor,
+                region_stats: dict[tuple[str, str], tuple[RunStats, RunStats]]) -> dict[str, Any]:
+    ks, sig_up, sig_down, mean_down = [], [], [], []
+    used = []
+    for (t, region), a in sorted(region_trace.items()):
+        got = cal.get(region, t)
+        if got is None:
+            continue
+        band = got[0].index
+        naive_h = 1.0 / band_rate_per_h(BAND_P[band])
+        ks.append(math.log(naive_h / a["mtbf_h"]))
+        up, down = region_stats[(t, region)]
+        sig_up.append(up.sigma_log)
+        sig_down.append(down.sigma_log)
+        mean_down.append(down.mean_s)
+        used.append(f"{t} {region} band {band} trace MTBF {a['mtbf_h']} h")
+    k = math.exp(statistics.fmean(ks))
+    s_up, s_down, m_down = statistics.median(sig_up), statistics.median(sig_down), statistics.median(mean_down)
+    bands = {}
+    for b, p in BAND_P.items():
+        mtbf_s = 3600.0 / band_rate_per_h(p) / k
+        bands[str(b)] = {
+            "representative_monthly_share": p, "naive_mtbf_h": sig(1.0 / band_rate_per_h(p)),
+            "mtbf_h": sig(mtbf_s / 3600),
+            "uptime": {"kind": "lognormal", "mu_log_s": sig(math.log(mtbf_s) - s_up * s_up / 2), "sigma_log": sig(s_up)},
+            "downtime": {"kind": "lognormal", "mu_log_s": sig(math.log(m_down) - s_down * s_down / 2),
+                         "sigma_log": sig(s_down)},
+            "availability": sig(mtbf_s / (mtbf_s + m_down))}
+    return {"scale_k": sig(k), "calibration_pools": used, "bands": bands,
+            "band_4_assumption": "'>20%' is open-ended; 30 % monthly share assumed (unverified)",
+            "method": ("MTBF_prior = (720 h / -ln(1-p_band)) / k, k = geometric mean of naive/trace MTBF over the "
+                       f"calibration pools (bands from {ADVISOR_CAL}); sigma_log and mean down-time = medians of "
+                       "the region-level trace pools")}
+
+
+def _skypilot_ratio(shared: Path) -> dict[tuple[str, str], float]:
+    import csv
+
+    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in csv.DictReader((shared / SKYPILOT).open(encoding="utf-8")):
+        if r["Price"] and r["SpotPrice"]:
+            acc[(r["InstanceType"], r["Region"])].append(float(r["SpotPrice"]) / float(r["Price"]))
+    return {k: statistics.fmean(v) for k, v in acc.items()}
+
+
+def _level(t: str, region: str, now: SpotAdvisor, sky: dict[tuple[str, str], float]) -> tuple[float | None, str]:
+    got = now.get(region, t)
+    if got is not None:
+        return 1 - got[1] / 100, f"{ADVISOR_NOW} savings s={got[1]:g}% -> 1 - s/100"
+    if (t, region) in sky:
+        return sky[(t, region)], f"{SKYPILOT} mean SpotPrice/Price over the region's AZs (pre-June-2025 snapshot)"
+    return None, ""
+
+
+def fit(shared: str | Path) -> dict[str, Any]:
+    """The fitted document for the shared data folder ``shared``."""
+    shared = Path(shared)
+    if not (shared / HISTORY).is_dir() or not (shared / TRACES).is_dir():
+        raise DataError(f"expected {HISTORY} and {TRACES} under it (the public data folder)", path=str(shared))
+    cat = load_catalog()
+    now, cal = load_spot_advisor(shared / ADVISOR_NOW), load_spot_advisor(shared / ADVISOR_CAL)
+    hist_rows, hist_pools = _price_section(shared, cat)
+    zone_stats, gang = _trace_section(shared)
+    sky = _skypilot_ratio(shared)
+
+    region_stats: dict[tuple[str, str], tuple[RunStats, RunStats]] = {}
+    region_files: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (t, region, _z), (up, down, files) in sorted(zone_stats.items()):
+        if (t, region) in region_stats:
+            u0, d0 = region_stats[(t, region)]
+            up, down = u0.merge(up), d0.merge(down)
+        region_stats[(t, region)] = (up, down)
+        region_files[(t, region)].extend(files)
+    region_trace = {k: _avail(u, d, region_files[k]) for k, (u, d) in region_stats.items()}
+    prior = _band_prior(region_trace, cal, region_stats)
+
+    change = {k: pooled_change_rate(v) for k, v in hist_pools.items()}
+    by_type = defaultdict(list)
+    for (t, _r), c in change.items():
+        by_type[t].append(c)
+    all_c = list(change.values())
+    glob_c = (statistics.median(c[0] for c in all_c), statistics.median(c[1] for c in all_c))
+
+    def price_change(t: str, region: str) -> tuple[float, float, str]:
+        if (t, region) in change:
+            return (*change[(t, region)], f"{HISTORY}/{region} ({t}, pooled over zones, 2019-12..2020-03)")
+        if t in by_type:
+            c = by_type[t]
+            return (statistics.median(x[0] for x in c), statistics.median(x[1] for x in c),
+                    f"prior: median of {t} over the regions in {HISTORY}")
+        return (*glob_c, f"prior: median over all p2/p3 pools in {HISTORY} (no price history for this type)")
+
+    levels = {}
+    for t in cat.instance_types():
+        for region in cat.regions():
+            levels[(t, region)] = _level(t, region, now, sky)
+    type_med = {t: statistics.median([v for (tt, _r), (v, _s) in levels.items() if tt == t and v is not None] or [math.nan])
+                for t in cat.instance_types()}
+    all_med = statistics.median(v for v, _s in levels.values() if v is not None)
+
+    pools = []
+    hist_level = defaultdict(list)
+    for row in hist_rows:
+        if row["spot_to_on_demand"] is not None:
+            hist_level[(row["instance_type"], row["region"])].append(row["spot_to_on_demand"])
+
+    def entry(t: str, region: str, zone: str) -> dict[str, Any]:
+        lvl, lsrc = levels[(t, region)]
+        if lvl is None:
+            lvl, lsrc = ((type_med[t], f"prior: median of {t} over the catalog regions")
+                         if not math.isnan(type_med[t]) else (all_med, "prior: median over all catalog pools"))
+        pc, prs, psrc = price_change(t, region)
+        adv = now.get(region, t)
+        if zone and (t, region, zone) in zone_stats:
+            avail = _avail(*zone_stats[(t, region, zone)])
+        elif (t, region) in region_trace:
+            avail = dict(region_trace[(t, region)])
+        else:
+            b = adv[0].index if adv else NO_BAND
+            pb = prior["bands"][str(b)]
+            avail = {"basis": "advisor-band prior" if adv else "global prior (band 4)", "mtbf_h": pb["mtbf_h"],
+                     "uptime": pb["uptime"], "downtime": pb["downtime"], "availability": pb["availability"],
+                     "source_availability": (f"band {b} of {ADVISOR_NOW} mapped by band_prior" if adv else
+                                             f"not listed in {ADVISOR_NOW}: band 4 prior (most pessimistic)")}
+        hl = hist_level.get((t, region))
+        return {"instance_type": t, "region": region, "zone": zone,
+                "az_id": AZ_ID_BY_CBL_NAME.get(zone, "") if zone else "",
+                "spot_to_on_demand": sig(lvl), "source_spot_to_on_demand": lsrc,
+                "history_spot_to_on_demand": sig(statistics.fmean(hl)) if hl else None,
+                "price_changes_per_h": sig(pc), "price_change_rel_std": sig(prs), "source_price_changes": psrc,
+                "advisor": ({"band": adv[0].index, "label": adv[0].label, "savings_pct": adv[1],
+                             "snapshot": now.as_of} if adv else None), **avail}
+
+    for t in cat.instance_types():
+        for region in cat.regions():
+            pools.append(entry(t, region, ""))
+    for (t, region, zone) in sorted(zone_stats):
+        if t in cat.instances and region in cat.regions():
+            pools.append(entry(t, region, zone))
+
+    inputs = sorted({HISTORY + "/" + str(p.relative_to(shared / HISTORY)) for p in (shared / HISTORY).rglob("*.json")})
+    digest = hashlib.sha256("".join(_sha(shared / f) for f in inputs).encode()).hexdigest()[:16]
+    return {
+        "schema_version": 1,
+        "description": "Per-pool spot behaviour fitted by `spotplan data fit` (simulator/fit.py); see its docstring.",
+        "inputs": {HISTORY: f"{len(inputs)} files, sha256-of-sha256s {digest}",
+                   **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, SKYPILOT)},
+                   TRACES: "; ".join(f"{p.relative_to(shared)}={_sha(p)}" for p in sorted((shared / TRACES).rglob("*.json")))},
+        "caveats": [
+            "Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
+            "(training_on_a_dime's account) are not joined by name; price figures are region-level.",
+            "Availability traces measure whether a new spot instance could launch, preemption traces whether a "
+            "running one survived; both are pooled here as up/down processes (domain.md pitfall 2).",
+            "Price change figures come from 2019-2020 p2/p3 history; spot levels from the 2025-06-28 advisor.",
+        ],
+        "band_prior": prior,
+        "gang": gang,
+        "price_history": hist_rows,
+        "pools": pools,
+    }
+
+
+def write_fit(shared: str | Path, out: str | Path) -> dict[str, Any]:
+    """Fit and write the JSON (stable formatting); return the document."""
+    doc = fit(shared)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return doc
