@@ -1,0 +1,95 @@
+"""Building the training job from a Plan: device, model shape, optimizer, LR schedule and config hash.
+
+The config hash covers everything that changes the training trajectory (shape, seed, optimizer and schedule
+settings, corpus digest), so a checkpoint from another configuration is refused instead of silently resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import torch
+
+from runner.checkpoint import FORMAT_VERSION
+from runner.corpus import Corpus, load_stdlib_bytes
+from runner.model import GPT, GPTConfig, build_model, config_for_params, named_config
+from runner.state import TrainState
+from spotplan.errors import ConfigError
+from spotplan.schemas.plan import Plan
+
+LR = 3e-4
+BETAS = (0.9, 0.95)
+WEIGHT_DECAY = 0.1
+GRAD_CLIP = 1.0
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """``None`` picks CUDA when present, else CPU; asking for CUDA where there is none is a ConfigError."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {requested!r}: expected cpu or cuda")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is visible to torch; use --device cpu")
+    return torch.device(requested)
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def model_config(plan: Plan, model_size: str | None) -> GPTConfig:
+    """A named runner size, or a shape with the plan's parameter count and sequence length."""
+    if model_size is not None:
+        return named_config(model_size)
+    seq_len = plan.model.seq_len
+    return config_for_params(
+        plan.model.n_params, seq_len=seq_len, batch_size=max(1, plan.model.global_batch_tokens // seq_len)
+    )
+
+
+def lr_factor(step: int, total_steps: int) -> float:
+    """Linear warm-up over min(100, total/10) steps, then cosine decay to 10% at ``total_steps``."""
+    warmup = max(1, min(100, total_steps // 10))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """Everything the loop trains with."""
+
+    cfg: GPTConfig
+    corpus: Corpus
+    train: TrainState
+    device: torch.device
+    total_steps: int
+    config_hash: str
+
+    @property
+    def model(self) -> GPT:
+        assert isinstance(self.train.model, GPT)
+        return self.train.model
+
+
+def build_job(plan: Plan, *, model_size: str | None, device: torch.device, seed: int,
+              corpus_bytes: int) -> Job:
+    """Model, AdamW, LambdaLR and corpus for ``plan``; nothing here touches a global RNG."""
+    cfg = model_config(plan, model_size)
+    corpus = Corpus(data=load_stdlib_bytes(corpus_bytes), seq_len=cfg.seq_len, seed=seed)
+    model = build_model(cfg, seed=seed, device=device)
+    total = plan.model.total_steps
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total))
+    settings = {
+        "format_version": FORMAT_VERSION, "model": cfg.as_dict(), "seed": seed, "lr": LR, "betas": BETAS,
+        "weight_decay": WEIGHT_DECAY, "grad_clip": GRAD_CLIP, "total_steps": total, "corpus": corpus.digest,
+    }
+    config_hash = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return Job(cfg=cfg, corpus=corpus, train=TrainState(model=model, optimizer=opt, scheduler=sched),
+               device=device, total_steps=total, config_hash=config_hash)

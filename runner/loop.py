@@ -1,0 +1,262 @@
+"""The training loop: restore, train, checkpoint at the plan's interval, react to notices, report.
+
+Order at every step boundary: periodic save if due, then the notice check. On a notice the loop makes an
+emergency save only if it can finish before the notice's deadline (``policy.emergency_save_fits``); otherwise
+it keeps the last periodic checkpoint. Either way it waits for the save in flight and exits with
+``ExitCode.PREEMPTED``. Every notice, save, upload, restore and exit goes to the JSON-lines run log.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from runner.checkpoint import iter_valid, remove_uncommitted
+from runner.corpus import DataPosition
+from runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
+from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, expected_save_s, interval_steps
+from runner.runlog import RunLog, utc_iso
+from runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
+from runner.snapshot import SaveResult, Saver
+from runner.state import capture, restore
+from runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
+from spotplan.errors import CheckpointError
+from spotplan.schemas.events import EventKind
+from spotplan.schemas.plan import Market, Plan
+from spotplan.schemas.run_report import RunReport
+
+STEP_TIME_PROBE = 5  # steps timed before converting a seconds interval into steps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How to execute a plan on this machine."""
+
+    plan: Plan
+    checkpoint_dir: Path
+    device: str | None = None
+    model_size: str | None = None
+    max_steps: int | None = None
+    sync_save: bool = False
+    interval_unit: IntervalUnit = IntervalUnit.STEPS
+    seed: int = 0
+    corpus_bytes: int = 8 << 20
+    s3_url: str | None = None
+    endpoint_url: str | None = None
+    imds: bool | None = None  # None: poll when the plan's first rung is a spot pool
+    imds_endpoint: str = DEFAULT_IMDS_ENDPOINT
+    upload_drain_s: float = 60.0
+    run_log: Path | None = None
+    report: Path | None = None
+    storage: Storage | None = field(default=None, compare=False)
+
+
+@dataclass(slots=True)
+class _Tally:
+    saves: list[SaveResult] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    step_times_s: list[float] = field(default_factory=list)
+
+
+def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog) -> tuple[int, DataPosition, str | None, float]:
+    """Restore the newest valid checkpoint (local, else remote); return (step, position, source, seconds)."""
+    t0 = time.perf_counter()
+    remove_uncommitted(root)
+
+    def warn(msg: str) -> None:
+        log.emit(EventKind.RESTORE, ok=False, reason=msg)
+
+    source = "local"
+    ckpt = next(iter_valid(root, warn), None)
+    if ckpt is None and storage is not None:
+        if restore_from_remote(storage, root, warn) is not None:
+            ckpt, source = next(iter_valid(root, warn), None), "s3"
+    if ckpt is None:
+        return 0, DataPosition(), None, 0.0
+    if ckpt.config_hash != job.config_hash:
+        raise CheckpointError(
+            f"{root}: newest checkpoint (step {ckpt.step}) was made by another configuration "
+            f"(config hash {ckpt.config_hash[:12]}, this run {job.config_hash[:12]}); use another --checkpoint-dir"
+        )
+    position = restore(job.train, ckpt)
+    restore_s = time.perf_counter() - t0
+    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
+    log.emit(EventKind.RESTORE, step=ckpt.step, restore_s=restore_s, bytes=n_bytes, ok=True, source=source)
+    return ckpt.step, position, source, restore_s
+
+
+def _train_step(job: Job, position: DataPosition) -> tuple[float, DataPosition]:
+    x, y, position = job.corpus.batch(position, job.cfg.batch_size)
+    model, opt = job.train.model, job.train.optimizer
+    loss = job.model.loss(x.to(job.device), y.to(job.device))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+    opt.step()
+    job.train.scheduler.step()
+    return float(loss.item()), position
+
+
+class _Runner:
+    """State of one invocation; ``run()`` returns the report."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.plan = opts.plan
+        self.root = opts.checkpoint_dir
+        self.device = resolve_device(opts.device)
+        self.job = build_job(self.plan, model_size=opts.model_size, device=self.device, seed=opts.seed,
+                             corpus_bytes=opts.corpus_bytes)
+        zone = self.plan.ladder[0].zone
+        self.log = RunLog(opts.run_log or self.root / "run_log.jsonl",
+                          instance_type=self.plan.ladder[0].instance_type, zone=zone)
+        self.storage = opts.storage or (
+            S3Storage(opts.s3_url, endpoint_url=opts.endpoint_url) if opts.s3_url else None
+        )
+        self.uploader: Uploader | None = None
+        self.tally = _Tally()
+        self.flag = NoticeFlag()
+        self.saver = Saver(self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save
+                           and self.plan.async_save, on_done=self._on_saved)
+
+    def _on_saved(self, r: SaveResult) -> None:
+        self.log.emit(EventKind.SAVE, step=r.step, kind=r.kind, blocking_s=r.blocking_s, persist_s=r.persist_s,
+                      bytes=r.bytes, ok=r.ok, reason=r.error)
+        if r.ok:
+            self.tally.saves.append(r)
+            if self.uploader is not None:
+                self.uploader.submit(r.step)
+
+    def _on_uploaded(self, r: UploadResult) -> None:
+        self.log.emit(EventKind.UPLOAD, step=r.step, persist_s=r.upload_s, bytes=r.bytes, ok=r.ok,
+                      reason=r.error)
+
+    def _save(self, step: int, position: DataPosition, kind: str) -> None:
+        tensors, state = capture(self.job.train, position=position)
+        self.saver.save(step=step, kind=kind, tensors=tensors, state=state, config_hash=self.job.config_hash,
+                        plan_id=self.plan.plan_id)
+
+    def _handle_notice(self, notice: Notice, step: int, last_saved: int, position: DataPosition) -> str:
+        """Emergency save if it fits before the deadline; returns the exit reason."""
+        self.log.emit(EventKind.NOTICE, action=notice.action, time=utc_iso(notice.deadline_s),
+                      source=notice.source, step=step, sync=True)
+        last = self.saver.last
+        need_s = expected_save_s(last.blocking_s if last else None, last.persist_s if last else None, self.plan)
+        now = time.time()
+        if step == last_saved:
+            return f"notice from {notice.source}: step {step} is already checkpointed"
+        if self.plan.notice.emergency_save and emergency_save_fits(
+            now_s=now, deadline_s=notice.deadline_s, expected_s=need_s
+        ):
+            self._save(step, position, "emergency")
+            return f"notice from {notice.source}: emergency checkpoint at step {step}"
+        left_s = notice.deadline_s - now
+        return (f"notice from {notice.source}: an emergency save (~{need_s:.2f} s) would not finish in the "
+                f"{left_s:.1f} s left; kept the checkpoint of step {last_saved}")
+
+    def _start_threads(self) -> ImdsPoller | None:
+        if self.storage is not None:
+            self.uploader = Uploader(self.storage, self.root, keep_last_k=self.plan.keep_last_k,
+                                     on_result=self._on_uploaded)
+            self.uploader.start()
+        install_signal_handlers(self.flag, notice_s=self.plan.notice.notice_s)
+        poll = self.opts.imds if self.opts.imds is not None else self.plan.ladder[0].market is Market.SPOT
+        if not poll:
+            return None
+        poller = ImdsPoller(self.flag, endpoint=self.opts.imds_endpoint, poll_s=self.plan.notice.imds_poll_s)
+        poller.start()
+        return poller
+
+    def _loop(self, step: int, position: DataPosition, last_end: int) -> tuple[int, ExitCode, str]:
+        every: int | None = None
+        if self.opts.interval_unit is IntervalUnit.STEPS:
+            every = interval_steps(self.plan, IntervalUnit.STEPS)
+        last_saved = step
+        while True:
+            notice = self.flag.notice
+            if notice is not None:
+                return step, ExitCode.PREEMPTED, self._handle_notice(notice, step, last_saved, position)
+            if step >= last_end:
+                if last_saved != step:
+                    self._save(step, position, "final")
+                return step, ExitCode.COMPLETED, f"reached step {step}"
+            t0 = time.perf_counter()
+            loss, position = _train_step(self.job, position)
+            self.tally.step_times_s.append(time.perf_counter() - t0)
+            self.tally.losses.append(loss)
+            step += 1
+            if every is None and len(self.tally.step_times_s) > STEP_TIME_PROBE:
+                measured = statistics.median(self.tally.step_times_s[1:])  # the first step warms caches
+                every = interval_steps(self.plan, IntervalUnit.SECONDS, measured)
+            if every is not None and step - last_saved >= every:
+                self._save(step, position, "periodic")
+                last_saved = step
+
+    def run(self) -> RunReport:
+        self.log.emit(EventKind.START, step=None)
+        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log)
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        poller = self._start_threads()
+        end = self.job.total_steps if self.opts.max_steps is None else min(self.opts.max_steps, self.job.total_steps)
+        code, reason, step = ExitCode.USER_ERROR, "error", start
+        try:
+            step, code, reason = self._loop(start, position, max(end, start))
+            self.saver.close()
+            if self.uploader is not None and not self.uploader.drain(self._drain_budget_s()):
+                reason += f"; upload to {self.storage.describe() if self.storage else ''} not finished"
+        except CheckpointError as exc:
+            reason = str(exc)
+            raise
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            if poller is not None:
+                poller.stop()
+            if self.uploader is not None:
+                self.uploader.stop()
+            self.log.emit(EventKind.EXIT, step=step, exit_code=int(code), reason=reason, sync=True)
+        return self._report(start, step, source, restore_s, code, reason)
+
+    def _drain_budget_s(self) -> float:
+        notice = self.flag.notice
+        if notice is None:
+            return self.opts.upload_drain_s
+        return max(0.0, min(self.opts.upload_drain_s, notice.deadline_s - time.time()))
+
+    def _report(self, start: int, end: int, source: str | None, restore_s: float, code: ExitCode,
+                reason: str) -> RunReport:
+        saves = self.tally.saves
+        tensors, _ = capture(self.job.train, position=DataPosition())
+        notice = self.flag.notice
+        report = RunReport(
+            created_utc=utc_iso(), plan_id=self.plan.plan_id, config_hash=self.job.config_hash,
+            device=device_name(self.device), model_size=self.opts.model_size or "plan",
+            n_params=sum(p.numel() for p in self.job.model.parameters()),
+            state_bytes=sum(t.numel() * t.element_size() for t in tensors.values()), seed=self.opts.seed,
+            checkpoint_dir=str(self.root), interval_steps=self._interval_used(),
+            async_save=self.saver.async_save, start_step=start, end_step=end, restored_from=source,
+            restore_s=restore_s if source else None, saves=len(saves),
+            save_blocking_s_mean=statistics.fmean(r.blocking_s for r in saves) if saves else None,
+            save_persist_s_mean=statistics.fmean(r.persist_s or 0.0 for r in saves) if saves else None,
+            step_time_s_median=statistics.median(self.tally.step_times_s) if self.tally.step_times_s else None,
+            last_committed_step=max((r.step for r in saves), default=start if source else None),
+            notice_source=notice.source if notice else None, exit_code=int(code), exit_reason=reason,
+            losses=self.tally.losses,
+        )
+        report.dump(self.opts.report or self.root / "run_report.json")
+        return report
+
+    def _interval_used(self) -> int:
+        if self.opts.interval_unit is IntervalUnit.STEPS or len(self.tally.step_times_s) <= STEP_TIME_PROBE:
+            return self.plan.checkpoint_interval_steps
+        return interval_steps(self.plan, IntervalUnit.SECONDS, statistics.median(self.tally.step_times_s[1:]))
+
+
+def run(opts: RunOptions) -> RunReport:
+    """Execute ``opts.plan``; the report's ``exit_code`` is the process exit code (``policy.ExitCode``)."""
+    return _Runner(opts).run()

@@ -1,0 +1,44 @@
+"""The JSON-lines run log: one ``spotplan.schemas.RunEvent`` per line, appended by the loop and its threads.
+
+This is the interruption event format the simulator's data layer replays (``simulator.traces.load_event_log``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spotplan.schemas.events import EventKind, RunEvent
+
+
+def utc_iso(epoch_s: float | None = None) -> str:
+    """ISO-8601 UTC with a Z suffix (``datetime.now`` when ``epoch_s`` is None)."""
+    when = datetime.now(UTC) if epoch_s is None else datetime.fromtimestamp(epoch_s, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunLog:
+    """Appends RunEvents to ``path``; one ``write`` per line with O_APPEND, so lines never interleave."""
+
+    def __init__(self, path: Path, *, instance_type: str | None = None, zone: str | None = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._context = {"instance_type": instance_type, "zone": zone}
+        self._lock = threading.Lock()
+
+    def emit(self, event: EventKind, *, sync: bool = False, **fields: Any) -> RunEvent:
+        """Validate and append one event; ``sync`` fsyncs (notice and exit lines must survive the kill)."""
+        record = RunEvent(event=event, ts_utc=utc_iso(), **self._context, **fields)
+        line = (record.model_dump_json(exclude_none=True) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line)
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        return record

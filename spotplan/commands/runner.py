@@ -1,0 +1,94 @@
+"""``spotplan run`` (train a real model under a Plan with atomic async checkpoints) and ``spotplan calibrate``
+(measure snapshot, persist and restore times and write a Calibration file).
+
+Exit codes of ``spotplan run``: 0 completed, 75 interrupted by a notice (state saved or last periodic kept;
+relaunch to resume), 2 user error (bad plan, option or checkpoint directory). Heavy imports stay inside the
+command functions so ``spotplan --help`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="spotplan: warning: %(message)s", stream=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``spotplan run`` and ``spotplan calibrate`` to the CLI."""
+
+    @app.command("run")
+    def run_cmd(
+        plan_path: Annotated[Path, typer.Argument(metavar="PLAN.yaml", help="Plan file from spotplan recommend.")],
+        checkpoint_dir: Annotated[Path, typer.Option(help="Local checkpoint directory.")] = Path("checkpoints"),
+        max_steps: Annotated[Optional[int], typer.Option(min=0, help="Stop after this step.")] = None,
+        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+        model_size: Annotated[
+            Optional[str], typer.Option(help="tiny, small, base, medium or large instead of the plan's size.")
+        ] = None,
+        sync_save: Annotated[bool, typer.Option(help="Write checkpoints on the training thread.")] = False,
+        interval_unit: Annotated[
+            str, typer.Option(help="steps: plan.checkpoint_interval_steps; seconds: plan.checkpoint_interval_s "
+                                   "converted with the measured step time.")
+        ] = "steps",
+        seed: Annotated[int, typer.Option(help="Seed of weights and data order.")] = 0,
+        s3: Annotated[Optional[str], typer.Option(help="Mirror checkpoints to s3://bucket/prefix.")] = None,
+        endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint URL.")] = None,
+        imds: Annotated[
+            Optional[bool], typer.Option("--imds/--no-imds", help="Poll AWS IMDS (default: when rung 1 is spot).")
+        ] = None,
+        imds_endpoint: Annotated[str, typer.Option(help="IMDS base URL.")] = "http://169.254.169.254",
+        run_log: Annotated[Optional[Path], typer.Option(help="JSON-lines run log (default CKPT/run_log.jsonl).")]
+        = None,
+        report: Annotated[Optional[Path], typer.Option(help="RunReport JSON (default CKPT/run_report.json).")]
+        = None,
+    ) -> None:
+        """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""
+        from runner.loop import RunOptions, run
+        from runner.policy import IntervalUnit
+        from spotplan.errors import ConfigError
+        from spotplan.schemas.plan import Plan
+
+        _setup_logging()
+        if interval_unit not in {u.value for u in IntervalUnit}:
+            raise ConfigError(f"--interval-unit {interval_unit!r}: expected steps or seconds")
+        opts = RunOptions(
+            plan=Plan.load(plan_path), checkpoint_dir=checkpoint_dir, device=device, model_size=model_size,
+            max_steps=max_steps, sync_save=sync_save, interval_unit=IntervalUnit(interval_unit), seed=seed,
+            s3_url=s3, endpoint_url=endpoint_url, imds=imds, imds_endpoint=imds_endpoint, run_log=run_log,
+            report=report,
+        )
+        result = run(opts)
+        typer.echo(f"{result.exit_reason}; steps {result.start_step}->{result.end_step}, {result.saves} saves, "
+                   f"exit {result.exit_code}")
+        raise typer.Exit(code=result.exit_code)
+
+    @app.command("calibrate")
+    def calibrate_cmd(
+        sizes: Annotated[
+            Optional[list[str]], typer.Option("--sizes", help="Runner model sizes to measure (repeatable).")
+        ] = None,
+        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+        out: Annotated[Path, typer.Option(help="Calibration JSON to write.")] = Path("calibration.json"),
+        checkpoint_dir: Annotated[
+            Optional[Path], typer.Option(help="Directory to measure (default: a temp dir beside --out).")
+        ] = None,
+        repeats: Annotated[int, typer.Option(min=1, help="Measured repeats per size after one warm-up.")] = 3,
+        predict_bytes: Annotated[
+            Optional[list[float]], typer.Option(help="Also predict these state sizes in bytes (repeatable).")
+        ] = None,
+    ) -> None:
+        """Measure snapshot, persist and restore times for several state sizes; fit time = a + bytes / bandwidth."""
+        from runner.calibrate import DEFAULT_SIZES, calibrate, render
+
+        _setup_logging()
+        cal = calibrate(sizes or list(DEFAULT_SIZES), device=device, out=out, checkpoint_dir=checkpoint_dir,
+                        repeats=repeats)
+        typer.echo(render(cal, predict_bytes or [1e9, 1e10, 1.12e11]))
+        typer.echo(f"wrote {out}")

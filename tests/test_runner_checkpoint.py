@@ -1,0 +1,165 @@
+"""Checkpoint format: commit rule, checksums, fallback to the previous valid step, no unpickling, keep-last-K."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from runner import checkpoint as ck
+from runner.fsio import sha256_bytes
+from spotplan.errors import CheckpointError
+
+
+def _ckpt(step: int, scale: float = 1.0) -> ck.Checkpoint:
+    gen = torch.Generator().manual_seed(step)
+    tensors = {
+        "model/w": torch.randn(16, 8, generator=gen) * scale,
+        "model/b16": torch.randn(5, generator=gen).to(torch.bfloat16),
+        "optim/0/step": torch.tensor(float(step)),
+        "rng/torch_cpu": torch.get_rng_state(),
+        "model/empty": torch.empty(0, 3),
+        "data/ids": torch.arange(7, dtype=torch.int64),
+    }
+    return ck.Checkpoint(step=step, config_hash="cfg", plan_id="p", tensors=tensors,
+                         state={"data_position": {"epoch": 0, "index": step}, "note": 0.1 + 0.2})
+
+
+def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    """A written checkpoint loads back with identical tensors, dtypes and JSON state."""
+    original = _ckpt(7)
+    info = ck.write_checkpoint(tmp_path, original)
+    loaded = ck.load_checkpoint(info.path)
+    assert loaded.step == 7 and loaded.config_hash == "cfg" and loaded.plan_id == "p"
+    assert set(loaded.tensors) == set(original.tensors)
+    for name, t in original.tensors.items():
+        assert loaded.tensors[name].dtype == t.dtype and torch.equal(loaded.tensors[name], t), name
+    assert loaded.state["note"] == 0.1 + 0.2 and loaded.state["data_position"] == {"epoch": 0, "index": 7}
+    # our hand-written safetensors file is readable by the reference library too
+    ref = load_file(str(info.path / ck.TENSORS))
+    assert torch.equal(ref["model/w"], original.tensors["model/w"])
+
+
+def test_manifest_lists_sha256_of_every_file(tmp_path: Path) -> None:
+    """manifest.json carries size and sha256 of each data file, matching the bytes on disk."""
+    d = ck.write_checkpoint(tmp_path, _ckpt(3)).path
+    manifest = json.loads((d / ck.MANIFEST).read_text())
+    assert manifest["step"] == 3 and manifest["world_size"] == 1
+    for name in ck.DATA_FILES:
+        data = (d / name).read_bytes()
+        assert manifest["files"][name] == {"sha256": sha256_bytes(data), "bytes": len(data)}
+
+
+def test_flipped_byte_falls_back_to_previous_step(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """One flipped byte in the newest step is detected; the previous valid step is used, with a warning."""
+    ck.write_checkpoint(tmp_path, _ckpt(10))
+    newest = ck.write_checkpoint(tmp_path, _ckpt(20)).path
+    blob = bytearray((newest / ck.TENSORS).read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    (newest / ck.TENSORS).write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="sha256"):
+        ck.verify_step(newest)
+    warnings: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="spotplan.runner"):
+        first = next(ck.iter_valid(tmp_path, warnings.append))
+    assert first.step == 10
+    assert warnings and "step 20" in warnings[0] and "step 20" in caplog.text
+
+
+def test_step_without_manifest_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash between the data files and the manifest rename leaves a step that is skipped and cleaned up."""
+    ck.write_checkpoint(tmp_path, _ckpt(10))
+
+    def crash(path: Path, data: bytes) -> str:
+        path.with_name(f".{path.name}.tmp-1").write_bytes(data[: len(data) // 2])
+        raise OSError("killed before rename")
+
+    monkeypatch.setattr(ck, "write_atomic", crash)
+    with pytest.raises(OSError):
+        ck.write_checkpoint(tmp_path, _ckpt(20))
+    assert (ck.step_dir(tmp_path, 20) / ck.TENSORS).exists()
+    assert [c.step for c in ck.iter_valid(tmp_path)] == [10]
+    assert ck.remove_uncommitted(tmp_path) == [20]
+    assert not ck.step_dir(tmp_path, 20).exists()
+
+
+def test_truncated_and_garbled_manifest_are_skipped(tmp_path: Path) -> None:
+    """A manifest that is not JSON, or lists other files, is not trusted."""
+    d = ck.write_checkpoint(tmp_path, _ckpt(5)).path
+    (d / ck.MANIFEST).write_text('{"format": "spotplan-checkpoint", "step": 5')
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        ck.load_checkpoint(d)
+    (d / ck.MANIFEST).write_text(json.dumps({"format": "other", "step": 5, "files": {}}))
+    with pytest.raises(CheckpointError, match="manifest"):
+        ck.load_checkpoint(d)
+
+
+class _Payload:
+    """Pickle whose unpickling creates a marker file (what a malicious checkpoint would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, ...]]:
+        return (subprocess.call, ([sys.executable, "-c", f"open({str(self.marker)!r}, 'w').write('pwned')"],))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
+    """A checkpoint whose tensor file is a pickle (with a matching manifest hash) is refused; its payload never runs."""
+    marker = tmp_path / "marker"
+    evil = pickle.dumps({"model/w": _Payload(marker)})
+    # the payload is live: unpickling it in a child process does create the marker
+    probe = tmp_path / "probe"
+    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
+                   input=pickle.dumps(_Payload(probe)), check=True)
+    assert probe.exists()
+    torch.save({"w": _Payload(marker)}, tmp_path / "evil.pt")  # the torch.save flavour of the same attack
+    for blob in (evil, (tmp_path / "evil.pt").read_bytes()):
+        d = ck.write_checkpoint(tmp_path / "ckpts", _ckpt(1)).path
+        (d / ck.TENSORS).write_bytes(blob)
+        manifest = json.loads((d / ck.MANIFEST).read_text())
+        manifest["files"][ck.TENSORS] = {"sha256": sha256_bytes(blob), "bytes": len(blob)}
+        (d / ck.MANIFEST).write_text(json.dumps(manifest))
+        with pytest.raises(CheckpointError, match="refusing to load"):
+            ck.load_checkpoint(d)
+        assert list(ck.iter_valid(tmp_path / "ckpts")) == []
+    assert not marker.exists()
+
+
+def test_keep_last_k_prunes_oldest_committed(tmp_path: Path) -> None:
+    """After five commits with K=2 only the two newest steps remain; an in-flight newer directory is left alone."""
+    for step in (1, 2, 3, 4, 5):
+        ck.write_checkpoint(tmp_path, _ckpt(step))
+    ck.step_dir(tmp_path, 6).mkdir()  # a save of step 6 in flight (no manifest yet)
+    removed = ck.prune(tmp_path, 2)
+    assert sorted(removed) == [1, 2, 3]
+    assert [s for s, _ in ck.list_step_dirs(tmp_path)] == [6, 5, 4]
+
+
+def test_rewriting_an_existing_step_replaces_it(tmp_path: Path) -> None:
+    """Saving a step that already exists (resume after a fallback) replaces it with the new content."""
+    ck.write_checkpoint(tmp_path, _ckpt(4, scale=1.0))
+    d = ck.write_checkpoint(tmp_path, _ckpt(4, scale=2.0)).path
+    assert torch.equal(ck.load_checkpoint(d).tensors["model/w"], _ckpt(4, scale=2.0).tensors["model/w"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(ck.DATA_FILES), where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+def test_any_flipped_bit_is_detected(tmp_path_factory: pytest.TempPathFactory, which: str, where: float,
+                                     bit: int) -> None:
+    """Flipping any single bit of any data file makes the step fail verification with CheckpointError."""
+    d = ck.write_checkpoint(tmp_path_factory.mktemp("flip"), _ckpt(2)).path
+    blob = bytearray((d / which).read_bytes())
+    blob[int(where * len(blob))] ^= 1 << bit
+    (d / which).write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError):
+        ck.load_checkpoint(d)
