@@ -181,3 +181,20 @@ def test_committed_scenarios_load_and_match_their_names() -> None:
     assert len(load_scenarios(root)) == 8
     with pytest.raises(ConfigError, match="did you mean 'p5-13b-full'"):
         load_scenarios(root, ("p5-13b-ful",))
+
+
+def test_example_ci_workflow_uses_real_flags() -> None:
+    """The example GitHub Actions workflow parses and calls `spotplan regress` only with options it has."""
+    import re
+
+    import yaml
+
+    from spotplan.commands.regress import regress
+
+    root = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((root / "examples" / "github-actions-spotplan-regress.yml").read_text())
+    runs = [s["run"] for s in wf["jobs"]["regress"]["steps"] if "spotplan regress" in s.get("run", "")]
+    assert runs, "the workflow must run spotplan regress"
+    used = set(re.findall(r"(--[a-z-]+)", runs[0]))
+    known = {"--" + name.replace("_", "-") for name in regress.__annotations__} | {"--json"}
+    assert used <= known, used - known
