@@ -24,6 +24,7 @@ app = typer.Typer(
 # command functions so ``spotplan --help`` is fast and the advisor never drags torch in.
 COMMAND_MODULES: tuple[str, ...] = (
     "spotplan.commands.dashboard",
+    "spotplan.commands.runner",
 )
 
 

@@ -19,6 +19,7 @@ from spotplan.schemas.plan import (
     Pool,
     TrainingMode,
 )
+from spotplan.schemas.run_report import RunReport
 from spotplan.schemas.scenario import (
     AvailabilityKind,
     AvailabilitySource,
@@ -35,7 +36,7 @@ from spotplan.schemas.scenario import (
 __all__ = [
     "Assumption", "Calibration", "CalibrationPoint", "Distribution", "EventKind", "Expected",
     "LinearCostFit", "MachineInfo", "Market", "ModelSpec", "NoticeHandling", "Plan", "Pool",
-    "RunEvent", "SchemaModel", "StrictModel", "TrainingMode",
+    "RunEvent", "RunReport", "SchemaModel", "StrictModel", "TrainingMode",
     "AvailabilityKind", "AvailabilitySource", "DeadlinePolicy", "EndPolicy", "IntervalPolicy", "PoolSpec",
     "PriceKind", "PriceSource", "RecoveryStrategy", "Scenario",
 ]
