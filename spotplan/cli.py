@@ -25,6 +25,10 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "spotplan.commands.dashboard",
     "spotplan.commands.runner",
+    "spotplan.commands.regress",
+    "spotplan.commands.recommend",
+    "spotplan.commands.prices",
+    "spotplan.commands.data",
 )
 
 
