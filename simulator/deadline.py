@@ -1,0 +1,112 @@
+"""Deadline policies (Can't Be Late, NSDI '24) as pure decisions: spot, on-demand or idle.
+
+Quantities are seconds. ``work_s`` is the job's reference compute C(0), ``progress_s`` the reference compute
+done so far (cp), ``deadline_s`` the deadline measured from the job's start, ``changeover_s`` the changeover
+delay d (provisioning + setup + restore), ``od_rate`` the on-demand pool's progress per wall second (throughput
+factor times the fraction of time not spent in blocking saves).
+
+- Safety net (both policies): once R(t) < C(t) + 2d, where R is time left and C the on-demand time still
+  needed, go on-demand and stay to the end.
+- greedy: spot whenever a spot rung has capacity, idle otherwise, until the safety net.
+- uniform-progress: expected progress ep(t) = t·C(0)/R(0). Take spot whenever available (even when behind);
+  when idle and behind (cp < ep(t)) go on-demand; once on on-demand stay until cp >= ep(t + 2d), then leave
+  for spot if available, else idle (the paper's rule 3).
+
+``next_check_s`` gives the earliest time the decision could change with no capacity event (the model
+re-evaluates then), so the policy costs a handful of events per run rather than one per tick.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+from spotplan.schemas.scenario import DeadlinePolicy
+
+INF = math.inf
+
+
+class Choice(str, Enum):
+    """What the job should be running on."""
+
+    SPOT = "spot"
+    ON_DEMAND = "on-demand"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadlineState:
+    """What a policy sees at one decision point."""
+
+    now_s: float
+    progress_s: float
+    work_s: float
+    deadline_s: float
+    changeover_s: float
+    od_rate: float
+    on_demand_now: bool
+    spot_available: bool
+    committed: bool  # the safety net already fired
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """A choice, whether it commits to on-demand for good, and when to look again."""
+
+    choice: Choice
+    commit: bool
+    next_check_s: float
+
+
+def _od_need_s(st: DeadlineState) -> float:
+    """C(t): wall seconds on on-demand to finish, including one changeover unless already there."""
+    need = max(0.0, st.work_s - st.progress_s) / st.od_rate
+    return need + (0.0 if st.on_demand_now else st.changeover_s)
+
+
+def safety_net(st: DeadlineState) -> bool:
+    """R(t) < C(t) + 2d."""
+    return st.deadline_s - st.now_s < _od_need_s(st) + 2.0 * st.changeover_s
+
+
+def _safety_time_s(st: DeadlineState, rate_s: float) -> float:
+    """When the safety net fires if progress grows at ``rate_s`` per second from now."""
+    slack = st.deadline_s - st.now_s - _od_need_s(st) - 2.0 * st.changeover_s
+    shrink = 1.0 - rate_s / st.od_rate  # slack lost per wall second
+    if shrink <= 1e-12:
+        return INF
+    return st.now_s + max(0.0, slack) / shrink
+
+
+def decide(policy: DeadlinePolicy, st: DeadlineState, *, spot_rate_s: float = 0.0) -> Decision:
+    """The policy's choice now; ``spot_rate_s`` is progress per second on the current spot rung (0 if idle)."""
+    if st.committed or safety_net(st):
+        return Decision(choice=Choice.ON_DEMAND, commit=True, next_check_s=INF)
+    if policy is DeadlinePolicy.GREEDY:
+        choice = Choice.SPOT if st.spot_available else Choice.IDLE
+        rate = spot_rate_s if choice is Choice.SPOT else 0.0
+        return Decision(choice=choice, commit=False, next_check_s=_safety_time_s(st, rate))
+    return _uniform_progress(st, spot_rate_s)
+
+
+def _uniform_progress(st: DeadlineState, spot_rate_s: float) -> Decision:
+    r = st.work_s / st.deadline_s  # expected progress per second
+    two_d = 2.0 * st.changeover_s
+    if st.on_demand_now:
+        if st.progress_s < r * (st.now_s + two_d):  # hysteresis: stay until cp >= ep(t + 2d)
+            gain = st.od_rate - r
+            t_leave = st.now_s + (r * (st.now_s + two_d) - st.progress_s) / gain if gain > 0 else INF
+            return Decision(choice=Choice.ON_DEMAND, commit=False, next_check_s=t_leave)
+        choice = Choice.SPOT if st.spot_available else Choice.IDLE
+    elif st.spot_available:
+        choice = Choice.SPOT
+    elif st.progress_s < r * st.now_s:
+        return Decision(choice=Choice.ON_DEMAND, commit=False, next_check_s=st.now_s)
+    else:
+        choice = Choice.IDLE
+    rate = spot_rate_s if choice is Choice.SPOT else 0.0
+    t_next = _safety_time_s(st, rate)
+    if choice is Choice.IDLE:
+        t_next = min(t_next, st.progress_s / r)  # falls behind ep(t) at t = cp / r
+    return Decision(choice=choice, commit=False, next_check_s=t_next)
