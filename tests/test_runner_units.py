@@ -1,0 +1,182 @@
+"""Runner units: async saver semantics, pure policy decisions, IMDS poller protocol, CLI errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from runner import checkpoint as ck
+from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
+from runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
+from runner.snapshot import Saver, SnapshotBuffers
+from runner_support import make_plan, write_plan
+from spotplan.errors import CheckpointError, ConfigError
+
+
+def test_snapshot_is_isolated_from_later_training(tmp_path: Path) -> None:
+    """An async save persists the values at snapshot time even if training overwrites the tensors at once."""
+    live = {"w": torch.arange(1 << 20, dtype=torch.float32)}
+    saver = Saver(tmp_path, keep_last_k=2, async_save=True)
+    saver.save(step=1, kind="periodic", tensors=live, state={}, config_hash="h", plan_id="p")
+    live["w"].fill_(-1.0)  # the optimizer step right after the snapshot
+    saver.close()
+    got = ck.load_checkpoint(ck.step_dir(tmp_path, 1)).tensors["w"]
+    assert torch.equal(got, torch.arange(1 << 20, dtype=torch.float32))
+
+
+def test_failed_persist_surfaces_on_next_save_and_at_close(tmp_path: Path) -> None:
+    """A background write that fails raises CheckpointError at the next save, and at close(); never silently."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the checkpoint directory should be")
+    results = []
+    saver = Saver(blocker, keep_last_k=2, async_save=True, on_done=results.append)
+    t = {"w": torch.ones(4)}
+    saver.save(step=1, kind="periodic", tensors=t, state={}, config_hash="h", plan_id="p")
+    with pytest.raises(CheckpointError, match="background save of step 1"):
+        saver.save(step=2, kind="periodic", tensors=t, state={}, config_hash="h", plan_id="p")
+    saver.close()  # the error was reported once; step 2 was never started
+    saver.save(step=3, kind="final", tensors=t, state={}, config_hash="h", plan_id="p")
+    with pytest.raises(CheckpointError, match="background save of step 3"):
+        saver.close()
+    assert [(r.step, r.ok) for r in results] == [(1, False), (3, False)]
+
+
+def test_at_most_one_save_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second save waits for the first persist to finish before it snapshots."""
+    import runner.snapshot as snap
+
+    active, peak, lock = [0], [0], threading.Lock()
+    real = snap.write_checkpoint
+
+    def slow(root: Path, c: ck.Checkpoint) -> ck.CommitInfo:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        try:
+            return real(root, c)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(snap, "write_checkpoint", slow)
+    saver = Saver(tmp_path, keep_last_k=5, async_save=True)
+    for step in range(1, 5):
+        saver.save(step=step, kind="periodic", tensors={"w": torch.full((8,), float(step))}, state={},
+                   config_hash="h", plan_id="p")
+    saver.close()
+    assert peak[0] == 1 and ck.committed_steps(tmp_path) == [4, 3, 2, 1]
+
+
+def test_sync_save_blocks_for_the_whole_write(tmp_path: Path) -> None:
+    """With async off the save returns only after the manifest is committed."""
+    saver = Saver(tmp_path, keep_last_k=1, async_save=False)
+    saver.save(step=3, kind="final", tensors={"w": torch.ones(3)}, state={}, config_hash="h", plan_id="p")
+    assert ck.committed_steps(tmp_path) == [3] and saver.last is not None and saver.last.ok
+
+
+def test_snapshot_buffers_are_reused() -> None:
+    """Buffers are allocated once per tensor and reused by later snapshots (no repeated first-touch cost)."""
+    bufs = SnapshotBuffers()
+    first = bufs.copy({"w": torch.ones(5)})["w"]
+    second = bufs.copy({"w": torch.zeros(5)})["w"]
+    assert first.data_ptr() == second.data_ptr() and torch.equal(second, torch.zeros(5))
+
+
+def test_policy_decisions() -> None:
+    """Interval conversion, due checks and the emergency-save deadline test."""
+    plan = make_plan(checkpoint_interval_s=6.0, checkpoint_interval_steps=10)
+    assert interval_steps(plan, IntervalUnit.STEPS) == 10
+    assert interval_steps(plan, IntervalUnit.SECONDS, 0.5) == 12
+    assert interval_steps(plan, IntervalUnit.SECONDS, 100.0) == 1
+    with pytest.raises(ConfigError):
+        interval_steps(plan, IntervalUnit.SECONDS, None)
+    assert should_checkpoint(20, 10, 10) and not should_checkpoint(19, 10, 10)
+    assert emergency_save_fits(now_s=0, deadline_s=120, expected_s=10)
+    assert not emergency_save_fits(now_s=0, deadline_s=120, expected_s=100)
+    assert not emergency_save_fits(now_s=130, deadline_s=120, expected_s=0.1)
+    assert int(ExitCode.PREEMPTED) == 75 and int(ExitCode.COMPLETED) == 0
+
+
+def test_instance_action_parsing() -> None:
+    """The IMDS document's time is ISO-8601 UTC with a Z suffix."""
+    action, t = parse_instance_action(b'{"action": "stop", "time": "2017-09-18T08:22:00Z"}')
+    assert action == "stop" and t == 1505722920.0
+
+
+class _Tokened(BaseHTTPRequestHandler):
+    expired_once = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._reply(200, b"T1" if type(self).expired_once else b"T2")
+
+    def do_GET(self) -> None:  # noqa: N802
+        token = self.headers.get("X-aws-ec2-metadata-token")
+        if token == "T1":  # the first token expires: 401, and the poller must fetch a new one
+            type(self).expired_once = False
+            return self._reply(401, b"")
+        if token != "T2":
+            return self._reply(401, b"")
+        self._reply(200, b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}')
+
+    def _reply(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_imds_poller_refreshes_expired_token() -> None:
+    """A 401 drops the token; the next poll PUTs a new one and reads the notice."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Tokened,), {"expired_once": True}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        flag = NoticeFlag()
+        poller = ImdsPoller(flag, endpoint=f"http://127.0.0.1:{server.server_address[1]}", poll_s=0.01)
+        assert poller.poll_once() is None  # 401 with the expired token is "no notice yet", not an error
+        notice = poller.poll_once()
+        assert notice is not None and notice.source == "imds" and notice.deadline_s == 1893456000.0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unreachable_imds_is_not_fatal() -> None:
+    """Off EC2 the poller finds nothing listening, warns once and sets no notice."""
+    flag = NoticeFlag()
+    poller = ImdsPoller(flag, endpoint="http://127.0.0.1:9", poll_s=0.01, timeout_s=0.2)
+    poller.start()
+    time.sleep(0.1)
+    poller.stop()
+    poller.join(timeout=2)
+    assert flag.notice is None and not poller.is_alive()
+
+
+def test_cli_bad_inputs_are_one_line_exit_2(tmp_path: Path, run_cli) -> None:
+    """Missing plan, unknown model size, unavailable CUDA: one line on stderr, exit 2."""
+    code, _, err = run_cli("run", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    plan = write_plan(tmp_path / "plan.yaml")
+    code, _, err = run_cli("run", str(plan), "--checkpoint-dir", str(tmp_path / "c"), "--model-size", "tinny")
+    assert code == 2 and "did you mean 'tiny'" in err and "Traceback" not in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli("run", str(plan), "--device", "cuda", "--checkpoint-dir", str(tmp_path / "c"))
+        assert code == 2 and "no CUDA device" in err
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path: Path, run_cli) -> None:
+    """Resuming a directory written with another seed fails with one line instead of mixing runs."""
+    plan = write_plan(tmp_path / "plan.yaml")
+    args = ("run", str(plan), "--checkpoint-dir", str(tmp_path / "c"), "--model-size", "tiny", "--no-imds",
+            "--max-steps", "10", "--device", "cpu")
+    assert run_cli(*args)[0] == 0
+    code, _, err = run_cli(*args, "--seed", "1")
+    assert code == 2 and "another configuration" in err
