@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def _json_ready(page: dict[str, Any]) -> dict[str, Any]:
     for rec in page.get("SpotPriceHistory", []):
         ts = rec.get("Timestamp")
         if isinstance(ts, datetime):
-            rec = {**rec, "Timestamp": ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
+            rec = {**rec, "Timestamp": ts.astimezone(UTC).isoformat().replace("+00:00", "Z")}
         recs.append(rec)
     return {"SpotPriceHistory": recs, "NextToken": page.get("NextToken") or ""}
 
@@ -112,7 +112,7 @@ def fetch_to_cache(regions: Sequence[str], instance_types: Sequence[str], *, day
         raise ConfigError(f"--days {days}: expected 1..{MAX_DAYS} (describe-spot-price-history keeps 90 days)")
     if not regions or not instance_types:
         raise ConfigError("give at least one --region and one --instance-type")
-    end = now or datetime.now(timezone.utc)
+    end = now or datetime.now(UTC)
     start = end - timedelta(days=days)
     out_dir = cache or cache_dir()
     stamp = end.strftime("%Y%m%dT%H%M%SZ")

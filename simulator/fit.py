@@ -31,7 +31,15 @@ from typing import Any
 
 from simulator.catalog import Catalog, load_catalog
 from simulator.catalog_build import ZONE_NAME_BY_ID
-from simulator.fit_stats import PriceStats, RunStats, band_rate_per_h, pooled_change_rate, price_stats, run_stats, sig
+from simulator.fit_stats import (
+    PriceStats,
+    RunStats,
+    band_rate_per_h,
+    pooled_change_rate,
+    price_stats,
+    run_stats,
+    sig,
+)
 from simulator.prices import load_price_history
 from simulator.spot_advisor import SpotAdvisor, load_spot_advisor
 from simulator.traces import load_availability_trace, trace_info
@@ -252,10 +260,10 @@ def fit(shared: str | Path) -> dict[str, Any]:
                    **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, SKYPILOT)},
                    TRACES: "; ".join(f"{p.relative_to(shared)}={_sha(p)}" for p in sorted((shared / TRACES).rglob("*.json")))},
         "caveats": [
-            "Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
-            "(training_on_a_dime's account) are not joined by name; price figures are region-level.",
-            "Availability traces measure whether a new spot instance could launch, preemption traces whether a "
-            "running one survived; both are pooled here as up/down processes (domain.md pitfall 2).",
+            ("Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
+            "(training_on_a_dime's account) are not joined by name; price figures are region-level."),
+            ("Availability traces measure whether a new spot instance could launch, preemption traces whether a "
+            "running one survived; both are pooled here as up/down processes (domain.md pitfall 2)."),
             "Price change figures come from 2019-2020 p2/p3 history; spot levels from the 2025-06-28 advisor.",
         ],
         "band_prior": prior,

@@ -20,7 +20,7 @@ def sig(x: float, digits: int = 6) -> float:
     """Round to significant digits so the committed JSON is stable and readable."""
     if x == 0 or not math.isfinite(x):
         return float(x)
-    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

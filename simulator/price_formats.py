@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,17 @@ class RawPull:
     source: str
     records: list[Any] = field(default_factory=list)
     final_token: str = ""  # NextToken of the last page: non-empty means the pull stopped early
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float from an int/float JSON value, or None (bools, strings, huge ints, nan and inf are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        return None
+    return f if math.isfinite(f) else None
 
 
 def read_text(path: Path) -> str:
@@ -74,8 +86,9 @@ def _json_documents(text: str, source: str) -> list[Any]:
             raise DataError(
                 f"not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); expected "
                 "describe-spot-price-history output", path=source) from None
-        except RecursionError:
-            raise DataError("JSON nested too deeply; expected describe-spot-price-history output", path=source) from None
+        except (RecursionError, ValueError) as exc:  # e.g. an integer literal beyond Python's digit limit
+            raise DataError(f"unreadable JSON ({str(exc)[:60]}); expected describe-spot-price-history output",
+                            path=source) from None
         docs.append(doc)
 
 

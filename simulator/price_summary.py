@@ -6,6 +6,7 @@ the region, None where the catalog has none).
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from simulator.catalog import Catalog
@@ -70,6 +71,6 @@ def fitted_rows(fitted: FittedBehaviour, *, instance_type: str | None = None,
 
 
 def _iso(t_s: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(t_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

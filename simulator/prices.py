@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def _epoch_s(value: Any, where: dict[str, Any]) -> float:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise DataError(f"'{value}' has no time zone; expected UTC ('Z' or '+00:00')", **where, field="Timestamp")
     try:
-        return dt.astimezone(timezone.utc).timestamp()
+        return dt.astimezone(UTC).timestamp()
     except (OverflowError, ValueError, OSError):
         raise DataError(f"'{value}' is out of range", **where, field="Timestamp") from None
 
@@ -88,7 +88,7 @@ def _price(value: Any, where: dict[str, Any]) -> float:
                         field="SpotPrice")
     try:
         p = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DataError(f"'{str(value)[:40]}' is not a number; expected a price in USD/h", **where,
                         field="SpotPrice") from None
     if not math.isfinite(p) or p < 0:

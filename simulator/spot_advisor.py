@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.price_formats import read_text
+from simulator.price_formats import as_float, read_text
 from spotplan.errors import ConfigError, DataError, did_you_mean
 
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -78,9 +78,10 @@ class SpotAdvisor:
 
 
 def _number(v: Any, source: str, field: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise DataError(f"{v!r}; expected a number", path=source, field=field)
-    return float(v)
+    f = as_float(v)
+    if f is None:
+        raise DataError(f"{str(v)[:40]!r}; expected a finite number", path=source, field=field)
+    return f
 
 
 def _bands(doc: dict[str, Any], source: str) -> tuple[Band, ...]:
@@ -141,6 +142,6 @@ def load_spot_advisor(path: str | Path) -> SpotAdvisor:
         doc = json.loads(read_text(p))
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})", path=str(p)) from None
-    except RecursionError:
-        raise DataError("JSON nested too deeply; expected a Spot Advisor document", path=str(p)) from None
+    except (RecursionError, ValueError) as exc:
+        raise DataError(f"unreadable JSON ({str(exc)[:60]}); expected a Spot Advisor document", path=str(p)) from None
     return advisor_from_doc(doc, str(p))

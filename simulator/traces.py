@@ -11,7 +11,6 @@ running, 0 = unavailable or preempted; multi-node files: 0..N). This is the READ
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from simulator.price_formats import read_text
+from simulator.price_formats import as_float, read_text
 from simulator.series import AvailabilityTrace
 from spotplan.errors import DataError
 from spotplan.schemas.base import first_error
@@ -65,8 +64,8 @@ def _ticks(doc: dict[str, Any], key: str, source: str, *, integer: bool) -> np.n
     if not isinstance(seq, list) or not seq:
         raise DataError(f"expected a non-empty list of {'counts' if integer else 'prices'}", path=source, field=key)
     for i, v in enumerate(seq):
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-        if not ok or (integer and float(v) != int(v)):
+        f = as_float(v)
+        if f is None or f < 0 or (integer and f != int(f)):
             want = "an integer count >= 0" if integer else "a price >= 0 USD/h"
             raise DataError(f"{v!r}; expected {want}", path=source, record=i, field=key)
     return np.asarray(seq, dtype=np.int64 if integer else float)
@@ -80,7 +79,7 @@ def availability_from_doc(doc: Any, source: str, *, instance_type: str = "", zon
                         path=source)
     meta = doc.get("metadata")
     gap = meta.get("gap_seconds") if isinstance(meta, dict) else None
-    if isinstance(gap, bool) or not isinstance(gap, int | float) or not math.isfinite(gap) or gap <= 0:
+    if (g := as_float(gap)) is None or g <= 0:
         raise DataError(f"{gap!r}; expected a number of seconds > 0", path=source, field="metadata.gap_seconds")
     values = _ticks(doc, "data", source, integer=True)
     prices = _ticks(doc, "prices", source, integer=False) if "prices" in doc else None
@@ -88,7 +87,7 @@ def availability_from_doc(doc: Any, source: str, *, instance_type: str = "", zon
         raise DataError(f"has {prices.size} entries, 'data' has {values.size}; expected equal lengths",
                         path=source, field="prices")
     cap = capacity if capacity is not None else max(1, int(values.max()))
-    return AvailabilityTrace(gap_s=float(gap), values=values, start_s=start_s, capacity=cap, prices_usd_per_h=prices,
+    return AvailabilityTrace(gap_s=g, values=values, start_s=start_s, capacity=cap, prices_usd_per_h=prices,
                              instance_type=instance_type, zone=zone, source=source)
 
 
@@ -103,8 +102,8 @@ def load_availability_trace(path: str | Path, *, instance_type: str | None = Non
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})", path=str(p)) from None
-    except RecursionError:
-        raise DataError("JSON nested too deeply; expected a Can't Be Late trace", path=str(p)) from None
+    except (RecursionError, ValueError) as exc:
+        raise DataError(f"unreadable JSON ({str(exc)[:60]}); expected a Can't Be Late trace", path=str(p)) from None
     info = trace_info(p)
     nodes = capacity if capacity is not None else (info.nodes or None)
     return availability_from_doc(doc, str(p), instance_type=instance_type if instance_type is not None
@@ -157,7 +156,7 @@ def load_event_log(path: str | Path) -> list[RunEvent]:
             continue
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise DataError(f"not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})", path=str(p), record=i) from None
+        except (RecursionError, ValueError) as exc:
+            raise DataError(f"not valid JSON ({str(exc)[:60]})", path=str(p), record=i) from None
         events.append(_event(obj, str(p), i))
     return events

@@ -71,7 +71,7 @@ def test_unknown_names_suggest() -> None:
 
 def test_zones_keyed_by_az_id() -> None:
     """Zones list AZ IDs; the four us-east-1 names known from the SkyNomad archive are attached."""
-    zones = dict((i, n) for n, i in load_catalog().zones("us-east-1"))
+    zones = {i: n for n, i in load_catalog().zones("us-east-1")}
     assert zones["use1-az2"] == "us-east-1a" and zones["use1-az1"] == "us-east-1d"
     assert len(zones) == 6
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -12,7 +12,7 @@ from simulator.fetch import fetch_pages, fetch_to_cache
 from simulator.prices import load_price_history
 from spotplan.errors import ConfigError, CredentialsError, SpotplanError
 
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _client():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -66,7 +66,7 @@ def test_truncated_pull_warns(tmp_path) -> None:
 
 def test_boto3_response_dicts() -> None:
     """boto3 responses (datetime Timestamps, ResponseMetadata, AZ IDs) load in memory."""
-    recs = [{**r, "Timestamp": datetime.fromisoformat(r["Timestamp"]).astimezone(timezone.utc),
+    recs = [{**r, "Timestamp": datetime.fromisoformat(r["Timestamp"]).astimezone(UTC),
              "AvailabilityZoneId": {"us-east-1b": "use1-az4", "us-east-1c": "use1-az6"}[r["AvailabilityZone"]]}
             for r in RECS]
     h = history_from_responses([{"SpotPriceHistory": recs[:2], "NextToken": "x", "ResponseMetadata": {}},

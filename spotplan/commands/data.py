@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -27,8 +28,8 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("fit")
     def fit(
-        shared_data: Path | None = typer.Option(None, "--shared-data", help="The public data folder."),
-        out: Path | None = typer.Option(None, "--out", help="Output JSON (default data/fitted/spot_behaviour.json)."),
+        shared_data: Annotated[Path | None, typer.Option("--shared-data", help="The public data folder.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Output JSON (default data/fitted/...).")] = None,
     ) -> None:
         """Fit spot price level/changes, up/down-times and the advisor-band prior; write the JSON."""
         from simulator.fit import write_fit

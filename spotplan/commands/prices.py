@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -95,21 +95,21 @@ def register(app: typer.Typer) -> None:
 
     @prices_app.command("show")
     def show(
-        instance_type: str | None = typer.Option(None, "--instance-type", help="Only this instance type."),
-        region: str | None = typer.Option(None, "--region", help="Only this region."),
-        source: Path | None = typer.Option(None, "--source", help="describe-spot-price-history file or directory."),
-        cache: bool = typer.Option(False, "--cache", help="Summarise the local cache written by `prices fetch`."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        instance_type: Annotated[str | None, typer.Option("--instance-type", help="Only this type.")] = None,
+        region: Annotated[str | None, typer.Option("--region", help="Only this region.")] = None,
+        source: Annotated[Path | None, typer.Option("--source", help="Price-history file or directory.")] = None,
+        cache: Annotated[bool, typer.Option("--cache", help="Summarise the cache written by `prices fetch`.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     ) -> None:
         """Per-pool summary: embedded fit by default, or a price history (--source / --cache)."""
         show_cmd(instance_type, region, source, cache, as_json)
 
     @prices_app.command("fetch")
     def fetch(
-        region: list[str] = typer.Option(..., "--region", help="AWS region (repeatable)."),
-        instance_type: list[str] = typer.Option(..., "--instance-type", help="Instance type (repeatable)."),
-        days: int = typer.Option(90, "--days", help="Days back, 1..90."),
-        product: str = typer.Option("Linux/UNIX", "--product", help="Product description."),
+        region: Annotated[list[str], typer.Option("--region", help="AWS region (repeatable).")],
+        instance_type: Annotated[list[str], typer.Option("--instance-type", help="Instance type (repeatable).")],
+        days: Annotated[int, typer.Option("--days", help="Days back, 1..90.")] = 90,
+        product: Annotated[str, typer.Option("--product", help="Product description.")] = "Linux/UNIX",
     ) -> None:
         """Download spot price history (boto3 paginator, standard credential chain) into the local cache."""
         from simulator.fetch import cache_dir, check_regions, fetch_to_cache
