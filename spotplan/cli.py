@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spotplan.commands.recommend",
     "spotplan.commands.prices",
     "spotplan.commands.data",
+    "spotplan.commands.simulate",
 )
 
 

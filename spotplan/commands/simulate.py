@@ -1,0 +1,167 @@
+"""``spotplan simulate`` (Monte Carlo of a Scenario file) and ``spotplan interval`` (checkpoint-interval calculator).
+
+Heavy imports (simpy, numpy, pandas) stay inside the command functions so ``spotplan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from spotplan.errors import ConfigError
+
+
+def _fmt(d: dict[str, Any], unit: str, digits: int) -> list[str]:
+    f = f"{{:,.{digits}f}}"
+    return [f.format(d["mean"]), f"[{f.format(d['ci95'][0])}, {f.format(d['ci95'][1])}]", f.format(d["p50"]),
+            f.format(d["p90"]), f.format(d["p95"]), f.format(d["p99"]), unit]
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"{s['scenario']}: {s['runs']} runs, seed {s['seed']}")
+    for col in ("", "mean", "95% CI of mean", "P50", "P90", "P95", "P99", "unit"):
+        t.add_column(col, justify="right" if col not in ("", "unit") else "left")
+    t.add_row("cost", *_fmt(s["cost_usd"], "USD", 2))
+    t.add_row("makespan", *_fmt(s["makespan_h"], "h", 2))
+    con.print(t)
+    b = Table(title="mean cost and time by activity")
+    b.add_column("activity")
+    b.add_column("USD", justify="right")
+    b.add_column("h", justify="right")
+    for k, v in s["mean_cost_by_activity_usd"].items():
+        b.add_row(k, f"{v:,.2f}", f"{s['mean_time_by_activity_h'][k]:,.2f}")
+    con.print(b)
+    p = Table(title="mean cost by pool")
+    p.add_column("pool")
+    p.add_column("USD", justify="right")
+    for k, v in s["mean_cost_by_pool_usd"].items():
+        p.add_row(k, f"{v:,.2f}")
+    con.print(p)
+    c = s["mean_counts"]
+    con.print(
+        f"interval {s['interval_s']:,.0f} s ({s['interval_source']}); per run: {c['interruptions']:.2f} "
+        f"interruptions, {c['checkpoints']:.1f} checkpoints, {c['emergency_saves']:.2f} emergency saves "
+        f"({c['emergency_save_failures']:.2f} failed), {c['restarts']:.2f} restarts; lost work "
+        f"{s['mean_lost_work_h']:.2f} h; finished {s['finished_rate']:.1%}"
+        + ("" if s["deadline_hit_rate"] is None else f"; deadline met {s['deadline_hit_rate']:.1%}")
+        + f"; end of history: {s['replay_end_policy']}"
+    )
+
+
+def _write_timeline(mc: Any, path: Path) -> None:
+    import pandas as pd
+
+    frames = []
+    for i, r in enumerate(mc.results):
+        if r.timeline:
+            f = r.timeline_frame()
+            f.insert(0, "run", i)
+            frames.append(f)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if path.suffix == ".json":
+        path.write_text(df.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
+    else:
+        df.to_csv(path, index=False)
+
+
+def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: float, simulate: bool, runs: int,
+                     seed: int) -> dict[str, Any]:
+    import numpy as np
+
+    from simulator.fastpath import sweep_intervals
+    from simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
+
+    m_s, work_s = mtbf_h * 3600.0, work_h * 3600.0
+    daly = daly_interval_s(save_s, m_s)
+    out: dict[str, Any] = {
+        "save_s": save_s, "mtbf_h": mtbf_h, "restart_s": restart_s, "work_h": work_h,
+        "young_s": young_interval_s(save_s, m_s), "daly_s": daly,
+        "expected_makespan_h": daly_expected_wall_s(work_s, daly, save_s, restart_s, m_s) / 3600.0,
+    }
+    if simulate:
+        if runs < 2:
+            raise ConfigError(f"--runs={runs}: expected at least 2 for a simulated sweep")
+        grid = np.unique(np.concatenate([np.geomspace(daly / 4, daly * 4, 33), [daly]]))
+        means, sems = sweep_intervals(work_s, grid, save_s, restart_s, m_s, runs, np.random.default_rng(seed))
+        k = int(np.argmin(means))
+        j = int(np.flatnonzero(grid == daly)[0])
+        out.update({
+            "simulated_best_s": float(grid[k]), "simulated_makespan_h": float(means[k] / 3600.0),
+            "simulated_makespan_ci95_h": [float((means[k] - 1.96 * sems[k]) / 3600),
+                                          float((means[k] + 1.96 * sems[k]) / 3600)],
+            "simulated_makespan_at_daly_h": float(means[j] / 3600.0),
+            "simulated_runs_per_interval": runs, "simulated_intervals": len(grid), "seed": seed,
+            "simulator": "numpy fast path (exponential, one pool; simulator.fastpath)",
+        })
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``spotplan simulate`` and ``spotplan interval`` to the CLI."""
+
+    @app.command("simulate")
+    def simulate(
+        scenario: Path = typer.Argument(..., help="Scenario YAML or JSON file (see data/examples/)."),
+        runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
+        seed: int = typer.Option(0, "--seed", help="Seed; results are identical for any --workers."),
+        workers: int = typer.Option(0, "--workers", help="Worker processes (0 = all cores)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        timeline: Path | None = typer.Option(
+            None, "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix)."),
+    ) -> None:
+        """Monte Carlo of a training scenario: cost and makespan distributions, breakdowns, counts."""
+        from simulator.compile import load_scenario
+        from simulator.montecarlo import run_monte_carlo
+
+        if runs < 1:
+            raise ConfigError(f"--runs={runs}: expected >= 1")
+        if workers < 0:
+            raise ConfigError(f"--workers={workers}: expected >= 0 (0 = all cores)")
+        cs = load_scenario(scenario)
+        mc = run_monte_carlo(cs, runs, seed=seed, workers=workers or None, progress=not as_json)
+        summary = mc.summary()
+        if timeline is not None:
+            _write_timeline(mc, timeline)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        else:
+            _print_summary(summary)
+
+    @app.command("interval")
+    def interval(
+        save_s: float = typer.Option(..., "--save-s", help="Blocking checkpoint time δ in seconds."),
+        mtbf_h: float = typer.Option(..., "--mtbf-h", help="Mean time between interruptions M in hours."),
+        restart_s: float = typer.Option(0.0, "--restart-s", help="Restart cost R after each failure, seconds."),
+        work_h: float = typer.Option(100.0, "--work-h", help="Total compute T_s in hours (for T_w)."),
+        simulate_: bool = typer.Option(False, "--simulate", help="Also sweep intervals by Monte Carlo."),
+        runs: int = typer.Option(2000, "--runs", help="Runs per interval for --simulate."),
+        seed: int = typer.Option(0, "--seed", help="Seed for --simulate."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Checkpoint interval: Young, Daly (eq. 37), Daly's expected makespan T_w, optionally simulated."""
+        for name, v, zero_ok in (("--save-s", save_s, False), ("--mtbf-h", mtbf_h, False),
+                                 ("--restart-s", restart_s, True), ("--work-h", work_h, False)):
+            if not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+                raise ConfigError(f"{name}={v}: expected a finite number {'>= 0' if zero_ok else '> 0'}")
+        rep = _interval_report(save_s, mtbf_h, restart_s, work_h, simulate_, runs, seed)
+        if as_json:
+            typer.echo(json.dumps(rep, indent=2))
+            return
+        typer.echo(f"Young  √(2δM):          {rep['young_s']:,.1f} s ({rep['young_s'] / 60:.1f} min)")
+        typer.echo(f"Daly   eq. 37:          {rep['daly_s']:,.1f} s ({rep['daly_s'] / 60:.1f} min)")
+        typer.echo(f"Daly   T_w at eq. 37:   {rep['expected_makespan_h']:,.1f} h for {work_h:g} h of work")
+        if simulate_:
+            lo, hi = rep["simulated_makespan_ci95_h"]
+            typer.echo(f"Simulated optimum:      {rep['simulated_best_s']:,.1f} s "
+                       f"({rep['simulated_best_s'] / 60:.1f} min), mean makespan "
+                       f"{rep['simulated_makespan_h']:,.1f} h (95% CI {lo:,.1f}-{hi:,.1f}); "
+                       f"at Daly's interval {rep['simulated_makespan_at_daly_h']:,.1f} h "
+                       f"[{runs} runs x {rep['simulated_intervals']} intervals]")
