@@ -124,7 +124,7 @@ class FittedBehaviour:
     """All fitted pools plus the band prior; look pools up with ``pool``."""
 
     pools: dict[tuple[str, str, str], PoolBehaviour]
-    band_prior: dict[str, Any]
+    band_prior_doc: dict[str, Any]
     catalog: Catalog
     source: str
 
@@ -140,6 +140,19 @@ class FittedBehaviour:
                 return p
         note = {**base.source, "zone": f"no fit for zone '{zone}': region-level figures of {region}"}
         return replace(base, zone=zone, source=note)
+
+    def band_prior(self, instance_type: str, region: str) -> PoolBehaviour:
+        """The pool with its availability taken from the Spot Advisor band prior, even where a trace exists."""
+        base = self.pool(instance_type, region)
+        b = base.advisor_band if base.advisor_band is not None else 4
+        band = self.band_prior_doc["bands"][str(b)]
+        how = (f"Spot Advisor band {b} ({base.advisor_label})" if base.advisor_band is not None
+               else "not in the Spot Advisor: band 4 (most pessimistic)")
+        return replace(
+            base, basis="advisor-band prior" if base.advisor_band is not None else "global prior (band 4)",
+            mtbf_h=float(band["mtbf_h"]), availability=float(band["availability"]),
+            uptime=LifetimeDist(**band["uptime"]), downtime=LifetimeDist(**band["downtime"]),
+            source={**base.source, "availability": f"{how} prior: {self.band_prior_doc['method']}"})
 
     def zone_pools(self, instance_type: str, region: str) -> list[PoolBehaviour]:
         """The zone-level fits of a type in a region (empty when only region level exists)."""
@@ -165,5 +178,5 @@ def load_fitted(path: str | Path | None = None) -> FittedBehaviour:
     if missing:
         raise DataError(f"no fit for {len(missing)} catalog pools, e.g. {missing[0]}; re-run `spotplan data fit`",
                         path=str(p))
-    return FittedBehaviour(pools=pools, band_prior=doc["band_prior"], catalog=cat, source=str(p))
+    return FittedBehaviour(pools=pools, band_prior_doc=doc["band_prior"], catalog=cat, source=str(p))
 

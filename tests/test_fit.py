@@ -46,10 +46,20 @@ def test_zone_lookup_by_name_and_az_id() -> None:
 
 def test_band_prior_orders_bands_and_stays_hour_scale() -> None:
     """Lower bands mean longer up-times, but the prior stays far below the naive 720 h/-ln(1-p) reading."""
-    bands = load_fitted().band_prior["bands"]
+    bands = load_fitted().band_prior_doc["bands"]
     mtbf = [bands[str(b)]["mtbf_h"] for b in range(5)]
     assert mtbf == sorted(mtbf, reverse=True)
     assert all(bands[str(b)]["mtbf_h"] < bands[str(b)]["naive_mtbf_h"] / 100 for b in range(5))
+
+
+def test_band_prior_pool_overrides_trace() -> None:
+    """band_prior() gives the advisor-band availability even for a traced pool; prices stay the pool's."""
+    fb = load_fitted()
+    traced, prior = fb.pool("p3.2xlarge", "us-east-1"), fb.band_prior("p3.2xlarge", "us-east-1")
+    assert traced.basis == "trace" and prior.basis == "advisor-band prior"
+    assert prior.mtbf_h == fb.band_prior_doc["bands"]["4"]["mtbf_h"]
+    assert prior.spot_to_on_demand == traced.spot_to_on_demand
+    assert fb.band_prior("p5.48xlarge", "eu-west-1").basis == "global prior (band 4)"
 
 
 def test_samplers_match_mean_and_use_rng() -> None:
