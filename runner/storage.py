@@ -247,6 +247,8 @@ class Uploader(threading.Thread):
             self._prune_remote(step)
             result = UploadResult(step=step, ok=True, upload_s=time.perf_counter() - t0, bytes=n, attempt=attempt)
         except Exception as exc:  # network down, server stopped: keep the local copy, retry later
+            if not (d / MANIFEST).is_file():
+                return True  # pruned locally mid-upload: a newer committed step supersedes it
             result = UploadResult(step=step, ok=False, upload_s=time.perf_counter() - t0, bytes=0,
                                   attempt=attempt, error=f"{type(exc).__name__}: {exc}")
             log.warning("upload of step %d to %s failed (attempt %d): %s", step, self.storage.describe(),

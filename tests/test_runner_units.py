@@ -14,6 +14,7 @@ from runner import checkpoint as ck
 from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
 from runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
 from runner.snapshot import Saver, SnapshotBuffers
+from runner.storage import LocalStorage, Uploader, UploadResult
 from runner_support import make_plan, write_plan
 from spotplan.errors import CheckpointError, ConfigError
 
@@ -180,3 +181,51 @@ def test_checkpoint_from_other_config_is_refused(tmp_path: Path, run_cli) -> Non
     assert run_cli(*args)[0] == 0
     code, _, err = run_cli(*args, "--seed", "1")
     assert code == 2 and "another configuration" in err
+
+
+class _FlakyStorage(LocalStorage):
+    """A mirror directory that refuses writes while ``down`` (a stopped server)."""
+
+    down = True
+
+    def put_file(self, key: str, src: Path) -> None:
+        if self.down:
+            raise ConnectionError("server stopped")
+        super().put_file(key, src)
+
+
+def test_uploader_retries_with_backoff_until_storage_returns(tmp_path: Path) -> None:
+    """While the remote is down uploads fail and are retried with backoff; the local copy stays; then it lands."""
+    root = tmp_path / "local"
+    ck.write_checkpoint(root, ck.Checkpoint(step=1, config_hash="h", plan_id="p", tensors={"w": torch.ones(9)},
+                                            state={}))
+    remote = _FlakyStorage(tmp_path / "remote")
+    results: list[UploadResult] = []
+    up = Uploader(remote, root, keep_last_k=2, on_result=results.append, backoff_s=0.01, max_backoff_s=0.05)
+    up.start()
+    up.submit(1)
+    assert not up.drain(0.3)
+    assert len(results) >= 3 and not any(r.ok for r in results)
+    assert ck.committed_steps(root) == [1]
+    remote.down = False
+    assert up.drain(10.0)
+    up.stop()
+    assert results[-1].ok and results[-1].attempt == len(results) and remote.committed_steps() == [1]
+    for name in (*ck.DATA_FILES, ck.MANIFEST):
+        assert (remote.root / "step_0000000001" / name).read_bytes() == (root / "step_0000000001" / name).read_bytes()
+
+
+def test_uploader_skips_superseded_steps_and_prunes_remote(tmp_path: Path) -> None:
+    """Steps committed while an upload is pending are collapsed to the newest; the remote keeps the last K."""
+    root = tmp_path / "local"
+    remote = _FlakyStorage(tmp_path / "remote")
+    remote.down = False
+    up = Uploader(remote, root, keep_last_k=2, backoff_s=0.01)
+    for step in (1, 2, 3, 4):
+        ck.write_checkpoint(root, ck.Checkpoint(step=step, config_hash="h", plan_id="p",
+                                                tensors={"w": torch.ones(3)}, state={}))
+        up.submit(step)
+    up.start()
+    assert up.drain(10.0)
+    up.stop()
+    assert remote.committed_steps()[0] == 4 and len(remote.committed_steps()) <= 2
