@@ -68,32 +68,47 @@ def plan_comparison_figure(frame: pd.DataFrame, *, deadline_h: float | None = No
 
 
 def interval_sweep_figure(frame: pd.DataFrame, marks_min: Mapping[str, float]) -> go.Figure:
-    """Expected cost against the checkpoint interval: simulated points with CI band, closed form, marks.
+    """Expected cost against the checkpoint interval: simulated points with CI bands, closed form, marks.
 
     Columns: ``interval_min``, ``cost_mean_usd``, ``cost_lo_usd``, ``cost_hi_usd``, ``closed_form_cost_usd``
-    (NaN where no closed form applies). ``marks_min`` maps a label (Young, Daly, chosen) to minutes.
+    (NaN where no closed form applies) and optionally ``method`` (e.g. fastpath, simpy): one band and point
+    series per method. ``marks_min`` maps a label (Young, Daly, chosen) to minutes.
     """
     _require(frame, ("interval_min", "cost_mean_usd", "cost_lo_usd", "cost_hi_usd", "closed_form_cost_usd"),
              "interval_sweep")
     f = frame.sort_values("interval_min")
     fig = _figure("interval_sweep", "Expected cost against the checkpoint interval")
-    x = f["interval_min"].to_numpy()
-    fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]),
-                             y=np.concatenate([f["cost_hi_usd"].to_numpy(), f["cost_lo_usd"].to_numpy()[::-1]]),
-                             fill="toself", fillcolor="rgba(31,119,180,0.18)", line={"width": 0},
-                             hoverinfo="skip", name="95% CI"))
-    fig.add_trace(go.Scatter(x=x, y=f["cost_mean_usd"], mode="markers", name="simulated mean",
-                             marker={"color": "#1f77b4", "size": 7}))
-    if f["closed_form_cost_usd"].notna().any():
-        fig.add_trace(go.Scatter(x=x, y=f["closed_form_cost_usd"], mode="lines", name="closed form (Daly)",
-                                 line={"color": "black", "width": 2}))
+    methods = f["method"] if "method" in f.columns else pd.Series("simulated", index=f.index)
+    for i, (method, g) in enumerate(f.groupby(methods, sort=False)):
+        _sweep_points(fig, g, str(method), _PALETTE[i % len(_PALETTE)])
+    cf = f[f["closed_form_cost_usd"].notna()]
+    if len(cf):
+        fig.add_trace(go.Scatter(x=cf["interval_min"], y=cf["closed_form_cost_usd"], mode="lines",
+                                 name="closed form (Daly)", line={"color": "black", "width": 2}))
     for label, minutes in marks_min.items():
         fig.add_vline(x=minutes, line_dash="dot" if label != "chosen" else "solid",
                       line_color=_MARK_COLOURS.get(label, "#555"),
                       annotation_text=f"{label} {minutes:.1f} min", annotation_textangle=-90)
     fig.update_xaxes(title="checkpoint interval (min of compute)", type="log")
     fig.update_yaxes(title="expected cost (USD)")
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def _sweep_points(fig: go.Figure, g: pd.DataFrame, method: str, colour: str) -> None:
+    """Mean points of one method with their 95% CI: a shaded band when there are several, error bars always."""
+    x = g["interval_min"].to_numpy(dtype=float)
+    lo, hi = g["cost_lo_usd"].to_numpy(dtype=float), g["cost_hi_usd"].to_numpy(dtype=float)
+    mean = g["cost_mean_usd"].to_numpy(dtype=float)
+    if len(g) > 2:
+        r, gr, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
+                                 fillcolor=f"rgba({r},{gr},{b},0.18)", line={"width": 0}, hoverinfo="skip",
+                                 name=f"{method} 95% CI"))
+    fig.add_trace(go.Scatter(x=x, y=mean, mode="markers", name=f"{method} mean",
+                             marker={"color": colour, "size": 8 if len(g) <= 2 else 6},
+                             error_y={"type": "data", "symmetric": False, "array": hi - mean,
+                                      "arrayminus": mean - lo, "color": colour, "thickness": 1}))
 
 
 def distribution_figure(frame: pd.DataFrame, value: str, *, kind: str = "histogram", label: str = "") -> go.Figure:
@@ -162,15 +177,19 @@ def price_history_figure(prices: pd.DataFrame, on_demand: pd.DataFrame) -> go.Fi
 
 
 def cost_breakdown_figure(frame: pd.DataFrame) -> go.Figure:
-    """Stacked bars of cost per pool, split by activity (training, saving, lost work, ...).
+    """Mean cost split two ways side by side: one stacked bar per ``split`` (by activity, by pool).
 
-    Columns: ``pool``, ``activity``, ``cost_usd``.
+    Columns: ``split``, ``part``, ``cost_usd``. Both bars stack to the same total when the splits are complete.
     """
-    _require(frame, ("pool", "activity", "cost_usd"), "cost_breakdown")
-    fig = _figure("cost_breakdown", "Cost breakdown by pool and activity")
-    for i, (activity, group) in enumerate(frame.groupby("activity", sort=False)):
-        colour = STATE_COLOURS.get(str(activity), _PALETTE[i % len(_PALETTE)])
-        fig.add_trace(go.Bar(x=group["pool"], y=group["cost_usd"], name=str(activity), marker_color=colour))
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(title="cost (USD)")
+    _require(frame, ("split", "part", "cost_usd"), "cost_breakdown")
+    fig = _figure("cost_breakdown", "Mean cost per run by activity and by pool")
+    pool_i = 0
+    for (split, part), group in frame.groupby(["split", "part"], sort=False):
+        colour = STATE_COLOURS.get(str(part))
+        if colour is None:
+            colour, pool_i = _PALETTE[pool_i % len(_PALETTE)], pool_i + 1
+        fig.add_trace(go.Bar(x=group["split"], y=group["cost_usd"], name=str(part), marker_color=colour,
+                             hovertemplate=f"{part}: $%{{y:,.0f}}<extra>{split}</extra>"))
+    fig.update_layout(barmode="stack", legend={"orientation": "v"})
+    fig.update_yaxes(title="mean cost per run (USD)")
     return fig

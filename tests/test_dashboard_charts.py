@@ -37,17 +37,20 @@ def test_plan_comparison_shows_means_quantiles_and_deadline() -> None:
 
 
 def test_interval_sweep_band_curve_and_marks() -> None:
-    """The CI band encloses the points, the closed form is a line, and each mark is a vertical line."""
+    """Each method gets its points with a CI band, the closed form is a line, and each mark a vertical line."""
     frame = pd.DataFrame({
-        "interval_min": [40.0, 10.0, 20.0],
-        "cost_mean_usd": [120.0, 110.0, 100.0], "cost_lo_usd": [115.0, 105.0, 96.0],
-        "cost_hi_usd": [125.0, 115.0, 104.0], "closed_form_cost_usd": [119.0, 111.0, 99.0],
+        "interval_min": [40.0, 10.0, 20.0, 20.0],
+        "cost_mean_usd": [120.0, 110.0, 100.0, 101.0], "cost_lo_usd": [115.0, 105.0, 96.0, 97.0],
+        "cost_hi_usd": [125.0, 115.0, 104.0, 105.0], "closed_form_cost_usd": [119.0, 111.0, 99.0, np.nan],
+        "method": ["fastpath", "fastpath", "fastpath", "simpy"],
     })
     fig = charts.interval_sweep_figure(frame, {"Young": 21.0, "Daly": 19.5, "chosen": 20.0})
-    band, points, curve = fig.data
+    band, points, simpy, curve = fig.data
+    assert band.name == "fastpath 95% CI" and simpy.name == "simpy mean"
     assert list(points.x) == [10.0, 20.0, 40.0]  # sorted by interval
     assert _y(points) == [110.0, 100.0, 120.0]
     assert _y(band) == [115.0, 104.0, 125.0, 115.0, 96.0, 105.0]  # hi forward, lo back
+    assert list(simpy.error_y.array) == [4.0] and list(simpy.error_y.arrayminus) == [4.0]
     assert _y(curve) == [111.0, 99.0, 119.0]
     assert sorted(s.x0 for s in fig.layout.shapes) == [19.5, 20.0, 21.0]
     assert {a.text for a in fig.layout.annotations} == {"Young 21.0 min", "Daly 19.5 min", "chosen 20.0 min"}
@@ -55,9 +58,10 @@ def test_interval_sweep_band_curve_and_marks() -> None:
 
 def test_interval_sweep_without_closed_form_has_no_curve() -> None:
     """Where no closed form applies (NaN column) the chart shows only the simulated points and band."""
-    frame = pd.DataFrame({"interval_min": [5.0, 10.0], "cost_mean_usd": [1.0, 2.0], "cost_lo_usd": [0.5, 1.5],
-                          "cost_hi_usd": [1.5, 2.5], "closed_form_cost_usd": [np.nan, np.nan]})
-    assert len(charts.interval_sweep_figure(frame, {}).data) == 2
+    frame = pd.DataFrame({"interval_min": [5.0, 10.0, 20.0], "cost_mean_usd": [1.0, 2.0, 3.0],
+                          "cost_lo_usd": [0.5, 1.5, 2.5], "cost_hi_usd": [1.5, 2.5, 3.5],
+                          "closed_form_cost_usd": [np.nan] * 3})
+    assert [t.name for t in charts.interval_sweep_figure(frame, {}).data] == ["simulated 95% CI", "simulated mean"]
 
 
 @pytest.mark.parametrize("kind", ["histogram", "ecdf"])
@@ -105,17 +109,21 @@ def test_price_history_step_lines_and_on_demand_reference() -> None:
     assert [s.y0 for s in fig.layout.shapes] == [3.06]
 
 
-def test_cost_breakdown_stacks_activities_per_pool() -> None:
-    """Activities stack per pool and the bar heights are the frame's costs."""
-    frame = pd.DataFrame({"pool": ["a", "a", "b"], "activity": ["training", "saving", "training"],
-                          "cost_usd": [10.0, 1.0, 5.0]})
+def test_cost_breakdown_stacks_each_split() -> None:
+    """One stacked bar per split; each part is a trace whose height is the frame's cost; states keep their colour."""
+    frame = pd.DataFrame({"split": ["by activity", "by activity", "by pool", "by pool"],
+                          "part": ["training", "saving", "p4d use1-az1", "p4d use1-az2"],
+                          "cost_usd": [10.0, 1.0, 7.0, 4.0]})
     fig = charts.cost_breakdown_figure(frame)
     assert fig.layout.barmode == "stack"
-    training = next(t for t in fig.data if t.name == "training")
-    assert list(training.x) == ["a", "b"] and _y(training) == [10.0, 5.0]
+    assert [(t.name, list(t.x), _y(t)) for t in fig.data] == [
+        ("training", ["by activity"], [10.0]), ("saving", ["by activity"], [1.0]),
+        ("p4d use1-az1", ["by pool"], [7.0]), ("p4d use1-az2", ["by pool"], [4.0])]
+    assert fig.data[0].marker.color == charts.STATE_COLOURS["training"]
+    assert fig.data[2].marker.color != fig.data[3].marker.color
 
 
 def test_missing_column_is_reported() -> None:
     """A frame without the expected columns fails with the missing names, not a plotly error."""
     with pytest.raises(ValueError, match="cost_usd"):
-        charts.cost_breakdown_figure(pd.DataFrame({"pool": ["a"], "activity": ["x"]}))
+        charts.cost_breakdown_figure(pd.DataFrame({"split": ["a"], "part": ["x"]}))

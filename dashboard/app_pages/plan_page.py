@@ -1,0 +1,46 @@
+"""Recommended plan: headline figures, plan vs baselines, cost vs checkpoint interval, the ladder (layout only)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.frames import PlanView
+from dashboard.inputs import WhatIf
+
+
+def _metrics(view: PlanView) -> None:
+    h = view.headline
+    cols = st.columns(6)
+    cols[0].metric("Expected cost", f"${h.cost_mean_usd:,.0f}", help=f"P50 ${h.cost_p50_usd:,.0f}")
+    cols[1].metric("P95 cost", f"${h.cost_p95_usd:,.0f}")
+    cols[2].metric("Expected makespan", f"{h.makespan_mean_h:,.1f} h", help=f"P50 {h.makespan_p50_h:,.1f} h")
+    cols[3].metric("P95 makespan", f"{h.makespan_p95_h:,.1f} h")
+    cols[4].metric("Checkpoint every", f"{h.interval_s / 60:,.1f} min", help=view.interval_note)
+    saving = "n/a" if h.saving_vs_on_demand is None else f"{h.saving_vs_on_demand:.0%}"
+    hit = "" if h.deadline_hit_rate is None else f"; deadline hit rate {h.deadline_hit_rate:.0%}"
+    cols[5].metric("Saving vs on-demand", saving, help=f"{h.runs} runs, seed {h.seed}{hit}")
+
+
+def render(view: PlanView, whatif: WhatIf) -> None:
+    """The plan at a glance, then the two charts side by side, then the ladder and the reasons."""
+    _metrics(view)
+    ident = f"plan {view.plan_id} · " if view.plan_id else ""
+    st.caption(f"{ident}{view.note}")
+    for w in view.warnings:
+        st.warning(w)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.plan_comparison_figure(view.comparison, deadline_h=whatif.deadline_h),
+                        key="plan_comparison", width="stretch")
+    with right:
+        st.plotly_chart(charts.interval_sweep_figure(view.sweep, view.marks_min), key="interval_sweep",
+                        width="stretch")
+    st.markdown("**Fallback ladder** (first rung preferred; on-demand last)")
+    st.dataframe(view.ladder, hide_index=True, width="stretch")
+    if view.reasons or view.assumptions is not None:
+        with st.expander("Why this plan, and its assumptions"):
+            for reason in view.reasons:
+                st.markdown(f"- {reason}")
+            if view.assumptions is not None:
+                st.dataframe(view.assumptions, hide_index=True, width="stretch")

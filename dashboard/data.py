@@ -1,0 +1,252 @@
+"""The dashboard's only calls into the advisor and the simulator, each cached with bounded entries.
+
+Everything returned is plain data (frozen dataclasses of DataFrames, strings and numbers) so that
+``st.cache_data`` can pickle it. Uploaded files are validated by the CLI's own loaders, so a bad file
+raises the same ``SpotplanError`` (one line: file, record or field, value, expectation) as the CLI does.
+Times are seconds, prices USD per hour, as in the modules called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from dashboard import frames
+from dashboard.inputs import Upload, WhatIf
+from spotplan.errors import ConfigError, DataError
+
+
+@contextmanager
+def _as_file(upload: Upload) -> Iterator[Path]:
+    """The upload written under its own name in a private temp dir; loader messages then name the file as
+    the user knows it (the temp dir prefix is stripped by ``_user_path``)."""
+    with tempfile.TemporaryDirectory(prefix="spotplan-upload-") as tmp:
+        path = Path(tmp) / Path(upload.name).name
+        path.write_bytes(upload.content)
+        yield path
+
+
+def _kept_file(upload: Upload) -> Path:
+    """The upload stored by content hash so a plan's Scenario can still replay it after this call returns."""
+    digest = hashlib.sha256(upload.content).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "spotplan-dashboard" / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(upload.name).name
+    if not path.exists():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(upload.content)
+        tmp.replace(path)
+    return path
+
+
+def _user_path(exc: Exception, path: Path) -> str:
+    return str(exc).replace(str(path.parent) + "/", "")
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def catalog_choices() -> tuple[list[str], list[str]]:
+    """Regions and instance families of the embedded catalog (sidebar choices)."""
+    from simulator.catalog import load_catalog
+
+    catalog = load_catalog()
+    return catalog.regions(), catalog.families()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def price_table(upload: Upload) -> tuple[pd.DataFrame, list[str]]:
+    """The normalised price table and loader warnings of an uploaded price history; DataError if malformed."""
+    from simulator.prices import load_price_history
+
+    with _as_file(upload) as path:
+        try:
+            history = load_price_history(path)
+        except (DataError, ConfigError) as exc:
+            raise type(exc)(_user_path(exc, path)) from None
+        warnings = [w.replace(str(path.parent) + "/", "") for w in history.warnings]
+    if history.table.empty:
+        raise DataError("holds no price records; expected describe-spot-price-history output", path=upload.name)
+    return history.table, warnings
+
+
+def validate_prices(upload: Upload) -> None:
+    """Raise the loader's DataError when the uploaded price history is malformed."""
+    price_table(upload)
+
+
+def validate_calibration(upload: Upload) -> str:
+    """The calibration as canonical JSON (a cache key); ConfigError naming the file and field when invalid."""
+    from spotplan.schemas.calibration import Calibration
+
+    try:
+        raw = yaml.safe_load(upload.content.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{upload.name}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+    calibration = Calibration.from_dict(raw, source=upload.name)
+    return json.dumps(calibration.model_dump(mode="json"), sort_keys=True)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def price_view(upload: Upload, instance_types: tuple[str, ...]) -> frames.PriceView:
+    """Price lines of the uploaded history (the plan's instance types where present) and on-demand refs."""
+    from simulator.catalog import load_catalog
+
+    table, warnings = price_table(upload)
+    return frames.price_view(table, load_catalog(), instance_types, warnings)
+
+
+ProgressFn = Callable[[float, str], None]
+MAX_REMEMBERED = 8  # as many entries as the full-plan and replay caches keep
+
+
+def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
+    from advisor.request import RecommendRequest
+    from spotplan.schemas.calibration import Calibration
+
+    calibration = None if whatif.calibration_json is None else Calibration.from_dict(
+        json.loads(whatif.calibration_json), source="calibration upload")
+    return RecommendRequest(
+        model_size=whatif.model_size, mode=whatif.mode, tokens=whatif.tokens, deadline_h=whatif.deadline_h,
+        regions=whatif.regions, families=whatif.families, mfu=whatif.mfu,
+        save_bandwidth_bytes_per_s=None if calibration else whatif.save_bandwidth_bytes_per_s,
+        calibration=calibration, interruption_multiplier=whatif.interruption_multiplier,
+        price_multiplier=whatif.price_multiplier, notice_s=whatif.notice_s, interval_s=whatif.interval_s,
+        runs=whatif.runs, seed=whatif.seed, prices_path=prices_path,
+    )
+
+
+def _prices_path(prices: Upload | None) -> Path | None:
+    return None if prices is None else _kept_file(prices)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def quick_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
+    """The quick plan (advisor closed form + numpy fast path, well under a second); SpotplanError on bad input."""
+    from dashboard.quickplan import FIRST_RUNG_NOTE, quick_plan, summarise
+
+    q = quick_plan(_request(whatif, _prices_path(prices)))
+    comparison = summarise(q.samples)
+    plan_samples = q.samples[q.samples["option"] == "plan"]
+    return frames.PlanView(
+        source="quick", note=FIRST_RUNG_NOTE,
+        headline=frames.quick_headline(comparison, q.interval_s, whatif.runs, whatif.seed), plan_id=None,
+        comparison=comparison, ladder=frames.option_ladder_frame(q.ladder), sweep=q.sweep,
+        marks_min=frames.marks(q.young_s, q.daly_s, q.interval_s),
+        interval_note="set by hand" if whatif.interval_s else f"Daly's optimum for {q.first_rung}",
+        reasons=[], warnings=[], assumptions=None, plan_yaml=None, skypilot_yaml=None, torchrun=None,
+        scenario_json=_scenario_json(q), fast=_fast_frame(plan_samples),
+        instance_types=tuple(dict.fromkeys(p.instance_type for p in q.ladder)),
+    )
+
+
+def _scenario_json(q: Any) -> str:
+    from advisor.scoring import to_scenario
+
+    return str(to_scenario(q.config, q.settings).model_dump_json())
+
+
+def _fast_frame(samples: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"cost_usd": samples["cost_usd"].to_numpy(), "makespan_h": samples["makespan_h"].to_numpy(),
+                         "source": "numpy fast path (first rung alone)"})
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
+def full_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
+    """The advisor's plan (SimPy-scored finalists and baselines) reshaped for the page; seconds to minutes."""
+    from advisor.api import recommend
+
+    rec = recommend(_request(whatif, _prices_path(prices)), progress=False)
+    plan = rec.plan
+    quick = quick_view(whatif, prices)
+    return frames.PlanView(
+        source="advisor", note=f"advisor: SimPy replays of the whole ladder, {plan.expected.runs} runs per option",
+        headline=frames.expected_headline(plan.expected, plan.checkpoint_interval_s), plan_id=plan.plan_id,
+        comparison=frames.comparison_frame(plan.expected, rec.baselines), ladder=frames.ladder_frame(list(plan.ladder)),
+        sweep=rec.interval_sweep.copy(),
+        marks_min={**{k: v for k, v in quick.marks_min.items() if k != "chosen"},
+                   "chosen": plan.checkpoint_interval_s / 60.0},
+        interval_note="set by hand" if whatif.interval_s else "Daly's optimum, refined on the SimPy replays",
+        reasons=list(rec.reasons), warnings=list(rec.warnings),
+        assumptions=frames.assumptions_frame(list(plan.assumptions)),
+        plan_yaml=yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False),
+        skypilot_yaml=rec.to_skypilot_yaml(), torchrun=rec.torchrun_command(),
+        scenario_json=rec.scenario.model_dump_json(), fast=quick.fast,
+        instance_types=tuple(dict.fromkeys(p.instance_type for p in plan.ladder)),
+    )
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _remember(slot: str, key: str) -> None:
+    done = st.session_state.setdefault(slot, [])
+    if key not in done:
+        done.append(key)
+    del done[:-MAX_REMEMBERED]
+
+
+def remember_full(whatif: WhatIf, prices: Upload | None) -> None:
+    """Mark these inputs as planned by the full advisor, so later reruns show that plan (from the cache)."""
+    _remember("full_planned", _key(whatif, prices))
+
+
+def current_full(whatif: WhatIf, prices: Upload | None) -> frames.PlanView | None:
+    """The full advisor plan for these inputs if the user asked for it, else None."""
+    if _key(whatif, prices) not in st.session_state.get("full_planned", []):
+        return None
+    return full_view(whatif, prices)
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
+def replay(scenario_json: str, runs: int, seed: int, _progress: ProgressFn | None = None) -> frames.ReplayView:
+    """SimPy Monte Carlo of a plan's Scenario with the simulator's own per-run generators (run ``i`` uses
+    ``run_rng(seed, i)``, so the figures equal ``spotplan simulate``'s for the same scenario and seed).
+
+    Runs one by one in this process to report progress; only the three example runs are re-simulated
+    with their timelines (a long job's timeline holds tens of thousands of intervals).
+    """
+    from simulator.compile import compile_scenario
+    from simulator.model import simulate_once
+    from simulator.montecarlo import MonteCarloResult, run_rng
+    from spotplan.schemas.scenario import Scenario
+
+    cs = compile_scenario(Scenario.model_validate_json(scenario_json))
+    t0 = time.perf_counter()
+    results = []
+    for i in range(runs):
+        results.append(simulate_once(cs, run_rng(seed, i), keep_timeline=False))
+        if _progress is not None:
+            _progress((i + 1) / runs, f"SimPy replay: run {i + 1} of {runs}")
+    mc = MonteCarloResult(scenario=cs, seed=seed, workers=1, results=tuple(results),
+                          elapsed_s=time.perf_counter() - t0)
+    s = mc.summary()
+    per_run = frames.per_run_frame(results)
+    examples = {name: frames.example(i, simulate_once(cs, run_rng(seed, i), keep_timeline=True))
+                for name, i in frames.example_picks(per_run).items()}
+    summary = {"cost_mean_usd": s["cost_usd"]["mean"], "cost_p95_usd": s["cost_usd"]["p95"],
+               "makespan_mean_h": s["makespan_h"]["mean"], "makespan_p95_h": s["makespan_h"]["p95"],
+               "interruptions_mean": s["mean_counts"]["interruptions"], "elapsed_s": mc.elapsed_s}
+    return frames.ReplayView(per_run=per_run[["cost_usd", "makespan_h"]], summary=summary, examples=examples,
+                             breakdown=frames.breakdown_frame(s))
+
+
+def remember_replay(view: frames.PlanView, whatif: WhatIf) -> None:
+    """Mark the current plan as replayed so later reruns show its (cached) replay."""
+    _remember("replayed", _key(view.scenario_json, whatif.runs, whatif.seed))
+
+
+def current_replay(view: frames.PlanView, whatif: WhatIf) -> frames.ReplayView | None:
+    """The replay of the current plan if the user ran it (from the cache), else None."""
+    if _key(view.scenario_json, whatif.runs, whatif.seed) not in st.session_state.get("replayed", []):
+        return None
+    return replay(view.scenario_json, whatif.runs, whatif.seed)

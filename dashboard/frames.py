@@ -1,0 +1,248 @@
+"""Turn advisor and simulator results into the tidy DataFrames the chart builders take.
+
+Only reshaping lives here (renaming, unit conversion seconds -> hours or minutes, filtering); every
+figure comes from the advisor, the simulator or the catalog. Column units follow their names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+MAX_PRICE_POOLS = 12  # more lines than this make the price chart unreadable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceView:
+    """Spot price lines (``timestamp``, ``pool``, ``price_usd_per_h``) and on-demand references."""
+
+    prices: pd.DataFrame
+    on_demand: pd.DataFrame
+    note: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def pool_label(instance_type: str, zone: str | None, az_id: str | None = None) -> str:
+    """Short label of a pool: type and zone (AZ ID when the zone name is unknown)."""
+    where = zone or az_id or "region"
+    return f"{instance_type} {where}"
+
+
+def price_view(table: pd.DataFrame, catalog: Any, instance_types: tuple[str, ...], warnings: list[str]) -> PriceView:
+    """Pick the plan's instance types when the history has them (else all), at most MAX_PRICE_POOLS pools."""
+    chosen = table[table["instance_type"].isin(instance_types)]
+    note = f"pools of the plan's instance types ({', '.join(sorted(set(chosen['instance_type'])))})"
+    if chosen.empty:
+        chosen = table
+        note = "the plan's instance types are not in this file; showing every pool in it"
+    labels = [pool_label(t, z, a) for t, z, a in zip(chosen["instance_type"], chosen["zone"], chosen["az_id"],
+                                                      strict=True)]
+    prices = pd.DataFrame({"timestamp": chosen["timestamp"].to_numpy(), "pool": labels,
+                           "price_usd_per_h": chosen["price_usd_per_h"].to_numpy(dtype=float)})
+    busiest = prices["pool"].value_counts().index[:MAX_PRICE_POOLS]
+    if len(busiest) < prices["pool"].nunique():
+        note += f"; the {MAX_PRICE_POOLS} pools with most records"
+    prices = prices[prices["pool"].isin(busiest)].reset_index(drop=True)
+    return PriceView(prices=prices, on_demand=on_demand_refs(chosen, catalog), note=note, warnings=list(warnings))
+
+
+def on_demand_refs(table: pd.DataFrame, catalog: Any) -> pd.DataFrame:
+    """On-demand USD/h per (instance type, region) in the table, from the catalog where it has one."""
+    rows = []
+    for (itype, region), _ in table.groupby(["instance_type", "region"], sort=True):
+        spec = catalog.instances.get(itype)
+        if spec is not None and region in spec.on_demand_usd_per_h:
+            rows.append({"label": f"{itype} {region}", "on_demand_usd_per_h": spec.on_demand_usd_per_h[region]})
+    return pd.DataFrame(rows, columns=["label", "on_demand_usd_per_h"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Headline:
+    """The plan's headline figures (USD, hours, seconds) and where they came from."""
+
+    cost_mean_usd: float
+    cost_p50_usd: float
+    cost_p95_usd: float
+    makespan_mean_h: float
+    makespan_p50_h: float
+    makespan_p95_h: float
+    interval_s: float
+    saving_vs_on_demand: float | None
+    deadline_hit_rate: float | None
+    runs: int
+    seed: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanView:
+    """Everything the page shows about one plan, quick (fast path) or full (advisor with SimPy), as plain data.
+
+    The file fields (``plan_yaml``, ``skypilot_yaml``, ``torchrun``) and ``assumptions`` exist only for the
+    full advisor plan.
+    """
+
+    source: str  # "quick" or "advisor"
+    note: str
+    headline: Headline
+    plan_id: str | None
+    comparison: pd.DataFrame
+    ladder: pd.DataFrame
+    sweep: pd.DataFrame
+    marks_min: dict[str, float]
+    interval_note: str
+    reasons: list[str]
+    warnings: list[str]
+    assumptions: pd.DataFrame | None
+    plan_yaml: str | None
+    skypilot_yaml: str | None
+    torchrun: str | None
+    scenario_json: str
+    fast: pd.DataFrame  # cost_usd, makespan_h, source: the fast-path sample of the plan
+    instance_types: tuple[str, ...]
+
+    @property
+    def full(self) -> bool:
+        """True for the advisor's SimPy-scored plan."""
+        return self.source == "advisor"
+
+
+def marks(young_s: float | None, daly_s: float | None, chosen_s: float) -> dict[str, float]:
+    """Young's, Daly's and the chosen interval in minutes (the sweep chart's vertical lines)."""
+    out = {k: v / 60.0 for k, v in (("Young", young_s), ("Daly", daly_s)) if v is not None}
+    out["chosen"] = chosen_s / 60.0
+    return out
+
+
+def option_ladder_frame(ladder: tuple[Any, ...]) -> pd.DataFrame:
+    """The quick plan's ladder (advisor PoolOptions) as a table, first rung first."""
+    return pd.DataFrame([{
+        "rung": i, "instance_type": p.instance_type, "market": p.market.value, "region": p.region,
+        "zone": p.zone or p.az_id or "", "nodes": p.nodes, "price_usd_per_h": round(p.price_usd_per_h, 4),
+        "throughput_factor": round(p.tokens_per_s / ladder[0].tokens_per_s, 3),
+        "interruptions": p.interruption_source if p.mtbf_s is None
+        else f"{p.interruption_source}; MTBF {p.mtbf_s / 3600:.2f} h per instance",
+    } for i, p in enumerate(ladder, 1)])
+
+
+def quick_headline(comparison: pd.DataFrame, interval_s: float, runs: int, seed: int) -> Headline:
+    """Headline of the quick plan from its comparison row; the saving is against the on-demand baseline."""
+    plan = comparison[comparison["is_plan"]].iloc[0]
+    od = comparison[comparison["option"] == "on-demand"]
+    saving = None if od.empty else 1.0 - plan["cost_mean_usd"] / od["cost_mean_usd"].iloc[0]
+    return Headline(
+        cost_mean_usd=plan["cost_mean_usd"], cost_p50_usd=plan["cost_p50_usd"], cost_p95_usd=plan["cost_p95_usd"],
+        makespan_mean_h=plan["makespan_mean_h"], makespan_p50_h=plan["makespan_p50_h"],
+        makespan_p95_h=plan["makespan_p95_h"], interval_s=interval_s, saving_vs_on_demand=saving,
+        deadline_hit_rate=None, runs=runs, seed=seed)
+
+
+def expected_headline(expected: Any, interval_s: float) -> Headline:
+    """Headline of the advisor's plan from its ``Expected`` block."""
+    return Headline(
+        cost_mean_usd=expected.cost_usd.mean, cost_p50_usd=expected.cost_usd.p50,
+        cost_p95_usd=expected.cost_usd.p95, makespan_mean_h=expected.makespan_h.mean,
+        makespan_p50_h=expected.makespan_h.p50, makespan_p95_h=expected.makespan_h.p95, interval_s=interval_s,
+        saving_vs_on_demand=expected.savings_vs_on_demand, deadline_hit_rate=expected.deadline_hit_rate,
+        runs=expected.runs, seed=expected.seed)
+
+
+def comparison_frame(plan_expected: Any, baselines: dict[str, Any]) -> pd.DataFrame:
+    """One row per option (the plan first, then each baseline) with mean, P50 and P95 of cost and makespan."""
+    rows = []
+    for name, e, is_plan in [("plan", plan_expected, True), *((n, b, False) for n, b in baselines.items())]:
+        rows.append({"option": name, "is_plan": is_plan,
+                     "cost_mean_usd": e.cost_usd.mean, "cost_p50_usd": e.cost_usd.p50,
+                     "cost_p95_usd": e.cost_usd.p95, "makespan_mean_h": e.makespan_h.mean,
+                     "makespan_p50_h": e.makespan_h.p50, "makespan_p95_h": e.makespan_h.p95,
+                     "deadline_hit_rate": e.deadline_hit_rate})
+    return pd.DataFrame(rows)
+
+
+def ladder_frame(ladder: list[Any]) -> pd.DataFrame:
+    """The fallback ladder as a table, first rung first."""
+    return pd.DataFrame([{
+        "rung": i, "instance_type": p.instance_type, "market": p.market.value, "region": p.region,
+        "zone": p.zone or p.az_id or "", "nodes": p.nodes, "price_usd_per_h": p.price_usd_per_h,
+        "throughput_factor": p.throughput_factor, "interruptions": p.interruption_source,
+    } for i, p in enumerate(ladder, 1)])
+
+
+def assumptions_frame(assumptions: list[Any]) -> pd.DataFrame:
+    """Every assumption with its value (as text, the values mix types), unit and source."""
+    return pd.DataFrame([{"name": a.name, "value": str(a.value), "unit": a.unit, "source": a.source}
+                         for a in assumptions], columns=["name", "value", "unit", "source"])
+
+
+# The issue's state names for the simulator's cost buckets (simulator.result.CostBucket values).
+STATE_OF_BUCKET: dict[str, str] = {
+    "useful_compute": "training",
+    "checkpoint_stall": "saving",
+    "lost_work": "lost work",
+    "changeover_restore": "changeover",
+    "waiting": "waiting",
+}
+NO_POOL = "(no capacity)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayExample:
+    """One simulated run drawn as a Gantt: segments (pool, state, start_h, end_h) and interruptions."""
+
+    caption: str
+    segments: pd.DataFrame
+    interruptions: pd.DataFrame
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayView:
+    """A SimPy Monte Carlo of the plan: per-run figures, a summary, example runs and the mean cost breakdown."""
+
+    per_run: pd.DataFrame
+    summary: dict[str, float]
+    examples: dict[str, ReplayExample]
+    breakdown: pd.DataFrame
+
+
+def timeline_frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A RunResult's timeline in hours with the issue's state names, and its interruptions (bills the cloud ended)."""
+    tl = run.timeline_frame()
+    segments = pd.DataFrame({
+        "pool": tl["pool"].replace("", NO_POOL), "state": tl["bucket"].map(STATE_OF_BUCKET),
+        "start_h": tl["start_s"] / 3600.0, "end_h": tl["end_s"] / 3600.0,
+    })
+    cut = [b for b in run.bills if b.interrupted]
+    interruptions = pd.DataFrame({"pool": [b.pool for b in cut], "time_h": [b.end_s / 3600.0 for b in cut]},
+                                 columns=["pool", "time_h"])
+    return segments, interruptions
+
+
+def breakdown_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Mean cost per run split two ways (by activity, by pool), from a Monte Carlo summary; both sum to the mean."""
+    rows = [{"split": "by activity", "part": STATE_OF_BUCKET.get(k, k), "cost_usd": v}
+            for k, v in summary["mean_cost_by_activity_usd"].items()]
+    rows += [{"split": "by pool", "part": k or NO_POOL, "cost_usd": v}
+             for k, v in summary["mean_cost_by_pool_usd"].items()]
+    return pd.DataFrame(rows, columns=["split", "part", "cost_usd"])
+
+
+def per_run_frame(runs: list[Any]) -> pd.DataFrame:
+    """Cost, makespan and interruptions of every run."""
+    return pd.DataFrame({"cost_usd": [r.cost_usd for r in runs], "makespan_h": [r.makespan_h for r in runs],
+                         "interruptions": [r.interruptions for r in runs]})
+
+
+def example_picks(per_run: pd.DataFrame) -> dict[str, int]:
+    """Run indices of the median-cost run, the P95-cost run and the run with the most interruptions."""
+    order = per_run["cost_usd"].sort_values(kind="stable").index.to_list()
+    return {"median-cost run": int(order[len(order) // 2]), "P95-cost run": int(order[int(0.95 * (len(order) - 1))]),
+            "most interruptions": int(per_run["interruptions"].idxmax())}
+
+
+def example(i: int, run: Any) -> ReplayExample:
+    """One run (with its timeline) as a Gantt example."""
+    segments, interruptions = timeline_frames(run)
+    caption = (f"Run {i}: ${run.cost_usd:,.0f}, {run.makespan_h:,.1f} h, {run.interruptions} interruptions, "
+               f"{run.restarts} restarts, {run.checkpoints} checkpoints" + ("" if run.finished else " (unfinished)"))
+    return ReplayExample(caption=caption, segments=segments, interruptions=interruptions)

@@ -1,0 +1,137 @@
+"""The dashboard's quick plan: the advisor's closed-form stage plus the numpy fast path, in well under a second.
+
+``advisor.api.recommend`` scores its finalists and baselines with SimPy replays, which takes seconds to minutes
+for long jobs; the what-if sliders need an answer at once. This module runs only the advisor's first stage
+(its own sizing, pools, save costs, Daly ranking, ladder, interval sweep and baselines, called unchanged) and
+samples each option's first rung with ``simulator.fastpath`` (Daly's single-pool model, every second billed).
+The page labels these figures as such and offers the full advisor on a button. No streamlit here.
+Times are seconds, prices USD per hour, costs USD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FIRST_RUNG_NOTE = "fast path: each option's first rung alone (Daly's model), before the SimPy replay of the ladder"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuickPlan:
+    """What the quick stage decided: ladder, interval, Young/Daly marks, sweep, options sampled, settings."""
+
+    ladder: tuple[Any, ...]  # advisor.candidates.PoolOption, first rung first
+    interval_s: float
+    young_s: float | None
+    daly_s: float | None
+    sweep: pd.DataFrame
+    samples: pd.DataFrame  # option, cost_usd, makespan_h (one row per fast-path run)
+    config: Any  # advisor.scoring.Config of the plan (for the SimPy replay)
+    settings: Any  # advisor.scoring.SimSettings
+    first_rung: str
+
+
+def _pools(request: Any) -> tuple[Any, Any, Any]:
+    """The advisor's job sizing, candidate pools (deadline-scaled) and job times for ``request``."""
+    from advisor.api import _check_deadline, _scale_for_deadline
+    from advisor.candidates import PriceSource, build_pools, check_regions, fitting_types, load_history
+    from advisor.ladder import JobTimes
+    from advisor.savecost import save_costs
+    from advisor.sizing import parse_model_size, size_job
+    from simulator.catalog import load_catalog
+    from simulator.fitted import load_fitted
+
+    catalog = load_catalog()
+    check_regions(request.regions, catalog)
+    job = size_job(parse_model_size(request.model_size), mode=request.mode, tokens=request.tokens, mfu=request.mfu)
+    fits = fitting_types(job, catalog, request.families, request.max_nodes)
+    prices = PriceSource(load_fitted(), load_history(request.prices_path), request.price_multiplier)
+    pools = build_pools(fits, catalog, prices, regions=request.regions,
+                        interruption_multiplier=request.interruption_multiplier)
+    _check_deadline(pools, job, request.deadline_h, request.max_nodes)
+    pools = _scale_for_deadline(pools, job.tokens, request.deadline_h, request.max_nodes)
+    ref_tps = max(p.tokens_per_s for p in pools)
+    saves = {n: save_costs(job.checkpoint_bytes, n, calibration=request.calibration,
+                           persist_bytes_per_s=request.save_bandwidth_bytes_per_s) for n in {p.nodes for p in pools}}
+    return job, pools, JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves)
+
+
+def _settings(request: Any, job: Any, times: Any) -> Any:
+    from advisor.savecost import notice_checks
+    from advisor.scoring import SimSettings
+
+    checks = notice_checks(next(iter(times.saves.values())), job.global_batch_tokens / times.ref_tokens_per_s,
+                           request.notice_s)
+    return SimSettings(
+        times=times, step_time_ref_s=job.global_batch_tokens / times.ref_tokens_per_s,
+        checkpoint_bytes=job.checkpoint_bytes, keep_last=3, notice_s=checks[0].notice_s,
+        emergency_save=checks[0].fits, deadline_h=request.deadline_h, runs=request.runs, seed=request.seed,
+        prices_path=None if request.prices_path is None else str(request.prices_path),
+        interruption_multiplier=request.interruption_multiplier,
+    )
+
+
+def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(cost_usd, makespan_h) per run of ``config``'s first rung alone: the fast path for spot, and for
+    on-demand the advisor's closed form (one start-up, no interruptions, identical in every run)."""
+    from advisor.ladder import score_pool
+    from simulator.fastpath import exponential_cost_usd, simulate_exponential
+
+    pool = config.ladder[0]
+    if pool.gang_mtbf_s is None:
+        wall_s = np.full(runs, score_pool(pool, times).wall_s)
+    else:
+        save_s = max(times.save(pool.nodes).snapshot_s, 1e-3)  # the advisor's floor (advisor.ladder)
+        wall_s = simulate_exponential(times.work_s(pool), config.interval_s, save_s, times.restart_s(pool.nodes),
+                                      pool.gang_mtbf_s, runs, rng)
+    return exponential_cost_usd(wall_s, pool.hourly_usd), wall_s / 3600.0
+
+
+def quick_plan(request: Any) -> QuickPlan:
+    """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
+    from advisor.baselines import baselines
+    from advisor.ladder import build_ladder, rank_pools
+    from advisor.optimize import sweep_frame
+    from advisor.scoring import Config
+    from simulator.theory import daly_interval_s, young_interval_s
+
+    job, pools, times = _pools(request)
+    ranked = rank_pools(pools, times)
+    ladder = build_ladder(ranked, prefer_regions=request.prefer_regions)
+    first = next(r for r in ranked if r.pool is ladder[0])
+    settings = _settings(request, job, times)
+    interval_s = request.interval_s or first.interval_s
+    plan = Config(name="plan", ladder=tuple(ladder), interval_s=interval_s, recovery="eager-next-region",
+                  deadline_policy="none", description="quick plan: closed-form ladder and interval")
+    options = [plan, *baselines(pools, times)]
+    rngs = np.random.default_rng(request.seed).spawn(len(options) + 1)
+    parts = []
+    for config, rng in zip(options, rngs[1:], strict=True):
+        cost, makespan = sample_first_rung(config, times, request.runs, rng)
+        parts.append(pd.DataFrame({"option": config.name, "cost_usd": cost, "makespan_h": makespan}))
+    m = first.pool.gang_mtbf_s
+    block_s = max(times.save(first.pool.nodes).snapshot_s, 1e-3)
+    return QuickPlan(
+        ladder=tuple(ladder), interval_s=interval_s,
+        young_s=young_interval_s(block_s, m) if m else None, daly_s=daly_interval_s(block_s, m) if m else None,
+        sweep=sweep_frame(first, settings, rngs[0]), samples=pd.concat(parts, ignore_index=True), config=plan,
+        settings=settings, first_rung=first.pool.key,
+    )
+
+
+def summarise(samples: pd.DataFrame) -> pd.DataFrame:
+    """Mean, P50 and P95 of cost and makespan per option, the plan first (the comparison chart's frame)."""
+    g = samples.groupby("option", sort=False)
+    out = pd.DataFrame({
+        "option": list(g.groups),
+        "cost_mean_usd": g["cost_usd"].mean().to_numpy(), "cost_p50_usd": g["cost_usd"].quantile(0.5).to_numpy(),
+        "cost_p95_usd": g["cost_usd"].quantile(0.95).to_numpy(),
+        "makespan_mean_h": g["makespan_h"].mean().to_numpy(),
+        "makespan_p50_h": g["makespan_h"].quantile(0.5).to_numpy(),
+        "makespan_p95_h": g["makespan_h"].quantile(0.95).to_numpy(),
+    })
+    out.insert(1, "is_plan", out["option"] == "plan")
+    return out
