@@ -73,9 +73,10 @@ class TraceAvailability:
         return self.trace.duration_s
 
     def mean_up_s(self) -> float:
-        """Mean length of the complete up runs (the whole span if there are none)."""
-        ups, _ = self.trace.run_lengths_s(self.nodes)
-        return float(ups.mean()) if ups.size else self.trace.duration_s
+        """MTBF: time up divided by the number of 1->0 interruptions (censoring-aware; the span if none)."""
+        up_s = float(self.trace.up(self.nodes).sum()) * self.trace.gap_s
+        n = self.trace.interruption_ticks(self.nodes).size
+        return up_s / n if n else self.trace.duration_s
 
     def _tick_periods(self) -> Iterator[tuple[int, float]]:
         """Up runs as (start_tick, end_tick) over successive cycles; end is inf when clamped up."""

@@ -182,7 +182,9 @@ def _price(spec: PoolSpec, i: int, ld: _Loader) -> tuple[PriceSeries | None, flo
     if spec.market is Market.ON_DEMAND:
         return None, od, "catalog on-demand"
     beh = ld.fitted().pool(spec.instance_type, spec.region, spec.zone)
-    return None, od * beh.spot_to_on_demand, f"fitted spot/on-demand ratio x catalog ({beh.source})"
+    return None, od * beh.spot_to_on_demand, (
+        f"fitted spot/on-demand ratio {beh.spot_to_on_demand:.3g} x catalog on-demand "
+        f"({beh.source.get('spot_to_on_demand', '')})")
 
 
 def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader) -> tuple[Availability, str]:
@@ -209,10 +211,11 @@ def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader) -
         beh = fitted.band_prior(spec.instance_type, spec.region)
     else:
         beh = fitted.pool(spec.instance_type, spec.region, spec.zone)
+    why = f"{beh.basis}: {beh.source.get('availability', '')}"
     return RenewalAvailability(
         sample_up_s=beh.sample_uptime_s, sample_down_s=beh.sample_downtime_s, nodes=nodes,
-        rate_multiplier=av.rate_multiplier, mean_instance_up_s=beh.mtbf_h * 3600.0, source=str(beh.source),
-    ), f"{av.kind.value}: {beh.source}"
+        rate_multiplier=av.rate_multiplier, mean_instance_up_s=beh.mtbf_h * 3600.0, source=why,
+    ), f"{av.kind.value} ({why})"
 
 
 def _interval(sc: Scenario, pools: tuple[CompiledPool, ...], source: str) -> tuple[float, str]:

@@ -25,6 +25,7 @@ from enum import Enum
 from spotplan.schemas.scenario import DeadlinePolicy
 
 INF = math.inf
+TOL_S = 1e-6
 
 
 class Choice(str, Enum):
@@ -101,7 +102,7 @@ def _uniform_progress(st: DeadlineState, spot_rate_s: float) -> Decision:
         choice = Choice.SPOT if st.spot_available else Choice.IDLE
     elif st.spot_available:
         choice = Choice.SPOT
-    elif st.progress_s < r * st.now_s:
+    elif st.progress_s < r * st.now_s + TOL_S:  # behind (the tolerance stops a wake-up at cp/r from idling again)
         return Decision(choice=Choice.ON_DEMAND, commit=False, next_check_s=st.now_s)
     else:
         choice = Choice.IDLE
