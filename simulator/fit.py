@@ -16,6 +16,7 @@ Figures and their sources (paths relative to the shared data folder; every pool 
   Representative p per band: the middle of the spotinfo ranges (2.5, 8.5, 14, 19.5 %); ">20%" is open-ended and
   is taken as 30 % (an assumption, stated in the JSON). Shapes (sigma_log) and down-times of the prior are the
   medians of the trace pools. Pools the advisor does not list get band 4 (the most pessimistic).
+- Evidence (recorded, not used for pools): Bamboo node lifetimes (p3, g4dn) and training_on_a_dime preemptions.
 Output is deterministic: sorted keys and pools, figures rounded to 6 significant digits, no timestamps.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from simulator.catalog import Catalog, load_catalog
 from simulator.catalog_build import ZONE_NAME_BY_ID
+from simulator.fit_evidence import BAMBOO, TOD_EVENTS, bamboo_lifetimes, tod_event_lifetimes
 from simulator.fit_stats import (
     PriceStats,
     RunStats,
@@ -257,7 +259,7 @@ def fit(shared: str | Path) -> dict[str, Any]:
         "schema_version": 1,
         "description": "Per-pool spot behaviour fitted by `spotplan data fit` (simulator/fit.py); see its docstring.",
         "inputs": {HISTORY: f"{len(inputs)} files, sha256-of-sha256s {digest}",
-                   **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, SKYPILOT)},
+                   **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, SKYPILOT, TOD_EVENTS, *BAMBOO.values())},
                    TRACES: "; ".join(f"{p.relative_to(shared)}={_sha(p)}" for p in sorted((shared / TRACES).rglob("*.json")))},
         "caveats": [
             ("Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
@@ -268,6 +270,9 @@ def fit(shared: str | Path) -> dict[str, Any]:
         ],
         "band_prior": prior,
         "gang": gang,
+        "evidence": {"note": ("cross-checks, not used for pools: Bamboo node lifetimes (spot autoscaling groups, "
+                              "region not stated) and training_on_a_dime preemption events (us-east-1, 2 days)"),
+                     "bamboo": bamboo_lifetimes(shared), "training_on_a_dime_events": tod_event_lifetimes(shared)},
         "price_history": hist_rows,
         "pools": pools,
     }
