@@ -164,6 +164,14 @@ class PriceHistory:
             source=",".join(self.files[:3]) + (" ..." if len(self.files) > 3 else ""),
         )
 
+    def price_at(self, instance_type: str, zone: str, t_s: float, product: str = "Linux/UNIX") -> float:
+        """Spot USD/h in force at epoch second ``t_s`` in one pool."""
+        return self.series(instance_type, zone, product).price_at(t_s)
+
+    def cost_usd(self, instance_type: str, zone: str, t0_s: float, t1_s: float, product: str = "Linux/UNIX") -> float:
+        """Exact integral of the pool's spot price over [t0_s, t1_s], USD for one instance."""
+        return self.series(instance_type, zone, product).cost_usd(t0_s, t1_s)
+
 
 def _files_of(path: Path) -> list[Path]:
     if not path.exists():

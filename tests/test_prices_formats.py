@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from simulator.prices import COLUMNS, PoolKey, history_from_responses, load_price_history
+from spotplan.errors import DataError
 
 RECS = [
     {"AvailabilityZone": "us-east-1b", "InstanceType": "p3.2xlarge", "ProductDescription": "Linux/UNIX",
@@ -123,6 +124,10 @@ def test_series_is_exact_step_function(tmp_path) -> None:
     assert s.price_at(t0 + 1800) == 1.0 and s.price_at(t0 + 3600) == 2.0
     assert s.cost_usd(t0, t0 + 3600) == pytest.approx(1.0)
     assert s.cost_usd(t0 + 1800, t0 + 3600) == pytest.approx(0.5)
+    assert h.price_at("p3.2xlarge", "us-east-1b", t0 + 3599) == 1.0
+    assert h.cost_usd("p3.2xlarge", "us-east-1b", t0 + 1800, t0 + 3600) == pytest.approx(0.5)
+    with pytest.raises(DataError, match="outside the price history"):
+        h.cost_usd("p3.2xlarge", "us-east-1b", t0, t0 + 5400)  # the pulls end at t0 + 1 h
     c = h.series("p3.2xlarge", "us-east-1c")
     assert c.end_s == t0 + 3600  # the same pull saw a later change in another zone
     assert c.cost_usd(c.start_s, c.end_s) == pytest.approx(0.45)
