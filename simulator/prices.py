@@ -129,6 +129,8 @@ class PriceHistory:
     warnings: list[str] = field(default_factory=list)
     truncated_files: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    _by_type: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+    _end_s: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def as_of(self) -> pd.Timestamp | None:
@@ -140,10 +142,20 @@ class PriceHistory:
         keys = self.table[["instance_type", "region", "zone", "az_id", "product"]].drop_duplicates()
         return sorted(PoolKey(**r) for r in keys.to_dict("records"))
 
-    def _pool_rows(self, instance_type: str, zone: str, product: str) -> pd.DataFrame:
+    def _index(self) -> None:
+        """Group the table once: queries then cost a lookup, not a scan (the advisor asks per zone)."""
+        if self._by_type or self.table.empty:
+            return
         t = self.table
-        rows = t[(t["instance_type"] == instance_type) & (t["product"] == product)
-                 & ((t["zone"] == zone) | (t["az_id"] == zone))]
+        for key, g in t.groupby(["instance_type", "product"], sort=False):
+            self._by_type[(str(key[0]), str(key[1]))] = g
+        ends = t.groupby(["instance_type", "region"])["timestamp"].max()
+        self._end_s.update({(str(k[0]), str(k[1])): v.value / 1e9 for k, v in ends.items()})
+
+    def _pool_rows(self, instance_type: str, zone: str, product: str) -> pd.DataFrame:
+        self._index()
+        g = self._by_type.get((instance_type, product))
+        rows = g[(g["zone"] == zone) | (g["az_id"] == zone)] if g is not None and zone else pd.DataFrame()
         if rows.empty:
             have = sorted({f"{p.instance_type} {p.zone or p.az_id} {p.product}" for p in self.pools()})
             raise DataError(f"no price history for {instance_type} in zone '{zone}' ({product})"
@@ -153,13 +165,13 @@ class PriceHistory:
     def series(self, instance_type: str, zone: str, product: str = "Linux/UNIX") -> PriceSeries:
         """Step function of one pool; ``zone`` is a zone name or an AZ ID. It ends at the pulls' latest time."""
         rows = self._pool_rows(instance_type, zone, product)
-        t = self.table
-        same_pull = t[(t["instance_type"] == instance_type) & (t["region"] == rows["region"].iloc[0])]
+        # A zone seen both with and without its AZ ID (name-only dump + boto3 pull) is one series.
+        rows = rows.sort_values("timestamp", kind="mergesort").drop_duplicates("timestamp", keep="first")
         times = rows["timestamp"].astype("int64").to_numpy() / 1e9
         first = rows.iloc[0]
         return PriceSeries(
             times_s=times, prices_usd_per_h=rows["price_usd_per_h"].to_numpy(dtype=float),
-            end_s=float(same_pull["timestamp"].max().value / 1e9), instance_type=instance_type,
+            end_s=self._end_s[(instance_type, str(first["region"]))], instance_type=instance_type,
             region=str(first["region"]), zone=str(first["zone"]), az_id=str(first["az_id"]), product=product,
             source=",".join(self.files[:3]) + (" ..." if len(self.files) > 3 else ""),
         )

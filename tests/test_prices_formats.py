@@ -138,3 +138,14 @@ def test_missing_zone_warning(tmp_path) -> None:
     extra = {**RECS[0], "InstanceType": "p3.8xlarge", "AvailabilityZone": "us-east-1d"}
     h = load_price_history(_write(tmp_path, "a.json", json.dumps(_doc([*RECS, extra]))))
     assert any("p3.2xlarge" in w and "us-east-1d" in w for w in h.warnings)
+
+
+def test_zone_with_and_without_az_id_is_one_series(tmp_path) -> None:
+    """A name-only dump and a boto3 pull with AZ IDs for the same zone give one series by name or ID."""
+    with_id = [{**r, "AvailabilityZoneId": "use1-az4"} for r in RECS if r["AvailabilityZone"] == "us-east-1b"]
+    p1 = _write(tmp_path, "old.json", json.dumps(_doc(RECS[:1])))
+    p2 = _write(tmp_path, "new.json", json.dumps(_doc(with_id)))
+    h = load_price_history(tmp_path)
+    assert {p1.name, p2.name} <= {f.split("/")[-1] for f in h.files}
+    by_name, by_id = h.series("p3.2xlarge", "us-east-1b"), h.series("p3.2xlarge", "use1-az4")
+    assert by_name.times_s.size == 2 and by_id.times_s.size == 2
