@@ -15,7 +15,7 @@ from pathlib import Path
 from advisor import narrative
 from advisor.candidates import PoolOption, PriceSource, build_pools, check_regions, fitting_types, load_history
 from advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
-from advisor.optimize import DEADLINE_TARGET, search
+from advisor.optimize import DEADLINE_TARGET, feasible, search
 from advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
 from advisor.recommendation import BaselineResult, Recommendation
 from advisor.request import RecommendRequest
@@ -145,7 +145,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
             name=b.config.name, description=b.config.description,
             ladder=[to_pool(p, b.config.ladder[0].tokens_per_s) for p in b.config.ladder],
             checkpoint_interval_s=b.config.interval_s, recovery_strategy=b.config.recovery,
-            expected=_expected(b, od_cost),
+            expected=_expected(b, od_cost), compliant=feasible(b, request.deadline_h, result.p95_bound_h),
         )
         for b in result.baselines
     }
@@ -153,7 +153,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
     wall = time.perf_counter() - t0
     return Recommendation(
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,
-        reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node,
+        reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         warnings=narrative.warnings(result, request, costs, history),
         timing_s={"wall_s": wall, "simpy_s": result.simpy_s},
     )

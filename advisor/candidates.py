@@ -157,10 +157,17 @@ def build_pools(
                     continue
                 pools.append(PoolOption(**common, market=Market.SPOT, zone=zone or None, az_id=az_id,
                                         price_usd_per_h=price, mtbf_s=mtbf_s,
-                                        interruption_source=str(beh.source), price_source=src))
+                                        interruption_source=_interruption_source(beh), price_source=src))
     if not pools:
         raise InfeasibleError("no pool offers a fitting instance type in the requested regions; widen --regions")
     return pools
+
+
+def _interruption_source(beh: Any) -> str:
+    """'trace: <files>' / 'advisor-band prior: <band>' from a fitted PoolBehaviour."""
+    src = beh.source.get("availability", "") if isinstance(beh.source, dict) else str(beh.source)
+    zone_note = beh.source.get("zone") if isinstance(beh.source, dict) else None
+    return f"{beh.basis}: {src}" + (f" ({zone_note})" if zone_note else "")
 
 
 def load_history(path: str | Path | None) -> Any | None:

@@ -15,6 +15,7 @@ from advisor.savecost import SaveCosts
 from simulator.theory import daly_expected_wall_s, daly_interval_s
 from spotplan.schemas.plan import Market
 
+HEAD_MARGIN = 0.8  # the head's closed-form makespan must leave 20% of the bound for what Daly's model omits
 MAX_SPOT_RUNGS = 6  # a ladder longer than this rarely reaches its tail before on-demand (SkyPilot PR #2234 used 3-9 zones)
 PROVISION_S = 240.0  # Can't Be Late Table 4, ML training: 4 min provisioning
 SETUP_S = 300.0  # same: 5 min setup (image, data)
@@ -74,9 +75,31 @@ def _region_rank(region: str, prefer: tuple[str, ...]) -> int:
     return prefer.index(region) if region in prefer else len(prefer)
 
 
+def heads_by_type(ranked: list[PoolScore]) -> list[PoolScore]:
+    """The best spot pool of every instance type, cheapest expected cost first."""
+    seen: dict[str, PoolScore] = {}
+    for s in ranked:
+        if s.pool.market is Market.SPOT and s.pool.instance_type not in seen:
+            seen[s.pool.instance_type] = s
+    return list(seen.values())
+
+
+def pick_head(ranked: list[PoolScore], bound_h: float | None, prefer_regions: tuple[str, ...] = ()) -> PoolOption | None:
+    """Cheapest type's best spot pool whose closed-form makespan fits ``HEAD_MARGIN`` x the bound (else fastest)."""
+    heads = heads_by_type(ranked)
+    if prefer_regions:
+        heads.sort(key=lambda s: _region_rank(s.pool.region, prefer_regions))
+    if not heads:
+        return None
+    if bound_h is None:
+        return heads[0].pool
+    fits = [h for h in heads if h.wall_s / 3600.0 <= bound_h * HEAD_MARGIN]
+    return (fits[0] if fits else min(heads, key=lambda h: h.wall_s)).pool
+
+
 def build_ladder(
     ranked: list[PoolScore], *, prefer_regions: tuple[str, ...] = (), max_spot: int = MAX_SPOT_RUNGS,
-    with_on_demand: bool = True,
+    with_on_demand: bool = True, head: PoolOption | None = None,
 ) -> list[PoolOption]:
     """Preferred spot pool, its other AZs, other regions, other GPU types, then the cheapest on-demand."""
     spot = [s for s in ranked if s.pool.market is Market.SPOT]
@@ -84,13 +107,14 @@ def build_ladder(
         spot.sort(key=lambda s: _region_rank(s.pool.region, prefer_regions))
     ladder: list[PoolOption] = []
     if spot:
-        head = spot[0].pool
+        head = head or spot[0].pool
         same = [s.pool for s in spot if s.pool.nodes == head.nodes]
         tiers = (
             [p for p in same if p.instance_type == head.instance_type and p.region == head.region],
             [p for p in same if p.instance_type == head.instance_type and p.region != head.region],
             [p for p in same if p.instance_type != head.instance_type],
         )
+        ladder.append(head)
         for tier in tiers:
             ladder.extend(p for p in tier if p not in ladder)
         ladder = ladder[:max_spot]

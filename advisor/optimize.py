@@ -2,11 +2,14 @@
 
 1. Scan: every pool is scored alone with Daly's model; the ladder is built from that ranking
    (``advisor.ladder``); the interval sweep of the first rung uses Daly's T_w and the numpy fast path.
-2. Finalists: the ladder at Daly's interval and at half and twice it (extended once in the winning
-   direction), a failover variant, a short ladder (best pool + on-demand), greedy when there is a deadline,
-   and the three baselines: all scored by the SimPy model on the same replays (same seed, same offsets).
+2. Finalists, all scored by the SimPy model on the same replays (same seed, same offsets): the three
+   baselines; ladder and strategy variants at Daly's interval (eager-next-region, failover, spot-only
+   without the on-demand rung, a short ladder, greedy vs uniform progress under a deadline); then the best
+   variant at halved and doubled intervals, continuing while that keeps winning significantly.
 3. Choice: the cheapest finalist by mean cost among those meeting the deadline (hit rate >= 95%) and the
    P95 bound; an interval other than Daly's is taken only when the paired difference is significant.
+   Without a deadline or bound, a plan must keep its P95 makespan within ``PATIENCE`` x the on-demand
+   makespan: otherwise waiting unbilled for one pool's capacity would always look cheapest.
 Times are seconds, costs USD.
 """
 
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.baselines import baselines
-from advisor.ladder import PoolScore, build_ladder, rank_pools
+from advisor.ladder import PoolScore, build_ladder, pick_head, rank_pools
 from advisor.scoring import Config, Scored, SimSettings, score
 from simulator.fastpath import simulate_exponential
 from simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
@@ -28,6 +31,8 @@ from spotplan.schemas.plan import Market
 
 DEADLINE_TARGET = 0.95  # a plan "meets" a deadline when at least 95% of replays finish in time
 SIGNIFICANT_T = 2.0  # paired t statistic needed to move away from the closed-form interval
+REFINE_STEPS = 3  # at most 8x or 1/8 of the closed-form interval
+PATIENCE = 2.0  # without --deadline/--p95-max: P95 makespan at most 2x the on-demand makespan
 SWEEP_POINTS = 17
 SWEEP_FASTPATH_RUNS = 200
 
@@ -46,7 +51,7 @@ class SearchResult:
     closed_form_interval_s: float
     young_interval_s: float | None
     daly_interval_s: float | None
-    reasons: list[str]
+    p95_bound_h: float | None  # the user's, or the implied PATIENCE x on-demand bound
     simpy_s: float
 
 
@@ -103,32 +108,48 @@ def _simpy_rows(scored: list[Scored]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SWEEP_COLUMNS)
 
 
-def refine_interval(base: Config, s: SimSettings, run: Callable[[Config], Scored]) -> tuple[Scored, list[Scored]]:
-    """Score ``base`` at τ, τ/2 and 2τ (and one more step outward if an end wins); keep τ unless beaten."""
-    tau = base.interval_s
-    at = {1.0: run(base), 0.5: run(replace(base, interval_s=tau * 0.5)), 2.0: run(replace(base, interval_s=tau * 2))}
-    for end, nxt in ((0.5, 0.25), (2.0, 4.0)):
-        if paired_t(at[end], at[1.0]) < -SIGNIFICANT_T and at[end].expected.cost_usd.mean == min(
-            a.expected.cost_usd.mean for a in at.values()
-        ):
-            at[nxt] = run(replace(base, interval_s=tau * nxt))
-    best = at[1.0]
-    for k in sorted(at):
-        if paired_t(at[k], best) < -SIGNIFICANT_T:
-            best = at[k]
-    return best, [at[k] for k in sorted(at)]
+def refine_interval(
+    base: Scored, s: SimSettings, run: Callable[[Config], Scored], ok: Callable[[Scored], bool],
+) -> tuple[Scored, list[Scored]]:
+    """Halve and double the interval (up to ``REFINE_STEPS`` times each way while it keeps winning).
+
+    A point replaces the closed-form interval only when it is feasible and its paired cost difference
+    against it is significant (t < -2): on Daly's exponential case the closed form therefore stands.
+    """
+    tau = base.config.interval_s
+    points = [base]
+    for factor in (0.5, 2.0):
+        prev, f = base, factor
+        for _ in range(REFINE_STEPS):
+            c = run(replace(base.config, interval_s=tau * f))
+            points.append(c)
+            if not (ok(c) and paired_t(c, prev) < -SIGNIFICANT_T):
+                break
+            prev, f = c, f * factor
+    better = [p for p in points[1:] if ok(p) and paired_t(p, base) < -SIGNIFICANT_T]
+    best = min(better, key=lambda p: (p.expected.cost_usd.mean, p.config.interval_s)) if better else base
+    return best, sorted(points, key=lambda p: p.config.interval_s)
 
 
-def _variants(best: Scored, ranked: list[PoolScore], deadline_h: float | None) -> list[Config]:
-    cfg = best.config
-    out = [replace(cfg, name="plan-failover", recovery="failover")]
-    spot = [p for p in cfg.ladder if p.market is Market.SPOT]
-    od = [p for p in cfg.ladder if p.market is Market.ON_DEMAND]
-    if len(spot) > 1:
-        out.append(replace(cfg, name="plan-short", ladder=tuple(spot[:1] + od)))
-    if deadline_h is not None and cfg.deadline_policy != "greedy":
-        out.append(replace(cfg, name="plan-greedy", deadline_policy="greedy"))
+def _variants(base: Config, deadline_h: float | None) -> list[Config]:
+    """Ladder and strategy variants scored at the closed-form interval before the interval is refined."""
+    spot = [p for p in base.ladder if p.market is Market.SPOT]
+    od = [p for p in base.ladder if p.market is Market.ON_DEMAND]
+    out = [base, replace(base, name="plan-failover", recovery="failover")]
+    if deadline_h is None and od and spot:  # without a deadline, staying on spot may beat the on-demand fallback
+        out.append(replace(base, name="plan-spot-only", ladder=tuple(spot)))
+    if deadline_h is not None and len(spot) > 1 and od:
+        out.append(replace(base, name="plan-short", ladder=tuple(spot[:1] + od)))
+    if deadline_h is not None and base.deadline_policy == "uniform-progress":
+        out.append(replace(base, name="plan-greedy", deadline_policy="greedy"))
     return out
+
+
+def implied_p95_bound_h(od: Scored | None, deadline_h: float | None, p95_bound_h: float | None) -> float | None:
+    """The user's P95 bound; without a deadline or bound, PATIENCE x the on-demand makespan."""
+    if p95_bound_h is not None or deadline_h is not None or od is None:
+        return p95_bound_h
+    return PATIENCE * od.expected.makespan_h.p95
 
 
 def search(
@@ -137,12 +158,6 @@ def search(
 ) -> SearchResult:
     """Run the whole search over ``pools`` (candidates.PoolOption)."""
     ranked = rank_pools(pools, s.times)
-    ladder = build_ladder(ranked, prefer_regions=prefer_regions)
-    first = next(r for r in ranked if r.pool is ladder[0])
-    tau_cf = interval_override_s or first.interval_s
-    policy = "uniform-progress" if deadline_h is not None and _has_both(ladder) else "none"
-    base = Config(name="plan", ladder=tuple(ladder), interval_s=tau_cf, recovery="eager-next-region",
-                  deadline_policy=policy, description="recommended ladder")
     simpy_s = 0.0
 
     def run(c: Config) -> Scored:
@@ -153,24 +168,38 @@ def search(
         simpy_s += r.elapsed_s
         return r
 
-    if interval_override_s is None and first.pool.mtbf_s is not None:
-        best, interval_points = refine_interval(base, s, run)
-    else:
-        best = run(base)
-        interval_points = [best]
-    variants = [run(v) for v in _variants(best, ranked, deadline_h)]
     base_scored = [run(b) for b in baselines(pools, s.times)]
-    chosen = choose([best, *variants, *base_scored], deadline_h, p95_bound_h)
+    od = next((b for b in base_scored if b.config.name == "on-demand"), None)
+    bound = implied_p95_bound_h(od, deadline_h, p95_bound_h)
+    head = pick_head(ranked, deadline_h if deadline_h is not None else bound, prefer_regions)
+    ladder = build_ladder(ranked, prefer_regions=prefer_regions, head=head)
+    first = next(r for r in ranked if r.pool is ladder[0])
+    tau_cf = interval_override_s or first.interval_s
+    policy = "uniform-progress" if deadline_h is not None and _has_both(ladder) else "none"
+    base = Config(name="plan", ladder=tuple(ladder), interval_s=tau_cf, recovery="eager-next-region",
+                  deadline_policy=policy, description="recommended ladder")
+
+    def ok(c: Scored) -> bool:
+        return feasible(c, deadline_h, bound)
+
+    variants = [run(v) for v in _variants(base, deadline_h)] if any(p.market is Market.SPOT for p in ladder) else []
+    interval_points: list[Scored] = []
+    if variants:
+        best_variant = choose(variants, deadline_h, bound)
+        if interval_override_s is None:
+            refined, interval_points = refine_interval(best_variant, s, run, ok)
+            variants.append(refined)
+    chosen = choose([*variants, *base_scored], deadline_h, bound)
     sweep = pd.concat([sweep_frame(first, s, np.random.default_rng(s.seed)), _simpy_rows(interval_points)],
                       ignore_index=True).sort_values(["method", "interval_s"], ignore_index=True)
     m = first.pool.gang_mtbf_s
     block = max(s.times.save(first.pool.nodes).snapshot_s, 1e-3)
     return SearchResult(
-        chosen=chosen, finalists=[*interval_points, *variants], baselines=base_scored, ranked=ranked, sweep=sweep,
-        closed_form_interval_s=tau_cf,
+        chosen=chosen, finalists=[*variants, *interval_points], baselines=base_scored, ranked=ranked, sweep=sweep,
+        closed_form_interval_s=tau_cf, p95_bound_h=bound,
         young_interval_s=young_interval_s(block, m) if m else None,
         daly_interval_s=daly_interval_s(block, m) if m else None,
-        reasons=[], simpy_s=simpy_s,
+        simpy_s=simpy_s,
     )
 
 

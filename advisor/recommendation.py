@@ -25,6 +25,7 @@ class BaselineResult:
     checkpoint_interval_s: float
     recovery_strategy: str
     expected: Expected
+    compliant: bool  # meets the deadline target and the (given or implied) P95 bound, like a plan must
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -38,6 +39,7 @@ class Recommendation:
     reasons: list[str]
     notice_checks: list[NoticeCheck]
     gpus_per_node: int
+    p95_bound_h: float | None = None  # --p95-max, or the implied bound used without a deadline
     warnings: list[str] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ class Recommendation:
                     "ladder": [p.model_dump(mode="json") for p in b.ladder],
                     "checkpoint_interval_s": b.checkpoint_interval_s,
                     "recovery_strategy": b.recovery_strategy,
+                    "compliant": b.compliant,
                     **b.expected.model_dump(mode="json"),
                 }
                 for name, b in self.baseline_results.items()
@@ -86,6 +89,7 @@ class Recommendation:
                  "worst_need_s": round(c.worst_need_s, 3), "fits": c.fits, "always_fits": c.always_fits}
                 for c in self.notice_checks
             ],
+            "p95_bound_h": self.p95_bound_h,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "interval_sweep": self.interval_sweep.to_dict(orient="records"),

@@ -1,0 +1,61 @@
+"""Benchmark: wall time of `spotplan recommend --model-size 7B` (defaults) and the share spent in SimPy.
+
+Runs ``advisor.api.recommend`` in-process (after one warm-up call that loads the catalog and fit), repeats it,
+and reports the median wall time, the median time inside the SimPy Monte Carlo, and their ratio. A second
+figure times the bare CLI subprocess (import + run) once, as a user sees it.
+
+    .venv/bin/python benchmarks/bench_recommend.py [--repeats 3] [--append BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    """Measure and print (optionally append) the figures."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--append", type=Path, default=None, help="append a result line to this Markdown file")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from advisor.api import recommend
+    from advisor.request import RecommendRequest
+
+    req = RecommendRequest(model_size="7B")
+    recommend(req)  # warm-up: catalog, fit and imports are cached after this
+    walls, simpy = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        rec = recommend(req)
+        walls.append(time.perf_counter() - t0)
+        simpy.append(rec.timing_s["simpy_s"])
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "spotplan.cli", "recommend", "--model-size", "7B", "--json"], cwd=ROOT,
+                   check=True, capture_output=True)
+    cli_s = time.perf_counter() - t0
+    wall, sim = statistics.median(walls), statistics.median(simpy)
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.processor() or platform.machine()}, {os.cpu_count()} cores | "
+            f"{wall:.2f} s | {sim:.2f} s | {sim / wall:.0%} | {cli_s:.2f} s | runs={req.runs}, "
+            f"finalists={len(rec.baseline_results) + 1}+ |")
+    print("recommend --model-size 7B (in-process, median of", args.repeats, "after warm-up)")
+    print(f"  wall {wall:.2f} s; SimPy {sim:.2f} s = {sim / wall:.0%} of wall; CLI subprocess {cli_s:.2f} s")
+    print(line)
+    if args.append:
+        with args.append.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

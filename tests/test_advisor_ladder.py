@@ -1,0 +1,111 @@
+"""Pool ranking and ladder construction on hand-built pools; baselines; the closed-form interval."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from advisor.baselines import baselines
+from advisor.candidates import PoolOption
+from advisor.ladder import JobTimes, build_ladder, rank_pools, score_pool
+from advisor.savecost import SaveCosts
+from simulator.theory import daly_interval_s, young_interval_s
+from spotplan.schemas.plan import Market
+
+H = 3600.0
+
+
+def _pool(itype: str, region: str, az: str | None, price: float, *, mtbf_h: float | None = 10.0,
+          tps: float = 1000.0, market: Market = Market.SPOT) -> PoolOption:
+    return PoolOption(
+        instance_type=itype, family=itype.split(".")[0], gpu_model="A100", gpus_per_node=8, market=market,
+        region=region, zone=None, az_id=az, nodes=1, price_usd_per_h=price, on_demand_usd_per_h=price * 3,
+        tokens_per_s=tps, mtbf_s=None if market is Market.ON_DEMAND else mtbf_h * H,
+        interruption_source="test", price_source="test",
+    )
+
+
+def _times(block_s: float = 60.0) -> JobTimes:
+    save = SaveCosts(bytes_per_node=1, snapshot_s=block_s, persist_s=0.0, restore_s=60.0, source="test")
+    return JobTimes(work_ref_s=100 * H, ref_tokens_per_s=1000.0, saves={1: save})
+
+
+def test_score_pool_uses_daly_interval() -> None:
+    """A spot pool alone is checkpointed at Daly's eq. 37 optimum for its MTBF and blocking save."""
+    s = score_pool(_pool("p4d.24xlarge", "us-east-1", "use1-az1", 10.0, mtbf_h=4.0), _times(60.0))
+    assert s.interval_s == pytest.approx(daly_interval_s(60.0, 4 * H))
+    assert s.cost_usd > 100 * 10.0  # interruptions cost more than pure compute
+
+
+def test_ladder_order_is_preferred_pool_then_azs_then_regions_then_types_then_on_demand() -> None:
+    """The ladder follows the practitioners' order regardless of raw price order across tiers."""
+    pools = [
+        _pool("p5.48xlarge", "us-east-1", "use1-az1", 10.0, tps=3000.0),  # best per token
+        _pool("p5.48xlarge", "us-west-2", "usw2-az1", 10.5, tps=3000.0),
+        _pool("p5.48xlarge", "us-east-1", "use1-az2", 11.0, tps=3000.0),
+        _pool("p4d.24xlarge", "us-east-1", "use1-az1", 5.0, tps=1000.0),
+        _pool("p5.48xlarge", "us-east-1", None, 55.0, tps=3000.0, market=Market.ON_DEMAND),
+        _pool("p4d.24xlarge", "us-east-1", None, 22.0, tps=1000.0, market=Market.ON_DEMAND),
+    ]
+    ladder = build_ladder(rank_pools(pools, _times()))
+    keys = [p.key for p in ladder]
+    assert keys == [
+        "p5.48xlarge/spot/use1-az1", "p5.48xlarge/spot/use1-az2", "p5.48xlarge/spot/usw2-az1",
+        "p4d.24xlarge/spot/use1-az1", "p5.48xlarge/on-demand/us-east-1",  # cheaper per token than p4d
+    ]
+
+
+def test_prefer_regions_reorders_ladder() -> None:
+    """--prefer-regions puts the preferred region's pools first even when another is cheaper."""
+    pools = [
+        _pool("p5.48xlarge", "us-east-1", "use1-az1", 10.0),
+        _pool("p5.48xlarge", "us-west-2", "usw2-az1", 12.0),
+        _pool("p5.48xlarge", "us-west-2", None, 55.0, market=Market.ON_DEMAND),
+        _pool("p5.48xlarge", "us-east-1", None, 50.0, market=Market.ON_DEMAND),
+    ]
+    ladder = build_ladder(rank_pools(pools, _times()), prefer_regions=("us-west-2",))
+    assert ladder[0].region == "us-west-2" and ladder[-1].market is Market.ON_DEMAND
+    assert ladder[-1].region == "us-west-2"
+
+
+def test_baselines_are_on_demand_single_pool_young_and_eager_30min() -> None:
+    """The three baselines take the cheapest on-demand, the cheapest spot pool at Young, and a 30-min eager ladder."""
+    pools = [
+        _pool("p4d.24xlarge", "us-east-1", "use1-az1", 7.0, mtbf_h=5.0),
+        _pool("p4d.24xlarge", "us-west-2", "usw2-az1", 6.0, mtbf_h=2.0),
+        _pool("p4d.24xlarge", "us-east-1", None, 22.0, market=Market.ON_DEMAND),
+    ]
+    times = _times(60.0)
+    by = {c.name: c for c in baselines(pools, times)}
+    assert set(by) == {"on-demand", "single-pool-young", "eager-next-region-30min"}
+    assert [p.market for p in by["on-demand"].ladder] == [Market.ON_DEMAND]
+    single = by["single-pool-young"]
+    assert single.ladder[0].az_id == "usw2-az1" and single.recovery == "failover"
+    assert single.interval_s == pytest.approx(young_interval_s(60.0, 2 * H))
+    eager = by["eager-next-region-30min"]
+    assert eager.interval_s == 1800 and eager.recovery == "eager-next-region"
+    assert [p.az_id for p in eager.ladder] == ["usw2-az1", "use1-az1"]
+    assert all(p.market is Market.SPOT for p in eager.ladder)
+
+
+def test_gang_mtbf_divides_by_nodes() -> None:
+    """A gang of N independent instances is interrupted N times as often (conservative)."""
+    p = _pool("p5.48xlarge", "us-east-1", "use1-az1", 10.0, mtbf_h=8.0)
+    from dataclasses import replace
+
+    assert replace(p, nodes=4).gang_mtbf_s == pytest.approx(2 * H)
+    assert math.isclose(p.usd_per_token(), 10.0 / 3600 / 1000.0)
+
+
+def test_advisor_never_imports_torch_or_streamlit() -> None:
+    """Importing the advisor (api, render, CLI command) leaves torch and streamlit out of sys.modules."""
+    code = (
+        "import sys, advisor.api, advisor.render, advisor.emit, spotplan.commands.recommend\n"
+        "bad = [m for m in ('torch', 'streamlit') if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
