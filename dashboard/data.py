@@ -207,26 +207,54 @@ def current_full(whatif: WhatIf, prices: Upload | None) -> frames.PlanView | Non
     return full_view(whatif, prices)
 
 
-@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
-def replay(scenario_json: str, runs: int, seed: int, _progress: ProgressFn | None = None) -> frames.ReplayView:
-    """SimPy Monte Carlo of a plan's Scenario with the simulator's own per-run generators (run ``i`` uses
-    ``run_rng(seed, i)``, so the figures equal ``spotplan simulate``'s for the same scenario and seed).
+REPLAY_STEPS = 20  # progress updates per replay
 
-    Runs one by one in this process to report progress; only the three example runs are re-simulated
-    with their timelines (a long job's timeline holds tens of thousands of intervals).
-    """
+
+def replay_chunks(runs: int) -> list[tuple[int, int]]:
+    """[start, stop) run ranges of a replay; each is computed and cached on its own so the page can show progress."""
+    size = max(1, -(-runs // REPLAY_STEPS))
+    return [(a, min(a + size, runs)) for a in range(0, runs, size)]
+
+
+def _compiled(scenario_json: str) -> Any:
     from simulator.compile import compile_scenario
-    from simulator.model import simulate_once
-    from simulator.montecarlo import MonteCarloResult, run_rng
     from spotplan.schemas.scenario import Scenario
 
-    cs = compile_scenario(Scenario.model_validate_json(scenario_json))
+    return compile_scenario(Scenario.model_validate_json(scenario_json))
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED * REPLAY_STEPS, show_spinner=False)
+def replay_chunk(scenario_json: str, seed: int, start: int, stop: int) -> tuple[Any, ...]:
+    """RunResults (without timelines) of runs ``start``..``stop - 1``; run ``i`` uses the simulator's
+    ``run_rng(seed, i)``, so the figures equal ``spotplan simulate``'s for the same scenario and seed."""
+    from simulator.model import simulate_once
+    from simulator.montecarlo import run_rng
+
+    cs = _compiled(scenario_json)
+    return tuple(simulate_once(cs, run_rng(seed, i), keep_timeline=False) for i in range(start, stop))
+
+
+def run_replay(scenario_json: str, runs: int, seed: int, progress: ProgressFn) -> None:
+    """Compute (or find cached) every chunk of a replay, reporting progress between chunks."""
+    chunks = replay_chunks(runs)
+    for k, (start, stop) in enumerate(chunks, 1):
+        replay_chunk(scenario_json, seed, start, stop)
+        progress(k / len(chunks), f"SimPy replay: {stop} of {runs} runs")
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
+def replay(scenario_json: str, runs: int, seed: int) -> frames.ReplayView:
+    """SimPy Monte Carlo of a plan's Scenario, summarised by the simulator, with three example timelines.
+
+    Only the example runs are re-simulated with their timelines (a long job's timeline holds tens of
+    thousands of intervals).
+    """
+    from simulator.model import simulate_once
+    from simulator.montecarlo import MonteCarloResult, run_rng
+
     t0 = time.perf_counter()
-    results = []
-    for i in range(runs):
-        results.append(simulate_once(cs, run_rng(seed, i), keep_timeline=False))
-        if _progress is not None:
-            _progress((i + 1) / runs, f"SimPy replay: run {i + 1} of {runs}")
+    results = [r for a, b in replay_chunks(runs) for r in replay_chunk(scenario_json, seed, a, b)]
+    cs = _compiled(scenario_json)
     mc = MonteCarloResult(scenario=cs, seed=seed, workers=1, results=tuple(results),
                           elapsed_s=time.perf_counter() - t0)
     s = mc.summary()
@@ -235,7 +263,7 @@ def replay(scenario_json: str, runs: int, seed: int, _progress: ProgressFn | Non
                 for name, i in frames.example_picks(per_run).items()}
     summary = {"cost_mean_usd": s["cost_usd"]["mean"], "cost_p95_usd": s["cost_usd"]["p95"],
                "makespan_mean_h": s["makespan_h"]["mean"], "makespan_p95_h": s["makespan_h"]["p95"],
-               "interruptions_mean": s["mean_counts"]["interruptions"], "elapsed_s": mc.elapsed_s}
+               "interruptions_mean": s["mean_counts"]["interruptions"]}
     return frames.ReplayView(per_run=per_run[["cost_usd", "makespan_h"]], summary=summary, examples=examples,
                              breakdown=frames.breakdown_frame(s))
 

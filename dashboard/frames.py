@@ -205,17 +205,39 @@ class ReplayView:
     breakdown: pd.DataFrame
 
 
-def timeline_frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A RunResult's timeline in hours with the issue's state names, and its interruptions (bills the cloud ended)."""
+MAX_SEGMENTS = 3000  # more bars than this make the Gantt slow to draw and impossible to read
+
+
+def merge_segments(segments: pd.DataFrame) -> pd.DataFrame:
+    """Join back-to-back segments of the same pool and state into one (timeline order is kept)."""
+    if segments.empty:
+        return segments
+    seg = segments.sort_values("start_h", kind="stable").reset_index(drop=True)
+    same = ((seg["pool"] == seg["pool"].shift()) & (seg["state"] == seg["state"].shift())
+            & ((seg["start_h"] - seg["end_h"].shift()).abs() < 1e-9))
+    group = (~same).cumsum()
+    return seg.groupby(group, sort=False).agg(pool=("pool", "first"), state=("state", "first"),
+                                               start_h=("start_h", "first"), end_h=("end_h", "last"))\
+        .reset_index(drop=True)
+
+
+def timeline_frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """A RunResult's timeline in hours with the issue's state names, its interruptions (bills the cloud ended)
+    and a note. When periodic saves would give more than MAX_SEGMENTS bars they are drawn inside training."""
     tl = run.timeline_frame()
-    segments = pd.DataFrame({
+    segments = merge_segments(pd.DataFrame({
         "pool": tl["pool"].replace("", NO_POOL), "state": tl["bucket"].map(STATE_OF_BUCKET),
         "start_h": tl["start_s"] / 3600.0, "end_h": tl["end_s"] / 3600.0,
-    })
+    }))
+    note = ""
+    if len(segments) > MAX_SEGMENTS:
+        saves = int((segments["state"] == "saving").sum())
+        segments = merge_segments(segments.assign(state=segments["state"].replace("saving", "training")))
+        note = f" The {saves:,} periodic saves are drawn inside training at this scale."
     cut = [b for b in run.bills if b.interrupted]
     interruptions = pd.DataFrame({"pool": [b.pool for b in cut], "time_h": [b.end_s / 3600.0 for b in cut]},
                                  columns=["pool", "time_h"])
-    return segments, interruptions
+    return segments, interruptions, note
 
 
 def breakdown_frame(summary: dict[str, Any]) -> pd.DataFrame:
@@ -242,7 +264,8 @@ def example_picks(per_run: pd.DataFrame) -> dict[str, int]:
 
 def example(i: int, run: Any) -> ReplayExample:
     """One run (with its timeline) as a Gantt example."""
-    segments, interruptions = timeline_frames(run)
+    segments, interruptions, note = timeline_frames(run)
     caption = (f"Run {i}: ${run.cost_usd:,.0f}, {run.makespan_h:,.1f} h, {run.interruptions} interruptions, "
-               f"{run.restarts} restarts, {run.checkpoints} checkpoints" + ("" if run.finished else " (unfinished)"))
+               f"{run.restarts} restarts, {run.checkpoints:,} checkpoints" + ("" if run.finished else " (unfinished)")
+               + "." + note)
     return ReplayExample(caption=caption, segments=segments, interruptions=interruptions)

@@ -15,9 +15,10 @@ def _run_replay(view: PlanView, whatif: WhatIf) -> None:
     def progress(fraction: float, text: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
-    data.replay(view.scenario_json, whatif.runs, whatif.seed, _progress=progress)
+    data.run_replay(view.scenario_json, whatif.runs, whatif.seed, progress)
     bar.empty()
     data.remember_replay(view, whatif)
+    st.rerun()  # redraw every tab (the distributions add the replay)
 
 
 def _show(replay: ReplayView) -> None:
@@ -32,7 +33,7 @@ def _show(replay: ReplayView) -> None:
     st.plotly_chart(charts.timeline_figure(example.segments, example.interruptions), key="timeline",
                     width="stretch")
     st.plotly_chart(charts.cost_breakdown_figure(replay.breakdown), key="cost_breakdown", width="stretch")
-    st.caption("Cost breakdown: mean over all replayed runs, by pool and activity.")
+    st.caption("Cost breakdown: mean over all replayed runs; both bars sum to the mean cost.")
 
 
 def render(view: PlanView, whatif: WhatIf) -> None:

@@ -1,0 +1,134 @@
+"""The dashboard page driven headless with Streamlit's AppTest: inputs change the plan and the charts as they should."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conftest import REPO_ROOT
+
+APP = str(REPO_ROOT / "dashboard" / "app.py")
+TIMEOUT_S = 120
+
+
+def _charts(at: Any) -> dict[str, dict[str, Any]]:
+    """Every plotly chart on the page by its ``layout.meta.chart`` name, as the JSON spec sent to the browser."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        out[spec["layout"]["meta"]["chart"]] = spec
+    return out
+
+
+def _metric(at: Any, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _minutes(at: Any) -> float:
+    return float(_metric(at, "Checkpoint every").split()[0].replace(",", ""))
+
+
+def _dollars(at: Any, label: str) -> float:
+    return float(_metric(at, label).lstrip("$").replace(",", ""))
+
+
+def _run(target: Any) -> Any:
+    """Run the app (or the app a widget belongs to) and fail on any exception in the page."""
+    at = target.run(timeout=TIMEOUT_S)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def app() -> Any:
+    """The page after its first run with the default inputs (7B full, auto interval)."""
+    from streamlit.testing.v1 import AppTest
+
+    return _run(AppTest.from_file(APP, default_timeout=TIMEOUT_S))
+
+
+def test_first_render_shows_quick_plan_and_charts(app: Any) -> None:
+    """The default page shows the headline, the comparison, the interval sweep with its marks, both distributions."""
+    charts = _charts(app)
+    assert {"plan_comparison", "interval_sweep", "distribution_cost_usd", "distribution_makespan_h"} <= set(charts)
+    assert _dollars(app, "Expected cost") > 0 and _minutes(app) > 0
+    options = charts["plan_comparison"]["data"][0]["x"]
+    assert options[0] == "plan" and "on-demand" in options
+    sweep = charts["interval_sweep"]
+    names = [t.get("name") for t in sweep["data"]]
+    assert "fastpath mean" in names and "fastpath 95% CI" in names and "closed form (Daly)" in names
+    marks = {a["text"].split()[0] for a in sweep["layout"]["annotations"]}
+    assert {"Young", "Daly", "chosen"} <= marks
+    assert not app.error
+
+
+def test_more_interruptions_shorten_the_interval(app: Any) -> None:
+    """On a fixed pool (p4d in us-east-1), a higher interruption rate shortens the interval and redraws the sweep."""
+    app.multiselect(key="families").set_value(["p4d"])
+    _run(app.multiselect(key="regions").set_value(["us-east-1"]))
+    before_min, before_sweep = _minutes(app), _charts(app)["interval_sweep"]
+    _run(app.slider(key="interruption_multiplier").set_value(4.0))
+    assert _minutes(app) < before_min
+    assert _charts(app)["interval_sweep"]["data"] != before_sweep["data"]
+    assert _dollars(app, "Expected cost") > 0
+
+
+def test_price_multiplier_raises_the_cost(app: Any) -> None:
+    """Doubling spot prices raises the plan's expected cost but not the on-demand baseline's."""
+    before = _dollars(app, "Expected cost")
+    od_before = _charts(app)["plan_comparison"]["data"][0]
+    _run(app.slider(key="price_multiplier").set_value(2.0))
+    assert _dollars(app, "Expected cost") > before
+    assert _charts(app)["plan_comparison"]["data"][0]["x"] == od_before["x"]
+
+
+def test_manual_interval_is_used(app: Any) -> None:
+    """A manual checkpoint interval replaces the automatic one in the plan and on the sweep."""
+    _run(app.radio(key="interval_mode").set_value("manual"))  # the manual slider is enabled only now
+    _run(app.slider(key="interval_min").set_value(7))
+    assert _minutes(app) == pytest.approx(7.0, abs=0.05)
+    chosen = [a for a in _charts(app)["interval_sweep"]["layout"]["annotations"] if a["text"].startswith("chosen")]
+    assert chosen and chosen[0]["text"] == "chosen 7.0 min"
+
+
+def test_distribution_view_switches_to_ecdf(app: Any) -> None:
+    """The distributions can be shown as ECDFs: a rising step line."""
+    _run(app.radio(key="dist_kind").set_value("ecdf"))
+    trace = _charts(app)["distribution_cost_usd"]["data"][0]
+    assert trace["type"] == "scatter" and trace["line"]["shape"] == "hv"
+
+
+def test_malformed_price_file_shows_the_cli_error(app: Any) -> None:
+    """A malformed price upload shows the loader's one-line error naming the file and record; the plan stays."""
+    bad = b'{"SpotPriceHistory": [{"InstanceType": "p4d.24xlarge", "SpotPrice": "cheap"}]}'
+    _run(app.get("file_uploader")[1].set_value(("broken_prices.json", bad, "application/json")))
+    errors = [e.value for e in app.error]
+    assert any(e.startswith("spotplan: error: broken_prices.json, record 0") for e in errors), errors
+    assert all("\n" not in e for e in errors)
+    assert "interval_sweep" in _charts(app)
+
+
+def test_malformed_calibration_shows_the_schema_error(app: Any) -> None:
+    """A calibration file with missing fields is rejected with the schema's one-line message."""
+    _run(app.get("file_uploader")[0].set_value(("calib.yaml", b"schema_version: 1\ncreated_utc: x\n", "text/yaml")))
+    assert any(e.value.startswith("spotplan: error: calib.yaml: field") for e in app.error)
+
+
+def test_full_advisor_gives_plan_files_and_replay_draws_a_run(app: Any) -> None:
+    """The full advisor (small LoRA job) yields the download buttons; the SimPy replay draws a timeline and breakdown."""
+    app.radio(key="mode").set_value("lora")
+    _run(app.select_slider(key="runs").set_value(16))
+    assert not app.get("download_button")
+    _run(app.button(key="full_plan").click())
+    labels = {b.proto.label for b in app.get("download_button")}
+    assert {"Download plan YAML", "Download SkyPilot task"} <= labels
+    _run(app.button(key="replay_button").click())
+    charts = _charts(app)
+    timeline = charts["timeline"]
+    states = {t["name"] for t in timeline["data"]}
+    assert "training" in states
+    breakdown = charts["cost_breakdown"]
+    assert {tuple(t["x"]) for t in breakdown["data"]} == {("by activity",), ("by pool",)}
+    assert [t["name"] for t in charts["distribution_cost_usd"]["data"]][-1] == "SimPy replay (whole ladder)"
