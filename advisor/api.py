@@ -15,7 +15,7 @@ from pathlib import Path
 from advisor import narrative
 from advisor.candidates import PoolOption, PriceSource, build_pools, check_regions, fitting_types, load_history
 from advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
-from advisor.optimize import DEADLINE_TARGET, feasible, search
+from advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
 from advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
 from advisor.recommendation import BaselineResult, Recommendation
 from advisor.request import RecommendRequest
@@ -131,6 +131,11 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         Assumption(name="deadline target", value=DEADLINE_TARGET,
                    source="spotplan: a plan meets a deadline when >= 95% of replays finish in time"),
         Assumption(name="Monte Carlo runs", value=request.runs, source="--runs (same seed and replays for all)"),
+        Assumption(name="P95 makespan bound", value=None if result.p95_bound_h is None else round(result.p95_bound_h, 3),
+                   unit="h", source="--p95-max" if request.p95_bound_h is not None else
+                   (f"implied without --deadline: {PATIENCE:g} x the on-demand baseline's P95 makespan (spotplan "
+                    "default; otherwise waiting unbilled for one pool always looks cheapest)")
+                   if result.p95_bound_h is not None else "none (a deadline is set)"),
         *narrative.pool_assumptions(ladder),
     ]
     digest = inputs_sha256(request, _data_files(request))

@@ -6,6 +6,7 @@ Costs USD, times minutes/hours as printed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -82,8 +83,9 @@ def reasons(result: Any, plan: Plan, checks: list[NoticeCheck], request: Recomme
     if result.daly_interval_s:
         out.append(f"checkpoint every {_minutes(plan.checkpoint_interval_s)}: Daly's optimum for the first rung is "
                    f"{_minutes(result.daly_interval_s)} (Young {_minutes(result.young_interval_s)}); the SimPy replays "
-                   + ("kept it" if abs(plan.checkpoint_interval_s - result.closed_form_interval_s) < 1e-6
-                      else "found a significantly cheaper interval"))
+                   + ("confirmed it (halving or doubling it was not significantly cheaper)"
+                      if math.isclose(chosen.config.interval_s, result.closed_form_interval_s, rel_tol=1e-6)
+                      else f"found {_minutes(chosen.config.interval_s)} significantly cheaper (paired t < -2)"))
     if request.interval_s is not None:
         out.append(f"interval fixed by request at {_minutes(request.interval_s)}")
     out.append(f"recovery {plan.recovery_strategy} scored best among the strategies tried on the same replays"
@@ -92,18 +94,36 @@ def reasons(result: Any, plan: Plan, checks: list[NoticeCheck], request: Recomme
     if request.deadline_h is not None:
         out.append(f"deadline {request.deadline_h:g} h: {plan.deadline_policy} policy, hit rate "
                    f"{chosen.hit_rate:.0%} of replays (target >= 95%)")
-    aws = checks[0]
+    out.append(_notice_reason(checks[0], plan))
+    out.extend(_baseline_reasons(result, plan))
+    return out
+
+
+def _notice_reason(aws: NoticeCheck, plan: Plan) -> str:
     if aws.fits:
-        out.append(f"an emergency save fits the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s needed), so "
-                   "little work is lost per interruption")
-    else:
-        out.append(f"an emergency save does not fit the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s "
-                   "needed): the plan relies on periodic checkpoints and the interval is priced with full lost work")
-    others = [b for b in result.baselines if b.config.name != chosen.config.name]
-    if others:
-        best = min(others, key=lambda b: b.expected.cost_usd.mean)
-        out.append(f"cheapest baseline '{best.config.name}' expects ${best.expected.cost_usd.mean:,.0f} vs "
-                   f"${plan.expected.cost_usd.mean:,.0f} for the plan on the same {plan.expected.runs} replays")
+        return (f"an emergency save fits the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s needed), so "
+                "little work is lost per interruption")
+    persist_bytes = plan.model.checkpoint_bytes / plan.ladder[0].nodes
+    budget_s = aws.notice_s - (aws.expected_need_s - plan.save_persist_s)
+    need = f"; it would fit at >= {persist_bytes / budget_s / 1e9:.1f} GB/s per node" if budget_s > 0 else ""
+    return (f"an emergency save does not fit the {aws.notice_s:.0f} s notice (~{aws.expected_need_s:.0f} s needed"
+            f"{need}): the plan relies on periodic checkpoints, priced in the replays with the lost work since the "
+            "last persisted one")
+
+
+def _baseline_reasons(result: Any, plan: Plan) -> list[str]:
+    out = []
+    bound = result.p95_bound_h
+    for b in result.baselines:
+        if b.config.name == result.chosen.config.name:
+            continue
+        cheaper = b.expected.cost_usd.mean < plan.expected.cost_usd.mean
+        if cheaper and bound is not None and b.expected.makespan_h.p95 > bound:
+            out.append(f"baseline '{b.config.name}' is cheaper (${b.expected.cost_usd.mean:,.0f}) but its P95 makespan "
+                       f"{b.expected.makespan_h.p95:,.0f} h exceeds the {bound:,.0f} h bound")
+        elif cheaper:
+            out.append(f"baseline '{b.config.name}' is cheaper (${b.expected.cost_usd.mean:,.0f}) but meets the "
+                       f"deadline in only {b.hit_rate:.0%} of replays")
     return out
 
 

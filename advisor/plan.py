@@ -51,9 +51,8 @@ def to_pool(opt: PoolOption, ref_tokens_per_s: float) -> Pool:
         instance_type=opt.instance_type, market=opt.market, region=opt.region, zone=opt.zone, az_id=opt.az_id,
         nodes=opt.nodes, price_usd_per_h=round(opt.price_usd_per_h, 6),
         throughput_factor=round(opt.tokens_per_s / ref_tokens_per_s, 6),
-        interruption_source=opt.interruption_source
-        if opt.mtbf_s is None
-        else f"{opt.interruption_source}; MTBF {opt.mtbf_s / 3600:.2f} h per instance",
+        interruption_source=opt.interruption_source,
+        mtbf_h=None if opt.mtbf_s is None else round(opt.mtbf_s / 3600.0, 4),
     )
 
 

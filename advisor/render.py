@@ -25,30 +25,33 @@ def _dist(d: Distribution, fmt: str = "money") -> str:
 def ladder_table(rec: Recommendation) -> Table:
     """One row per rung: order, instance, market, place, price, speed, interruption source."""
     t = Table(title="Fallback ladder (first rung preferred)", show_lines=False)
-    for col in ("#", "instance", "market", "where", "nodes", "USD/h (all nodes)", "speed", "interruptions from"):
-        t.add_column(col)
+    for col in ("#", "instance", "market", "where", "nodes", "USD/h", "speed", "MTBF", "interruptions from"):
+        t.add_column(col, no_wrap=col in ("instance", "where"))
     for i, p in enumerate(rec.plan.ladder, 1):
         where = p.zone or p.az_id or p.region
         if p.az_id and p.zone:
             where = f"{p.zone} ({p.az_id})"
         t.add_row(str(i), p.instance_type, p.market.value, f"{p.region} {where}" if where != p.region else p.region,
                   str(p.nodes), f"{p.price_usd_per_h * p.nodes:,.2f}", f"{p.throughput_factor:.2f}x",
-                  p.interruption_source)
+                  "-" if p.mtbf_h is None else f"{p.mtbf_h:.1f} h", p.interruption_source.split(":")[0])
     return t
 
 
 def comparison_table(rec: Recommendation) -> Table:
     """The plan and the baselines side by side, on the same replays."""
     t = Table(title=f"Plan vs baselines (same {rec.plan.expected.runs} replays, seed {rec.plan.expected.seed})")
-    for col in ("option", "cost mean", "cost P50", "cost P95", "makespan P50", "makespan P95", "deadline hit"):
+    for col in ("option", "cost mean", "cost P50", "cost P95", "makespan P50", "makespan P95", "deadline hit",
+                "compliant"):
         t.add_column(col, justify="right" if col != "option" else "left")
-    rows: list[tuple[str, Expected]] = [("plan", rec.plan.expected)]
-    rows += [(name, b.expected) for name, b in rec.baseline_results.items()]
-    for name, e in rows:
+    rows: list[tuple[str, Expected, bool]] = [("plan", rec.plan.expected, True)]
+    rows += [(name, b.expected, b.compliant) for name, b in rec.baseline_results.items()]
+    for name, e, ok in rows:
         hit = "-" if e.deadline_hit_rate is None else f"{e.deadline_hit_rate:.0%}"
         t.add_row(name, _money(e.cost_usd.mean), _money(e.cost_usd.p50), _money(e.cost_usd.p95),
-                  f"{e.makespan_h.p50:,.1f} h", f"{e.makespan_h.p95:,.1f} h", hit,
+                  f"{e.makespan_h.p50:,.1f} h", f"{e.makespan_h.p95:,.1f} h", hit, "yes" if ok else "no",
                   style="bold" if name == "plan" else None)
+    if rec.p95_bound_h is not None:
+        t.caption = f"compliant: deadline hit >= 95% where a deadline is set, and P95 makespan <= {rec.p95_bound_h:,.0f} h"
     return t
 
 
@@ -57,7 +60,7 @@ def assumptions_table(rec: Recommendation) -> Table:
     t = Table(title="Assumptions", show_lines=False)
     t.add_column("name")
     t.add_column("value", justify="right")
-    t.add_column("source", overflow="fold")
+    t.add_column("source", overflow="fold", ratio=1)
     for a in rec.plan.assumptions:
         v = f"{a.value:,.4g}" if isinstance(a.value, float) else str(a.value)
         t.add_row(a.name, f"{v} {a.unit}".strip(), a.source)

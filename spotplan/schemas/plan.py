@@ -42,6 +42,9 @@ class Pool(StrictModel):
     interruption_source: str = Field(
         default="", description="Where the pool's interruption behaviour came from: trace, fit, advisor-band prior."
     )
+    mtbf_h: float | None = Field(
+        default=None, gt=0, description="Mean up-time of one instance before an interruption, hours (None: on-demand)."
+    )
 
 
 class Distribution(StrictModel):
