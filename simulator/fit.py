@@ -5,8 +5,8 @@ Figures and their sources (paths relative to the shared data folder; every pool 
   2019-12..2020-03, pooled over the zones of a (type, region). Types without history borrow the same type's median
   over regions, else the median over all history pools.
 - Spot level vs on-demand: the newest Spot Advisor snapshot's savings ``s`` (region x type, 2025-06-28, after the
-  June 2025 cut): ``1 - s/100``. Missing there: the SkyPilot snapshot's mean spot / on-demand; else the type's
-  median over regions; else the median over all pools. The 2020 history level is kept as ``history_spot_to_on_demand``.
+  June 2025 cut): ``1 - s/100``. Missing there: the type's median over the catalog regions; else the median over
+  all pools. The 2020 history level is kept as ``history_spot_to_on_demand``.
 - Up/down-time: AWS 1-node Can't Be Late traces (availability and preemption), per (type, zone) and pooled per
   (type, region); see ``simulator/fit_stats.py`` for the censoring-aware mean and the lognormal shape.
 - Advisor-band prior for pools without a trace: a band is NOT an MTBF. Reading band p as "a share p of instances
@@ -51,7 +51,6 @@ HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
 TRACES = "cant_be_late_spot_traces"
 ADVISOR_NOW = "aws_spot_advisor/spot-advisor-data_2025-06-28.json"
 ADVISOR_CAL = "aws_spot_advisor/spot-advisor-data_2024-02-28.json"
-SKYPILOT = "skypilot_catalog/aws_vms_gpu_subset_v7.csv"
 BAND_P = {0: 0.025, 1: 0.085, 2: 0.14, 3: 0.195, 4: 0.30}
 NO_BAND = 4
 AZ_ID_BY_CBL_NAME = {name: az for az, name in ZONE_NAME_BY_ID.items()}
@@ -148,23 +147,107 @@ def _band_prior(region_trace: dict[tuple[str, str], dict[str, Any]], cal: SpotAd
                        "the region-level trace pools")}
 
 
-def _skypilot_ratio(shared: Path) -> dict[tuple[str, str], float]:
-    import csv
+def _region_traces(zone_stats: dict[tuple[str, str, str], tuple[RunStats, RunStats, list[str]]]
+                   ) -> tuple[dict[tuple[str, str], tuple[RunStats, RunStats]], dict[tuple[str, str], dict[str, Any]]]:
+    """Pool the zone traces of each (type, region)."""
+    stats: dict[tuple[str, str], tuple[RunStats, RunStats]] = {}
+    files: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (t, region, _z), (up, down, fs) in sorted(zone_stats.items()):
+        if (t, region) in stats:
+            u0, d0 = stats[(t, region)]
+            up, down = u0.merge(up), d0.merge(down)
+        stats[(t, region)] = (up, down)
+        files[(t, region)].extend(fs)
+    return stats, {k: _avail(u, d, files[k]) for k, (u, d) in stats.items()}
 
-    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in csv.DictReader((shared / SKYPILOT).open(encoding="utf-8")):
-        if r["Price"] and r["SpotPrice"]:
-            acc[(r["InstanceType"], r["Region"])].append(float(r["SpotPrice"]) / float(r["Price"]))
-    return {k: statistics.fmean(v) for k, v in acc.items()}
+
+class _PoolFitter:
+    """Assembles one pool entry from the fitted pieces, with the fallbacks in the module docstring."""
+
+    def __init__(self, cat: Catalog, now: SpotAdvisor, hist_rows: list[dict[str, Any]],
+                 hist_pools: dict[tuple[str, str], list[PriceStats]],
+                 zone_stats: dict[tuple[str, str, str], tuple[RunStats, RunStats, list[str]]],
+                 region_trace: dict[tuple[str, str], dict[str, Any]], prior: dict[str, Any]) -> None:
+        self.cat, self.now, self.zone_stats, self.region_trace, self.prior = cat, now, zone_stats, region_trace, prior
+        self.change = {k: pooled_change_rate(v) for k, v in hist_pools.items()}
+        self.hist_level: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for row in hist_rows:
+            if row["spot_to_on_demand"] is not None:
+                self.hist_level[(row["instance_type"], row["region"])].append(row["spot_to_on_demand"])
+        self.levels = {(t, r): self._advisor_level(t, r) for t in cat.instance_types() for r in cat.regions()}
+
+    def _advisor_level(self, t: str, region: str) -> float | None:
+        got = self.now.get(region, t)
+        return None if got is None else 1 - got[1] / 100
+
+    def level(self, t: str, region: str) -> tuple[float, str]:
+        """Spot/on-demand ratio and its source."""
+        got = self.now.get(region, t)
+        if got is not None:
+            return 1 - got[1] / 100, f"{ADVISOR_NOW} savings s={got[1]:g}% -> 1 - s/100"
+        same_type = [v for (tt, _r), v in sorted(self.levels.items()) if tt == t and v is not None]
+        if same_type:
+            return statistics.median(same_type), f"prior: median of {t} over the catalog regions in {ADVISOR_NOW}"
+        every = [v for v in self.levels.values() if v is not None]
+        return statistics.median(every), f"prior: median over all catalog pools in {ADVISOR_NOW}"
+
+    def price_change(self, t: str, region: str) -> tuple[float, float, str]:
+        """(changes per hour, relative std, source)."""
+        if (t, region) in self.change:
+            return (*self.change[(t, region)], f"{HISTORY}/{region} ({t}, pooled over zones, 2019-12..2020-03)")
+        same_type = [c for (tt, _r), c in sorted(self.change.items()) if tt == t]
+        pool, why = ((same_type, f"prior: median of {t} over the regions in {HISTORY}") if same_type else
+                     (list(self.change.values()), (f"prior: median over all p2/p3 pools in {HISTORY} "
+                                                  "(no price history for this type)")))
+        return statistics.median(c[0] for c in pool), statistics.median(c[1] for c in pool), why
+
+    def availability(self, t: str, region: str, zone: str) -> dict[str, Any]:
+        """Trace fit of the zone, else of the region, else the advisor-band prior."""
+        if zone and (t, region, zone) in self.zone_stats:
+            return _avail(*self.zone_stats[(t, region, zone)])
+        if (t, region) in self.region_trace:
+            return dict(self.region_trace[(t, region)])
+        adv = self.now.get(region, t)
+        b = adv[0].index if adv else NO_BAND
+        pb = self.prior["bands"][str(b)]
+        return {"basis": "advisor-band prior" if adv else "global prior (band 4)", "mtbf_h": pb["mtbf_h"],
+                "uptime": pb["uptime"], "downtime": pb["downtime"], "availability": pb["availability"],
+                "source_availability": (f"band {b} of {ADVISOR_NOW} mapped by band_prior" if adv else
+                                        f"not listed in {ADVISOR_NOW}: band 4 prior (most pessimistic)")}
+
+    def entry(self, t: str, region: str, zone: str) -> dict[str, Any]:
+        """One pool of the output document."""
+        lvl, lsrc = self.level(t, region)
+        pc, prs, psrc = self.price_change(t, region)
+        adv = self.now.get(region, t)
+        hl = self.hist_level.get((t, region))
+        return {"instance_type": t, "region": region, "zone": zone,
+                "az_id": AZ_ID_BY_CBL_NAME.get(zone, "") if zone else "",
+                "offered": self.cat.offered(t, region),
+                "spot_to_on_demand": sig(lvl), "source_spot_to_on_demand": lsrc,
+                "history_spot_to_on_demand": sig(statistics.fmean(hl)) if hl else None,
+                "price_changes_per_h": sig(pc), "price_change_rel_std": sig(prs), "source_price_changes": psrc,
+                "advisor": ({"band": adv[0].index, "label": adv[0].label, "savings_pct": adv[1],
+                             "snapshot": self.now.as_of} if adv else None),
+                **self.availability(t, region, zone)}
 
 
-def _level(t: str, region: str, now: SpotAdvisor, sky: dict[tuple[str, str], float]) -> tuple[float | None, str]:
-    got = now.get(region, t)
-    if got is not None:
-        return 1 - got[1] / 100, f"{ADVISOR_NOW} savings s={got[1]:g}% -> 1 - s/100"
-    if (t, region) in sky:
-        return sky[(t, region)], f"{SKYPILOT} mean SpotPrice/Price over the region's AZs (pre-June-2025 snapshot)"
-    return None, ""
+def _inputs(shared: Path) -> dict[str, str]:
+    hist = sorted((shared / HISTORY).rglob("*.json"))
+    digest = hashlib.sha256("".join(_sha(p) for p in hist).encode()).hexdigest()[:16]
+    return {HISTORY: f"{len(hist)} files, sha256-of-sha256s {digest}",
+            **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, TOD_EVENTS, *BAMBOO.values())},
+            TRACES: "; ".join(f"{p.relative_to(shared)}={_sha(p)}" for p in sorted((shared / TRACES).rglob("*.json")))}
+
+
+CAVEATS = [
+    ("Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
+     "(training_on_a_dime's account) are not joined by name; price figures are region-level."),
+    ("Availability traces measure whether a new spot instance could launch, preemption traces whether a running one "
+     "survived; both are pooled here as up/down processes (domain.md pitfall 2)."),
+    "Price change figures come from 2019-2020 p2/p3 history; spot levels from the 2025-06-28 advisor.",
+    "offered=false: the catalog has no on-demand price for the type in that region (AWS may not offer it).",
+]
 
 
 def fit(shared: str | Path) -> dict[str, Any]:
@@ -176,98 +259,16 @@ def fit(shared: str | Path) -> dict[str, Any]:
     now, cal = load_spot_advisor(shared / ADVISOR_NOW), load_spot_advisor(shared / ADVISOR_CAL)
     hist_rows, hist_pools = _price_section(shared, cat)
     zone_stats, gang = _trace_section(shared)
-    sky = _skypilot_ratio(shared)
-
-    region_stats: dict[tuple[str, str], tuple[RunStats, RunStats]] = {}
-    region_files: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for (t, region, _z), (up, down, files) in sorted(zone_stats.items()):
-        if (t, region) in region_stats:
-            u0, d0 = region_stats[(t, region)]
-            up, down = u0.merge(up), d0.merge(down)
-        region_stats[(t, region)] = (up, down)
-        region_files[(t, region)].extend(files)
-    region_trace = {k: _avail(u, d, region_files[k]) for k, (u, d) in region_stats.items()}
+    region_stats, region_trace = _region_traces(zone_stats)
     prior = _band_prior(region_trace, cal, region_stats)
-
-    change = {k: pooled_change_rate(v) for k, v in hist_pools.items()}
-    by_type = defaultdict(list)
-    for (t, _r), c in change.items():
-        by_type[t].append(c)
-    all_c = list(change.values())
-    glob_c = (statistics.median(c[0] for c in all_c), statistics.median(c[1] for c in all_c))
-
-    def price_change(t: str, region: str) -> tuple[float, float, str]:
-        if (t, region) in change:
-            return (*change[(t, region)], f"{HISTORY}/{region} ({t}, pooled over zones, 2019-12..2020-03)")
-        if t in by_type:
-            c = by_type[t]
-            return (statistics.median(x[0] for x in c), statistics.median(x[1] for x in c),
-                    f"prior: median of {t} over the regions in {HISTORY}")
-        return (*glob_c, f"prior: median over all p2/p3 pools in {HISTORY} (no price history for this type)")
-
-    levels = {}
-    for t in cat.instance_types():
-        for region in cat.regions():
-            levels[(t, region)] = _level(t, region, now, sky)
-    type_med = {t: statistics.median([v for (tt, _r), (v, _s) in levels.items() if tt == t and v is not None] or [math.nan])
-                for t in cat.instance_types()}
-    all_med = statistics.median(v for v, _s in levels.values() if v is not None)
-
-    pools = []
-    hist_level = defaultdict(list)
-    for row in hist_rows:
-        if row["spot_to_on_demand"] is not None:
-            hist_level[(row["instance_type"], row["region"])].append(row["spot_to_on_demand"])
-
-    def entry(t: str, region: str, zone: str) -> dict[str, Any]:
-        lvl, lsrc = levels[(t, region)]
-        if lvl is None:
-            lvl, lsrc = ((type_med[t], f"prior: median of {t} over the catalog regions")
-                         if not math.isnan(type_med[t]) else (all_med, "prior: median over all catalog pools"))
-        pc, prs, psrc = price_change(t, region)
-        adv = now.get(region, t)
-        if zone and (t, region, zone) in zone_stats:
-            avail = _avail(*zone_stats[(t, region, zone)])
-        elif (t, region) in region_trace:
-            avail = dict(region_trace[(t, region)])
-        else:
-            b = adv[0].index if adv else NO_BAND
-            pb = prior["bands"][str(b)]
-            avail = {"basis": "advisor-band prior" if adv else "global prior (band 4)", "mtbf_h": pb["mtbf_h"],
-                     "uptime": pb["uptime"], "downtime": pb["downtime"], "availability": pb["availability"],
-                     "source_availability": (f"band {b} of {ADVISOR_NOW} mapped by band_prior" if adv else
-                                             f"not listed in {ADVISOR_NOW}: band 4 prior (most pessimistic)")}
-        hl = hist_level.get((t, region))
-        return {"instance_type": t, "region": region, "zone": zone,
-                "az_id": AZ_ID_BY_CBL_NAME.get(zone, "") if zone else "",
-                "spot_to_on_demand": sig(lvl), "source_spot_to_on_demand": lsrc,
-                "history_spot_to_on_demand": sig(statistics.fmean(hl)) if hl else None,
-                "price_changes_per_h": sig(pc), "price_change_rel_std": sig(prs), "source_price_changes": psrc,
-                "advisor": ({"band": adv[0].index, "label": adv[0].label, "savings_pct": adv[1],
-                             "snapshot": now.as_of} if adv else None), **avail}
-
-    for t in cat.instance_types():
-        for region in cat.regions():
-            pools.append(entry(t, region, ""))
-    for (t, region, zone) in sorted(zone_stats):
-        if t in cat.instances and region in cat.regions():
-            pools.append(entry(t, region, zone))
-
-    inputs = sorted({HISTORY + "/" + str(p.relative_to(shared / HISTORY)) for p in (shared / HISTORY).rglob("*.json")})
-    digest = hashlib.sha256("".join(_sha(shared / f) for f in inputs).encode()).hexdigest()[:16]
+    fitter = _PoolFitter(cat, now, hist_rows, hist_pools, zone_stats, region_trace, prior)
+    pools = [fitter.entry(t, r, "") for t in cat.instance_types() for r in cat.regions()]
+    pools += [fitter.entry(t, r, z) for (t, r, z) in sorted(zone_stats) if t in cat.instances and r in cat.regions()]
     return {
         "schema_version": 1,
         "description": "Per-pool spot behaviour fitted by `spotplan data fit` (simulator/fit.py); see its docstring.",
-        "inputs": {HISTORY: f"{len(inputs)} files, sha256-of-sha256s {digest}",
-                   **{f: _sha(shared / f) for f in (ADVISOR_NOW, ADVISOR_CAL, SKYPILOT, TOD_EVENTS, *BAMBOO.values())},
-                   TRACES: "; ".join(f"{p.relative_to(shared)}={_sha(p)}" for p in sorted((shared / TRACES).rglob("*.json")))},
-        "caveats": [
-            ("Zone names are per AWS account: trace zones (Can't Be Late authors' account) and price-history zones "
-            "(training_on_a_dime's account) are not joined by name; price figures are region-level."),
-            ("Availability traces measure whether a new spot instance could launch, preemption traces whether a "
-            "running one survived; both are pooled here as up/down processes (domain.md pitfall 2)."),
-            "Price change figures come from 2019-2020 p2/p3 history; spot levels from the 2025-06-28 advisor.",
-        ],
+        "inputs": _inputs(shared),
+        "caveats": CAVEATS,
         "band_prior": prior,
         "gang": gang,
         "evidence": {"note": ("cross-checks, not used for pools: Bamboo node lifetimes (spot autoscaling groups, "

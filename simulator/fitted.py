@@ -83,6 +83,11 @@ class PoolBehaviour:
     source: dict[str, str]
 
     @property
+    def offered(self) -> bool:
+        """True when the catalog has an on-demand price here (AWS offers the type in the region)."""
+        return self.on_demand_usd_per_h is not None
+
+    @property
     def spot_usd_per_h(self) -> float | None:
         """Expected spot price: ratio times the catalog's on-demand price (None where the catalog has none)."""
         return None if self.on_demand_usd_per_h is None else self.spot_to_on_demand * self.on_demand_usd_per_h
