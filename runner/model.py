@@ -53,7 +53,7 @@ def named_config(name: str) -> GPTConfig:
     """The config of a named size; ConfigError with a suggestion for unknown names."""
     if name not in SIZES:
         raise ConfigError(
-            f"--model-size {name!r} is not a runner size; expected one of {', '.join(SIZES)}"
+            f"model size {name!r} is not a runner size; expected one of {', '.join(SIZES)}"
             + did_you_mean(name, SIZES)
         )
     return SIZES[name]

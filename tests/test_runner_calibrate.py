@@ -1,0 +1,95 @@
+"""Calibration: measured snapshot/persist/restore fits, the written file, and its effect on the plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.calibrate import calibrate, disk_of, fit_linear, render
+from spotplan.schemas.calibration import Calibration, LinearCostFit
+
+
+def test_fit_recovers_a_known_line() -> None:
+    """time = 0.5 s + bytes / 2e8 B/s is recovered exactly from three points."""
+    xs = [1e6, 1e7, 1e8]
+    fit = fit_linear(xs, [0.5 + x / 2e8 for x in xs])
+    assert fit.overhead_s == pytest.approx(0.5) and fit.bandwidth_bytes_per_s == pytest.approx(2e8)
+    assert fit.r2 == pytest.approx(1.0)
+
+
+def test_fit_never_returns_negative_overhead() -> None:
+    """A negative least-squares intercept is replaced by a fit through the origin (overhead 0, bandwidth > 0)."""
+    fit = fit_linear([1e6, 2e6, 3e6], [0.001, 0.01, 0.012])
+    assert fit.overhead_s == 0.0 and fit.bandwidth_bytes_per_s > 0
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Calibration, Path]:
+    out = tmp_path_factory.mktemp("cal") / "calibration.json"
+    return calibrate(["tiny", "small"], device="cpu", out=out, checkpoint_dir=None, repeats=1), out
+
+
+def test_calibrate_writes_a_loadable_file(measured: tuple[Calibration, Path]) -> None:
+    """The file validates as Calibration, records machine/device/disk, and its points grow with size."""
+    cal, out = measured
+    loaded = Calibration.load(out)
+    assert loaded == cal and loaded.schema_version == 1
+    assert [p.state_bytes for p in cal.points] == sorted(p.state_bytes for p in cal.points)
+    assert cal.points[0].state_bytes < cal.points[1].state_bytes
+    assert all(p.persist_s > 0 and p.restore_s > 0 for p in cal.points)
+    assert cal.machine.device == "cpu" and cal.machine.cpu_count >= 1 and cal.machine.torch_version
+    assert not list(out.parent.glob(".calibrate-*")), "temporary checkpoint directory left behind"
+
+
+def test_render_flags_extrapolation(measured: tuple[Calibration, Path]) -> None:
+    """Predictions beyond the largest measured state say EXTRAPOLATED; those inside do not."""
+    cal, _ = measured
+    text = render(cal, [cal.max_measured_bytes / 2, 1e10])
+    inside, outside = text.splitlines()[-2:]
+    assert "within the measured range" in inside and "EXTRAPOLATED" in outside
+
+
+def test_disk_of_names_the_filesystem(tmp_path: Path) -> None:
+    """The disk description names a mount point that contains the directory."""
+    desc = disk_of(tmp_path)
+    assert " on /" in desc
+
+
+def test_calibrate_cli(tmp_path: Path, run_cli) -> None:
+    """``spotplan calibrate`` writes the file and prints the fits and the extrapolation note."""
+    out = tmp_path / "c.json"
+    code, stdout, err = run_cli("calibrate", "--sizes", "tiny", "--sizes", "small", "--repeats", "1",
+                                "--device", "cpu", "--out", str(out))
+    assert code == 0, err
+    assert Calibration.load(out).points and "fit persist" in stdout and "EXTRAPOLATED" in stdout
+    code, _, err = run_cli("calibrate", "--sizes", "smal", "--out", str(out))
+    assert code == 2 and "did you mean" in err
+
+
+def _slower(cal: Calibration, factor: float) -> Calibration:
+    def scale(f: LinearCostFit) -> LinearCostFit:
+        return LinearCostFit(overhead_s=f.overhead_s * factor, bandwidth_bytes_per_s=f.bandwidth_bytes_per_s / factor)
+
+    return cal.model_copy(update={"snapshot": scale(cal.snapshot), "persist": scale(cal.persist),
+                                  "restore": scale(cal.restore)})
+
+
+def test_calibration_moves_the_plan_interval_as_theory_says(measured: tuple[Calibration, Path]) -> None:
+    """A calibration with 16x slower saves lengthens the plan's checkpoint_interval_s (Young/Daly: ~ sqrt(save))."""
+    api = pytest.importorskip("advisor.api", reason="the advisor is not in this checkout")
+    from advisor.request import RecommendRequest
+
+    cal, _ = measured
+
+    def plan(c: Calibration):  # noqa: ANN202
+        return api.recommend(RecommendRequest(model_size="1B", calibration=c, runs=16, seed=0)).plan
+
+    # Scale the measured fits so the 1B stall is 5 s, then 80 s: far enough apart that Monte Carlo noise in the
+    # advisor's choice cannot reverse the order, and independent of how fast this machine's disk happened to be.
+    unit = 5.0 / plan(cal).save_blocking_s
+    fast, slow = plan(_slower(cal, unit)), plan(_slower(cal, 16 * unit))
+    assert fast.save_blocking_s == pytest.approx(5.0, rel=1e-3)
+    assert slow.save_blocking_s == pytest.approx(80.0, rel=1e-3)
+    assert slow.checkpoint_interval_s > fast.checkpoint_interval_s, (fast.checkpoint_interval_s,
+                                                                     slow.checkpoint_interval_s)
