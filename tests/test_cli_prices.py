@@ -108,3 +108,11 @@ def test_unknown_type_in_source(run_cli, tmp_path) -> None:
     p.write_text(_recs())
     code, _out, err = run_cli("prices", "show", "--source", p, "--instance-type", "p3.2xlarg")
     assert code == 2 and "did you mean 'p3.2xlarge'" in err
+
+
+def test_data_fit_without_shared_data(run_cli, tmp_path) -> None:
+    """`data fit` on a folder without the public data: one line, exit 2, nothing written."""
+    out = tmp_path / "fit.json"
+    code, _out, err = run_cli("data", "fit", "--shared-data", tmp_path, "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "public data folder" in err
+    assert not out.exists()
