@@ -25,7 +25,8 @@ from simulator.series import PriceSeries
 from spotplan.errors import DataError, did_you_mean
 
 COLUMNS = ["timestamp", "region", "zone", "az_id", "instance_type", "product", "price_usd_per_h"]
-GAP_WARN_S = 2 * 86400.0  # two pulls further apart than this leave an unobserved span
+GAP_WARN_S = 2 * 86400.0
+_MIN_EPOCH_S, _MAX_EPOCH_S = 946684800.0, 4102444800.0  # 2000-01-01, 2100-01-01 UTC  # two pulls further apart than this leave an unobserved span
 # AZ-ID prefix -> region (AWS's published scheme, e.g. use1-az2 is in us-east-1).
 _ID_REGION = {
     "use1": "us-east-1", "use2": "us-east-2", "usw1": "us-west-1", "usw2": "us-west-2", "euw1": "eu-west-1",
@@ -77,9 +78,14 @@ def _epoch_s(value: Any, where: dict[str, Any]) -> float:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise DataError(f"'{value}' has no time zone; expected UTC ('Z' or '+00:00')", **where, field="Timestamp")
     try:
-        return dt.astimezone(UTC).timestamp()
+        t = dt.astimezone(UTC).timestamp()
     except (OverflowError, ValueError, OSError):
-        raise DataError(f"'{value}' is out of range", **where, field="Timestamp") from None
+        t = float("nan")
+    # Spot markets exist since 2009; far-off years would also overflow pandas' nanosecond timestamps.
+    if not _MIN_EPOCH_S <= t < _MAX_EPOCH_S:
+        raise DataError(f"'{value}' is outside 2000..2100; expected the time of a spot price change", **where,
+                        field="Timestamp")
+    return t
 
 
 def _price(value: Any, where: dict[str, Any]) -> float:

@@ -69,6 +69,7 @@ MALFORMED = [
     ("neg.json", _recs(SpotPrice="-0.5"), "record 1, field 'SpotPrice'"),
     ("naive.json", _recs(Timestamp="2020-02-20T22:06:16"), "record 1, field 'Timestamp'.*no time zone"),
     ("notime.json", _recs(Timestamp="yesterday"), "record 1, field 'Timestamp'"),
+    ("year1.json", _recs(Timestamp="0001-01-01T00:00:00Z"), "record 1, field 'Timestamp'.*outside 2000..2100"),
     ("zone.json", _recs(AvailabilityZone="mars-1a"), "record 1, field 'AvailabilityZone'"),
     ("top.json", "[1, 2]", "record 0"),
     ("page.json", json.dumps({"Foo": []}), "SpotPriceHistory"),

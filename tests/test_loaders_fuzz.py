@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,8 @@ from spotplan.errors import SpotplanError
 
 LOADERS = (load_price_history, load_availability_trace, load_event_log, load_spot_advisor)
 SUFFIXES = (".json", ".csv", ".tsv", ".txt", ".jsonl")
+# Loaders must also reject silently-wrong values (out-of-range times) rather than return garbage; the CLI tests
+# check those messages. Here: nothing but SpotplanError escapes.
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.sampled_from([10**400, -10**400]), st.floats(allow_nan=True),
@@ -86,3 +90,35 @@ def test_near_valid_csv(rows) -> None:
     """CSV with the API header and junk rows never escapes as anything but SpotplanError."""
     text = ",".join(FIELDS) + "\n" + "\n".join(",".join(r) for r in rows)
     _each_loader(text.encode(), ".csv")
+
+
+valid_records = st.lists(st.fixed_dictionaries({
+    "AvailabilityZone": st.sampled_from(["us-east-1a", "us-east-1b", "eu-west-1c"]),
+    "InstanceType": st.sampled_from(["p3.2xlarge", "g5.xlarge"]),
+    "ProductDescription": st.just("Linux/UNIX"),
+    "SpotPrice": st.decimals(min_value=0, max_value=100, places=4).map(str),
+    "Timestamp": st.integers(1_500_000_000, 1_600_000_000).map(
+        lambda s: datetime.fromtimestamp(s, UTC).isoformat().replace("+00:00", "Z")),
+}), min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_records, st.lists(st.integers(0, 30), max_size=4), st.booleans())
+def test_page_split_and_repeats_do_not_matter(recs, cuts, repeat) -> None:
+    """Any split into pages, concatenated or listed, with overlapping repeats, gives the same sorted table."""
+    bounds = sorted({0, len(recs), *[min(c, len(recs)) for c in cuts]})
+    pages = [{"SpotPriceHistory": recs[a:b], "NextToken": "t"} for a, b in itertools.pairwise(bounds)]
+    pages[-1]["NextToken"] = ""
+    if repeat:
+        pages.insert(0, {"SpotPriceHistory": recs[: len(recs) // 2], "NextToken": "x"})
+    with tempfile.TemporaryDirectory() as d:
+        one, split = Path(d) / "one.json", Path(d) / "split.json"
+        one.write_text(json.dumps({"SpotPriceHistory": recs[::-1], "NextToken": ""}))
+        split.write_text("\n".join(json.dumps(p) for p in pages))
+        a, b = load_price_history(one), load_price_history(split)
+    assert a.table.equals(b.table) and b.truncated_files == []
+    t = a.table
+    assert (t.groupby(["instance_type", "zone"])["timestamp"].apply(lambda s: s.is_monotonic_increasing)).all()
+    for k in a.pools():
+        s = a.series(k.instance_type, k.zone)
+        assert s.cost_usd(s.start_s, s.end_s) >= 0
