@@ -61,6 +61,7 @@ class InstanceSpec:
     price_source: str
     prices: dict[str, OnDemandPrice]
     hardware_source: str
+    zone_ids: dict[str, tuple[str, ...]]  # region -> AZ IDs offering the type (empty dict: not known)
 
     @property
     def total_gpu_mem_gib(self) -> float:
@@ -122,9 +123,14 @@ class Catalog:
             )
         return region
 
-    def zones(self, region: str) -> list[tuple[str, str]]:
-        """(zone name or "" where unknown, AZ ID) for every zone of ``region``."""
-        return list(self.region_zones[self.check_region(region)])
+    def zones(self, region: str, instance_type: str | None = None) -> list[tuple[str, str]]:
+        """(zone name or "" where unknown, AZ ID) for every zone of ``region``; with ``instance_type``, only the
+        zones known to offer it (all zones where the catalog does not know)."""
+        zones = list(self.region_zones[self.check_region(region)])
+        if instance_type is None:
+            return zones
+        offered = self.instance(instance_type).zone_ids.get(region)
+        return [z for z in zones if z[1] in offered] if offered else zones
 
     def families(self) -> list[str]:
         """Instance families present (``p3``, ``g5``, ...)."""
@@ -150,6 +156,7 @@ def _instance(t: str, raw: dict[str, Any], gpus: dict[str, GpuSpec]) -> Instance
         gpu_mem_gib=gpus[raw["gpu_model"]].mem_gib, vcpus=int(raw["vcpus"]), mem_gib=float(raw["mem_gib"]),
         on_demand_usd_per_h={r: p.usd_per_h for r, p in prices.items()}, price_as_of=primary.as_of,
         price_source=primary.source, prices=prices, hardware_source=raw["hardware_source"],
+        zone_ids={r: tuple(z) for r, z in raw.get("zone_ids", {}).items()},
     )
 
 

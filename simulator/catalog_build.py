@@ -68,16 +68,19 @@ def _karpenter(shared: Path) -> tuple[dict[str, dict[str, str]], set[str], dict[
     return latest, cut, ratio
 
 
-def _skypilot(shared: Path) -> tuple[dict[tuple[str, str], float], dict[str, list[str]]]:
-    """Regional on-demand prices and the AZ IDs listed per region."""
+def _skypilot(shared: Path) -> tuple[dict[tuple[str, str], float], dict[str, list[str]], dict[str, dict[str, list[str]]]]:
+    """Regional on-demand prices, the AZ IDs listed per region, and per type the AZ IDs offering it."""
     prices: dict[tuple[str, str], float] = {}
     zones: dict[str, set[str]] = defaultdict(set)
+    by_type: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for r in csv.DictReader((shared / SKYPILOT).open(encoding="utf-8")):
         if r["Region"] in REGIONS:
             zones[r["Region"]].add(r["AvailabilityZone"])
+            by_type[r["InstanceType"]][r["Region"]].add(r["AvailabilityZone"])
             if r["Price"]:
                 prices[(r["InstanceType"], r["Region"])] = float(r["Price"])
-    return prices, {k: sorted(v) for k, v in zones.items()}
+    type_zones = {t: {reg: sorted(z) for reg, z in sorted(regs.items())} for t, regs in by_type.items()}
+    return prices, {k: sorted(v) for k, v in zones.items()}, type_zones
 
 
 def _us_parity(sky: dict[tuple[str, str], float]) -> tuple[int, int]:
@@ -119,7 +122,7 @@ def _prices_for(t: str, ctx: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def build(shared: Path) -> dict[str, Any]:
     """The catalog document, deterministic for the same inputs."""
     karpenter, cut, ratio = _karpenter(shared)
-    sky, zone_ids = _skypilot(shared)
+    sky, zone_ids, type_zones = _skypilot(shared)
     advisor = json.loads((shared / ADVISOR).read_text(encoding="utf-8"))
     ctx = {"karpenter": karpenter, "cut": cut, "ratio": ratio, "sky": sky, "advisor": advisor["spot_advisor"],
            "parity": _us_parity(sky)}
@@ -128,7 +131,7 @@ def build(shared: Path) -> dict[str, Any]:
         hw = advisor["instance_types"][t]
         instances[t] = {"family": t.split(".")[0], "gpu_model": gpu, "gpu_count": n, "vcpus": int(hw["cores"]),
                         "mem_gib": float(hw["ram_gb"]), "hardware_source": f"{ADVISOR} instance_types (cores, ram_gb)",
-                        "on_demand": _prices_for(t, ctx)}
+                        "on_demand": _prices_for(t, ctx), "zone_ids": type_zones.get(t, {})}
     zones = {r: [[ZONE_NAME_BY_ID.get(z, ""), z] for z in zone_ids.get(r, [])] for r in REGIONS}
     return {
         "schema_version": 1,
@@ -140,7 +143,9 @@ def build(shared: Path) -> dict[str, Any]:
         "regions": list(REGIONS),
         "zones": zones,
         "zones_note": (f"AZ IDs per region from {SKYPILOT}. Names are per AWS account; the names given are those of "
-                       f"the Can't Be Late/SkyNomad authors' account ({ZONE_NAMES}); empty where unknown."),
+                       f"the Can't Be Late/SkyNomad authors' account ({ZONE_NAMES}); empty where unknown. "
+                       f"instances[t].zone_ids: the AZ IDs {SKYPILOT} lists for that type (absent: not in the "
+                       "snapshot, e.g. g6/g6e/p2, so every zone of the region is assumed)."),
         "instances": instances,
     }
 

@@ -74,6 +74,10 @@ def test_zones_keyed_by_az_id() -> None:
     zones = {i: n for n, i in load_catalog().zones("us-east-1")}
     assert zones["use1-az2"] == "us-east-1a" and zones["use1-az1"] == "us-east-1d"
     assert len(zones) == 6
+    cat = load_catalog()
+    p4d = [i for _n, i in cat.zones("us-east-1", "p4d.24xlarge")]
+    assert p4d == ["use1-az1", "use1-az2", "use1-az6"]  # the AZs the SkyPilot snapshot lists for p4d
+    assert cat.zones("us-east-1", "g6.xlarge") == cat.zones("us-east-1")  # not in the snapshot: every zone
 
 
 def test_catalog_rebuild_matches(shared_data, tmp_path) -> None:
