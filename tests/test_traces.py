@@ -92,3 +92,14 @@ def test_event_log(tmp_path) -> None:
     p.write_text('{"event": "bogus", "ts_utc": "2026-01-01T00:00:00Z"}')
     with pytest.raises(DataError, match="record 0.*event"):
         load_event_log(p)
+
+
+def test_two_month_trace_matches_timestamped_copy(shared_data) -> None:
+    """The 9 Can't Be Late 2023-02-15 traces equal SkyNomad's timestamped CSVs tick for tick (1 = available)."""
+    import csv
+
+    folder = shared_data / "cant_be_late_spot_traces/availability/1-node/aws-02-15-2023"
+    for p in sorted(folder.glob("*.json")):
+        t = load_availability_trace(p)
+        rows = list(csv.DictReader((shared_data / "skynomad/aws_v100_availability_2023-02-15" / f"{p.stem}.csv").open()))
+        assert np.array_equal(t.values, np.array([int(r["availability"]) for r in rows])), p.name
