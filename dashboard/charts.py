@@ -42,28 +42,31 @@ def _figure(chart: str, title: str) -> go.Figure:
 
 
 def plan_comparison_figure(frame: pd.DataFrame, *, deadline_h: float | None = None) -> go.Figure:
-    """Bars of mean cost and makespan per option, with P50 and P95 markers; the plan is highlighted.
+    """Horizontal bars of mean cost and makespan per option, with P50 and P95 markers; the plan is highlighted.
 
     Columns: ``option``, ``is_plan``, ``cost_mean_usd``, ``cost_p50_usd``, ``cost_p95_usd``,
-    ``makespan_mean_h``, ``makespan_p50_h``, ``makespan_p95_h``.
+    ``makespan_mean_h``, ``makespan_p50_h``, ``makespan_p95_h``. The first row is drawn at the top.
     """
     cols = ("option", "is_plan", "cost_mean_usd", "cost_p50_usd", "cost_p95_usd",
             "makespan_mean_h", "makespan_p50_h", "makespan_p95_h")
     _require(frame, cols, "plan_comparison")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Cost (USD)", "Makespan (h)"), horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Cost (USD)", "Makespan (h)"), shared_yaxes=True,
+                        horizontal_spacing=0.04)
     colours = ["#d62728" if p else "#9ebcda" for p in frame["is_plan"]]
     for col, (prefix, unit) in enumerate((("cost", "usd"), ("makespan", "h")), start=1):
-        fig.add_trace(go.Bar(x=frame["option"], y=frame[f"{prefix}_mean_{unit}"], marker_color=colours,
-                             name="mean", showlegend=col == 1, legendgroup="mean"), row=1, col=col)
-        for q, symbol in (("p50", "circle"), ("p95", "triangle-up")):
-            fig.add_trace(go.Scatter(x=frame["option"], y=frame[f"{prefix}_{q}_{unit}"], mode="markers",
-                                     marker={"symbol": symbol, "size": 10, "color": "black"},
+        fig.add_trace(go.Bar(y=frame["option"], x=frame[f"{prefix}_mean_{unit}"], orientation="h",
+                             marker_color=colours, name="mean", showlegend=col == 1, legendgroup="mean"),
+                      row=1, col=col)
+        for q, symbol in (("p50", "line-ns-open"), ("p95", "triangle-right")):
+            fig.add_trace(go.Scatter(y=frame["option"], x=frame[f"{prefix}_{q}_{unit}"], mode="markers",
+                                     marker={"symbol": symbol, "size": 12, "color": "black", "line": {"width": 2}},
                                      name=q.upper(), legendgroup=q, showlegend=col == 1), row=1, col=col)
     if deadline_h is not None:
-        fig.add_hline(y=deadline_h, line_dash="dash", line_color="#d62728", row=1, col=2,
+        fig.add_vline(x=deadline_h, line_dash="dash", line_color="#d62728", row=1, col=2,
                       annotation_text=f"deadline {deadline_h:g} h")
+    fig.update_yaxes(autorange="reversed")
     fig.update_layout(title={"text": "Recommended plan against the baselines"}, meta={"chart": "plan_comparison"},
-                      legend={"orientation": "h", "y": -0.15}, **_BASE_LAYOUT)
+                      legend={"orientation": "h", "y": -0.12}, **_BASE_LAYOUT)
     return fig
 
 
@@ -85,13 +88,16 @@ def interval_sweep_figure(frame: pd.DataFrame, marks_min: Mapping[str, float]) -
     if len(cf):
         fig.add_trace(go.Scatter(x=cf["interval_min"], y=cf["closed_form_cost_usd"], mode="lines",
                                  name="closed form (Daly)", line={"color": "black", "width": 2}))
+    # Marks are line traces, not shapes: on a log axis a shape's x is taken as log10 of the value.
+    y_lo = float(np.nanmin(f[["cost_lo_usd", "closed_form_cost_usd"]].to_numpy(dtype=float)))
+    y_hi = float(np.nanmax(f[["cost_hi_usd", "closed_form_cost_usd"]].to_numpy(dtype=float)))
     for label, minutes in marks_min.items():
-        fig.add_vline(x=minutes, line_dash="dot" if label != "chosen" else "solid",
-                      line_color=_MARK_COLOURS.get(label, "#555"),
-                      annotation_text=f"{label} {minutes:.1f} min", annotation_textangle=-90)
+        fig.add_trace(go.Scatter(x=[minutes, minutes], y=[y_lo, y_hi], mode="lines", name=f"{label} {minutes:.1f} min",
+                                 line={"color": _MARK_COLOURS.get(label, "#555"), "width": 2,
+                                       "dash": "solid" if label == "chosen" else "dot"}))
     fig.update_xaxes(title="checkpoint interval (min of compute)", type="log")
     fig.update_yaxes(title="expected cost (USD)")
-    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(legend={"orientation": "h", "y": -0.22})
     return fig
 
 

@@ -13,6 +13,10 @@ def _y(trace) -> list[float]:
     return [float(v) for v in np.asarray(trace.y, dtype=float)]
 
 
+def _x(trace) -> list[float]:
+    return [float(v) for v in np.asarray(trace.x, dtype=float)]
+
+
 def _comparison_frame() -> pd.DataFrame:
     return pd.DataFrame({
         "option": ["plan", "on-demand only", "spot, no fallback"],
@@ -28,11 +32,12 @@ def test_plan_comparison_shows_means_quantiles_and_deadline() -> None:
     """Bars carry the mean, markers the P50/P95, the plan is highlighted and the deadline drawn."""
     fig = charts.plan_comparison_figure(_comparison_frame(), deadline_h=20.0)
     bars = [t for t in fig.data if t.type == "bar"]
-    assert _y(bars[0]) == [100.0, 300.0, 90.0] and _y(bars[1]) == [12.0, 10.0, 15.0]
+    assert _x(bars[0]) == [100.0, 300.0, 90.0] and _x(bars[1]) == [12.0, 10.0, 15.0]
+    assert list(bars[0].y) == ["plan", "on-demand only", "spot, no fallback"]
     assert list(bars[0].marker.color)[0] != list(bars[0].marker.color)[1]
     p95 = [t for t in fig.data if t.name == "P95"]
-    assert _y(p95[0]) == [130.0, 300.0, 160.0] and _y(p95[1]) == [14.0, 10.0, 22.0]
-    assert any(s.y0 == 20.0 for s in fig.layout.shapes)
+    assert _x(p95[0]) == [130.0, 300.0, 160.0] and _x(p95[1]) == [14.0, 10.0, 22.0]
+    assert any(s.x0 == 20.0 for s in fig.layout.shapes)
     assert fig.layout.meta["chart"] == "plan_comparison"
 
 
@@ -45,15 +50,17 @@ def test_interval_sweep_band_curve_and_marks() -> None:
         "method": ["fastpath", "fastpath", "fastpath", "simpy"],
     })
     fig = charts.interval_sweep_figure(frame, {"Young": 21.0, "Daly": 19.5, "chosen": 20.0})
-    band, points, simpy, curve = fig.data
+    band, points, simpy, curve, young, daly, chosen = fig.data
     assert band.name == "fastpath 95% CI" and simpy.name == "simpy mean"
     assert list(points.x) == [10.0, 20.0, 40.0]  # sorted by interval
     assert _y(points) == [110.0, 100.0, 120.0]
     assert _y(band) == [115.0, 104.0, 125.0, 115.0, 96.0, 105.0]  # hi forward, lo back
     assert list(simpy.error_y.array) == [4.0] and list(simpy.error_y.arrayminus) == [4.0]
     assert _y(curve) == [111.0, 99.0, 119.0]
-    assert sorted(s.x0 for s in fig.layout.shapes) == [19.5, 20.0, 21.0]
-    assert {a.text for a in fig.layout.annotations} == {"Young 21.0 min", "Daly 19.5 min", "chosen 20.0 min"}
+    assert [(t.name, list(t.x)) for t in (young, daly, chosen)] == [
+        ("Young 21.0 min", [21.0, 21.0]), ("Daly 19.5 min", [19.5, 19.5]), ("chosen 20.0 min", [20.0, 20.0])]
+    assert _y(chosen) == [96.0, 125.0]  # spans the band and the curve
+    assert fig.layout.xaxis.type == "log" and not fig.layout.shapes
 
 
 def test_interval_sweep_without_closed_form_has_no_curve() -> None:

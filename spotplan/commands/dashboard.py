@@ -7,6 +7,7 @@ phones out (usage stats off) and never watches files.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import sys
@@ -21,10 +22,12 @@ DEFAULT_PORT = 8501
 
 
 def app_path() -> Path:
-    """Path of the dashboard's Streamlit entry script."""
-    import dashboard
-
-    return Path(dashboard.__file__).resolve().parent / "app.py"
+    """Path of the dashboard's Streamlit entry script (found through the import system, so it works from
+    an editable install whose finder still lists ``dashboard`` as a namespace package)."""
+    spec = importlib.util.find_spec("dashboard.app")
+    if spec is None or spec.origin is None:
+        raise ConfigError("the dashboard package is not installed; reinstall spotplan (pip install -e .)")
+    return Path(spec.origin).resolve()
 
 
 def _is_loopback(host: str) -> bool:
@@ -49,6 +52,7 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",
     ]
 
 
