@@ -232,12 +232,14 @@ def _coverage_warnings(spans: list[tuple[str, str, float, float]], table: pd.Dat
         for t0, t1 in ivs[1:]:
             if t0 - reach > GAP_WARN_S:
                 a, b = (pd.Timestamp(x, unit="s", tz="UTC").isoformat() for x in (reach, t0))
-                out.append(f"{region} {itype}: no pull covers {a} -> {b} ({(t0 - reach) / 86400:.1f} days)")
+                out.append(f"{region} {itype}: no record in any zone from {a} to {b} ({(t0 - reach) / 86400:.1f} "
+                           "days): a pull may be missing (or the price did not change)")
             reach = max(reach, t1)
-    for region, g in table.groupby("region", sort=True):
-        all_zones = set(g["zone"]) - {""}
-        for itype, gi in g.groupby("instance_type", sort=True):
-            missing = sorted(all_zones - set(gi["zone"]))
+    key = table["zone"].where(table["zone"] != "", table["az_id"])  # ID-only archives have no names
+    for region, g in key.groupby(table["region"], sort=True):
+        all_zones = set(g)
+        for itype, gi in g.groupby(table.loc[g.index, "instance_type"], sort=True):
+            missing = sorted(all_zones - set(gi))
             if missing:
                 out.append(f"{region} {itype}: no records for zone(s) {', '.join(missing)} (other types have them)")
     return out

@@ -149,3 +149,13 @@ def test_zone_with_and_without_az_id_is_one_series(tmp_path) -> None:
     assert {p1.name, p2.name} <= {f.split("/")[-1] for f in h.files}
     by_name, by_id = h.series("p3.2xlarge", "us-east-1b"), h.series("p3.2xlarge", "use1-az4")
     assert by_name.times_s.size == 2 and by_id.times_s.size == 2
+
+
+def test_span_gap_warning(tmp_path) -> None:
+    """Two pulls of a type with days between them and no record in between are reported."""
+    late = [{**r, "Timestamp": r["Timestamp"].replace("2020-02-20", "2020-02-27")} for r in RECS]
+    (tmp_path / "d").mkdir()
+    _write(tmp_path / "d", "a.json", json.dumps(_doc(RECS)))
+    _write(tmp_path / "d", "b.json", json.dumps(_doc(late)))
+    h = load_price_history(tmp_path / "d")
+    assert any("no record in any zone from 2020-02-20T01:00:00+00:00" in w and "6.9 days" in w for w in h.warnings)
