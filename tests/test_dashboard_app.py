@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")
@@ -146,3 +145,33 @@ def test_full_advisor_gives_plan_files_and_replay_draws_a_run(app: Any) -> None:
     breakdown = charts["cost_breakdown"]
     assert {tuple(t["x"]) for t in breakdown["data"]} == {("by activity",), ("by pool",)}
     assert [t["name"] for t in charts["distribution_cost_usd"]["data"]][-1] == "SimPy replay (whole ladder)"
+
+
+def test_real_price_history_upload_draws_the_price_chart(app: Any, shared_data: Any) -> None:
+    """A real describe-spot-price-history file plots its pools with the catalog's on-demand price for reference."""
+    path = shared_data / "training_on_a_dime" / "aws_describe_spot_price_history" / "us-east-1" / "p3.2xlarge.json"
+    _run(app.get("file_uploader")[1].set_value((path.name, path.read_bytes(), "application/json")))
+    assert not app.error
+    prices = _charts(app)["price_history"]
+    pools = [t["name"] for t in prices["data"]]
+    assert pools and all(p.startswith("p3.2xlarge us-east-1") for p in pools)
+    assert any(s.get("y0") == s.get("y1") and s.get("line", {}).get("dash") == "dash"
+               for s in prices["layout"]["shapes"])  # the on-demand reference line
+
+
+def test_dashboard_command_serves_on_loopback_headless() -> None:
+    """`spotplan dashboard` runs streamlit headless on 127.0.0.1 without usage stats or a file watcher."""
+    from spotplan.commands.dashboard import streamlit_argv
+
+    argv = streamlit_argv("127.0.0.1", 8765)
+    opts = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
+    assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8765"
+    assert opts["--server.headless"] == "true" and opts["--browser.gatherUsageStats"] == "false"
+    assert opts["--server.fileWatcherType"] == "none"
+
+
+def test_dashboard_command_rejects_a_bad_port(run_cli: Any) -> None:
+    """A port outside 1..65535 is one clear line and exit code 2."""
+    code, _, err = run_cli("dashboard", "--port", "70000")
+    assert code == 2 and err.strip() == "spotplan: error: --port=70000: expected a TCP port between 1 and 65535"

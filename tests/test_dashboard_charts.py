@@ -34,7 +34,8 @@ def test_plan_comparison_shows_means_quantiles_and_deadline() -> None:
     bars = [t for t in fig.data if t.type == "bar"]
     assert _x(bars[0]) == [100.0, 300.0, 90.0] and _x(bars[1]) == [12.0, 10.0, 15.0]
     assert list(bars[0].y) == ["plan", "on-demand only", "spot, no fallback"]
-    assert list(bars[0].marker.color)[0] != list(bars[0].marker.color)[1]
+    colours = list(bars[0].marker.color)
+    assert colours[0] != colours[1]
     p95 = [t for t in fig.data if t.name == "P95"]
     assert _x(p95[0]) == [130.0, 300.0, 160.0] and _x(p95[1]) == [14.0, 10.0, 22.0]
     assert any(s.x0 == 20.0 for s in fig.layout.shapes)
@@ -134,3 +135,36 @@ def test_missing_column_is_reported() -> None:
     """A frame without the expected columns fails with the missing names, not a plotly error."""
     with pytest.raises(ValueError, match="cost_usd"):
         charts.cost_breakdown_figure(pd.DataFrame({"split": ["a"], "part": ["x"]}))
+
+
+def test_merge_segments_joins_back_to_back_states_only() -> None:
+    """Adjacent segments of the same pool and state join; a gap or another state keeps them apart."""
+    from dashboard.frames import merge_segments
+
+    seg = pd.DataFrame({"pool": ["a", "a", "a", "a", "b"], "state": ["training", "training", "saving", "training",
+                                                                      "training"],
+                        "start_h": [0.0, 1.0, 2.0, 2.5, 4.0], "end_h": [1.0, 2.0, 2.5, 3.0, 5.0]})
+    out = merge_segments(seg)
+    assert out.to_dict("list") == {"pool": ["a", "a", "a", "b"], "state": ["training", "saving", "training", "training"],
+                                   "start_h": [0.0, 2.0, 2.5, 4.0], "end_h": [2.0, 2.5, 3.0, 5.0]}
+
+
+def test_breakdown_frame_names_states_and_keeps_totals() -> None:
+    """The simulator's cost buckets get the issue's state names; each split keeps the summary's figures."""
+    from dashboard.frames import breakdown_frame
+
+    summary = {"mean_cost_by_activity_usd": {"useful_compute": 8.0, "checkpoint_stall": 1.0, "lost_work": 0.5,
+                                             "changeover_restore": 0.5, "waiting": 0.0},
+               "mean_cost_by_pool_usd": {"p4d/spot/use1-az1": 7.0, "p4d/on-demand/us-east-1": 3.0}}
+    out = breakdown_frame(summary)
+    activity = out[out["split"] == "by activity"]
+    assert list(activity["part"]) == ["training", "saving", "lost work", "changeover", "waiting"]
+    assert activity["cost_usd"].sum() == out[out["split"] == "by pool"]["cost_usd"].sum() == 10.0
+
+
+def test_example_picks_median_p95_and_most_interrupted() -> None:
+    """The examples are the median-cost run, the P95-cost run and the most interrupted run."""
+    from dashboard.frames import example_picks
+
+    per_run = pd.DataFrame({"cost_usd": [5.0, 1.0, 3.0, 9.0, 7.0], "interruptions": [0, 4, 1, 2, 3]})
+    assert example_picks(per_run) == {"median-cost run": 0, "P95-cost run": 4, "most interruptions": 1}
