@@ -158,4 +158,4 @@ def test_span_gap_warning(tmp_path) -> None:
     _write(tmp_path / "d", "a.json", json.dumps(_doc(RECS)))
     _write(tmp_path / "d", "b.json", json.dumps(_doc(late)))
     h = load_price_history(tmp_path / "d")
-    assert any("no record in any zone from 2020-02-20T01:00:00+00:00" in w and "6.9 days" in w for w in h.warnings)
+    assert any("no record in any zone from 2020-02-20T01:00:00+00:00" in w and "(7.0 days)" in w for w in h.warnings)
