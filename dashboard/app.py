@@ -10,7 +10,14 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
-from dashboard.app_pages import distributions_page, files_page, plan_page, prices_page, replay_page, sidebar_page
+from dashboard.app_pages import (
+    distributions_page,
+    files_page,
+    plan_page,
+    prices_page,
+    replay_page,
+    sidebar_page,
+)
 from dashboard.frames import PlanView
 from dashboard.inputs import Upload, WhatIf
 from spotplan.errors import SpotplanError

@@ -24,6 +24,9 @@ STATE_COLOURS: dict[str, str] = {
     "restoring": "#9467bd",
 }
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+# Pools get colours no state uses, so a pool never reads as "training" or "lost work".
+_POOL_PALETTE = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2",
+                 "#dbdb8d")
 _MARK_COLOURS = {"Young": "#9467bd", "Daly": "#8c564b", "chosen": "#d62728"}
 _BASE_LAYOUT: dict[str, object] = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
 
@@ -193,7 +196,7 @@ def cost_breakdown_figure(frame: pd.DataFrame) -> go.Figure:
     for (split, part), group in frame.groupby(["split", "part"], sort=False):
         colour = STATE_COLOURS.get(str(part))
         if colour is None:
-            colour, pool_i = _PALETTE[pool_i % len(_PALETTE)], pool_i + 1
+            colour, pool_i = _POOL_PALETTE[pool_i % len(_POOL_PALETTE)], pool_i + 1
         fig.add_trace(go.Bar(x=group["split"], y=group["cost_usd"], name=str(part), marker_color=colour,
                              hovertemplate=f"{part}: $%{{y:,.0f}}<extra>{split}</extra>"))
     fig.update_layout(barmode="stack", legend={"orientation": "v"})

@@ -129,6 +129,7 @@ def test_cost_breakdown_stacks_each_split() -> None:
         ("p4d use1-az1", ["by pool"], [7.0]), ("p4d use1-az2", ["by pool"], [4.0])]
     assert fig.data[0].marker.color == charts.STATE_COLOURS["training"]
     assert fig.data[2].marker.color != fig.data[3].marker.color
+    assert not {fig.data[2].marker.color, fig.data[3].marker.color} & set(charts.STATE_COLOURS.values())
 
 
 def test_missing_column_is_reported() -> None:
