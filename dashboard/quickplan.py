@@ -90,6 +90,14 @@ def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generat
     return exponential_cost_usd(wall_s, pool.hourly_usd), wall_s / 3600.0
 
 
+def _deadline_policy(deadline_h: float | None, ladder: list[Any]) -> str:
+    """The advisor's starting policy (advisor.optimize.search): uniform progress when a deadline meets a ladder
+    with both spot and on-demand rungs, else none."""
+    from advisor.optimize import _has_both
+
+    return "uniform-progress" if deadline_h is not None and _has_both(ladder) else "none"
+
+
 def quick_plan(request: Any) -> QuickPlan:
     """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
     from advisor.baselines import baselines
@@ -105,7 +113,8 @@ def quick_plan(request: Any) -> QuickPlan:
     settings = _settings(request, job, times)
     interval_s = request.interval_s or first.interval_s
     plan = Config(name="plan", ladder=tuple(ladder), interval_s=interval_s, recovery="eager-next-region",
-                  deadline_policy="none", description="quick plan: closed-form ladder and interval")
+                  deadline_policy=_deadline_policy(request.deadline_h, ladder),
+                  description="quick plan: closed-form ladder and interval")
     options = [plan, *baselines(pools, times)]
     rngs = np.random.default_rng(request.seed).spawn(len(options) + 1)
     parts = []

@@ -175,3 +175,39 @@ def test_dashboard_command_rejects_a_bad_port(run_cli: Any) -> None:
     """A port outside 1..65535 is one clear line and exit code 2."""
     code, _, err = run_cli("dashboard", "--port", "70000")
     assert code == 2 and err.strip() == "spotplan: error: --port=70000: expected a TCP port between 1 and 65535"
+
+
+def test_deadline_is_drawn_and_an_impossible_one_is_one_line(app: Any) -> None:
+    """A feasible deadline appears on the makespan panel; an impossible one shows the advisor's one-line error."""
+    _run(app.number_input(key="deadline_h").set_value(2000.0))
+    shapes = _charts(app)["plan_comparison"]["layout"]["shapes"]
+    assert any(s.get("x0") == 2000.0 for s in shapes)
+    _run(app.number_input(key="deadline_h").set_value(10.0))
+    errors = [e.value for e in app.error]
+    assert any(e.startswith("spotplan: error: --deadline 10h is shorter than the fastest possible run") for e in errors)
+    assert "interval_sweep" not in _charts(app)
+
+
+def _calibration(persist_bytes_per_s: float) -> bytes:
+    """A Calibration document (the schema spotplan calibrate writes) with the given persist bandwidth."""
+    import yaml
+
+    fit = {"overhead_s": 0.5, "bandwidth_bytes_per_s": persist_bytes_per_s, "r2": 0.99}
+    doc = {"schema_version": 1, "created_utc": "2026-11-24T12:00:00Z",
+           "machine": {"platform": "linux", "cpu_count": 2, "device": "cpu"},
+           "points": [{"state_bytes": 1 << 30, "snapshot_s": 0.6, "persist_s": 1.2, "restore_s": 1.1}],
+           "snapshot": {**fit, "bandwidth_bytes_per_s": persist_bytes_per_s / 4}, "persist": fit, "restore": fit}
+    return yaml.safe_dump(doc).encode()
+
+
+def test_slower_calibrated_saves_lengthen_the_interval(app: Any) -> None:
+    """A calibration with slow saves (larger save stall) moves the recommended interval up; a faster MFU shortens
+    the makespan."""
+    _run(app.get("file_uploader")[0].set_value(("fast.yaml", _calibration(5e9), "text/yaml")))
+    assert not app.error
+    fast_min = _minutes(app)
+    _run(app.get("file_uploader")[0].set_value(("slow.yaml", _calibration(2e8), "text/yaml")))
+    assert _minutes(app) > fast_min
+    before_h = float(_metric(app, "Expected makespan").split()[0].replace(",", ""))
+    _run(app.slider(key="mfu").set_value(0.6))
+    assert float(_metric(app, "Expected makespan").split()[0].replace(",", "")) < before_h
