@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as safetensors_load
-
-from runner.fsio import fsync_dir, sha256_bytes, write_atomic, write_buffers
+from runner.fsio import fsync_dir, read_hashed, write_atomic, write_buffers
+from runner.tensorfile import decode, encode
 from spotplan.errors import CheckpointError
 
 log = logging.getLogger("spotplan.runner")
@@ -41,13 +38,6 @@ TENSORS = "tensors.safetensors"
 STATE = "state.json"
 DATA_FILES = (TENSORS, STATE)
 _STEP_DIR = re.compile(r"^step_(\d{10})$")
-_DTYPES = {
-    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
-    torch.bool: "BOOL",
-}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
     """A checkpoint in memory: CPU tensors plus JSON-able state, for one step of one configuration."""
@@ -87,29 +77,6 @@ def committed_steps(root: Path) -> list[int]:
     return [s for s, p in list_step_dirs(root) if (p / MANIFEST).is_file()]
 
 
-def _tensor_bytes(t: torch.Tensor) -> memoryview:
-    """Raw bytes of a contiguous CPU tensor, without a copy."""
-    flat = t.detach().reshape(-1)
-    return memoryview(flat.view(torch.uint8).numpy()) if flat.numel() else memoryview(b"")
-
-
-def _safetensors_parts(tensors: dict[str, torch.Tensor]) -> list[memoryview | bytes]:
-    """Header and data buffers of a safetensors file for ``tensors`` (names sorted)."""
-    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
-    offset = 0
-    names = sorted(tensors)
-    for name in names:
-        t = tensors[name]
-        if t.device.type != "cpu" or not t.is_contiguous() or t.dtype not in _DTYPES:
-            raise CheckpointError(f"tensor {name!r}: expected a contiguous CPU tensor of a supported dtype")
-        size = t.numel() * t.element_size()
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)  # safetensors pads the header to 8-byte alignment
-    return [struct.pack("<Q", len(head)) + head, *(_tensor_bytes(tensors[n]) for n in names)]
-
-
 def remove_step(path: Path) -> None:
     """Delete a step directory, manifest first, so a crash mid-delete leaves an uncommitted step, never a torn one."""
     manifest = path / MANIFEST
@@ -129,7 +96,7 @@ def write_checkpoint(root: Path, ckpt: Checkpoint) -> CommitInfo:
     d.mkdir()
     state = dict(ckpt.state, step=ckpt.step, config_hash=ckpt.config_hash, plan_id=ckpt.plan_id)
     files: dict[str, dict[str, Any]] = {}
-    sha, n = write_buffers(d / TENSORS, _safetensors_parts(ckpt.tensors))
+    sha, n = write_buffers(d / TENSORS, encode(ckpt.tensors))
     files[TENSORS] = {"sha256": sha, "bytes": n}
     text = json.dumps(state, sort_keys=True).encode()
     sha, n = write_buffers(d / STATE, [text])
@@ -163,13 +130,13 @@ def read_manifest(d: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_verified(d: Path, name: str, entry: Any) -> bytes:
-    """Read ``d/name`` once and check its size and sha256 against the manifest entry."""
+def _read_verified(d: Path, name: str, entry: Any) -> bytearray:
+    """Read ``d/name`` once and check its size and sha256 against the manifest entry (on the bytes returned)."""
     try:
-        data = (d / name).read_bytes()
+        data, sha = read_hashed(d / name)
     except OSError as exc:
         raise CheckpointError(f"{d / name}: cannot read ({exc.strerror})") from None
-    if not isinstance(entry, dict) or len(data) != entry.get("bytes") or sha256_bytes(data) != entry.get("sha256"):
+    if not isinstance(entry, dict) or len(data) != entry.get("bytes") or sha != entry.get("sha256"):
         raise CheckpointError(f"{d / name}: size or sha256 does not match {MANIFEST} (torn or corrupted file)")
     return data
 
@@ -187,8 +154,8 @@ def load_checkpoint(d: Path) -> Checkpoint:
     manifest = read_manifest(d)
     raw = _read_verified(d, TENSORS, manifest["files"][TENSORS])
     try:
-        tensors = safetensors_load(raw)
-    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        tensors = decode(raw)
+    except CheckpointError as exc:
         raise CheckpointError(f"{d / TENSORS}: not a valid safetensors file ({exc}); refusing to load") from None
     try:
         state = json.loads(_read_verified(d, STATE, manifest["files"][STATE]))

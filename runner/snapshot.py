@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
@@ -36,6 +37,11 @@ class SaveResult:
     path: Path | None = None
 
 
+def _bytes_of(t: torch.Tensor) -> np.ndarray:
+    """A uint8 numpy view of a contiguous CPU tensor of any dtype (bfloat16 included)."""
+    return t.reshape(-1).view(torch.uint8).numpy()
+
+
 class SnapshotBuffers:
     """CPU copies of a state's tensors, allocated once and reused by every save (no first-touch cost later)."""
 
@@ -52,8 +58,13 @@ class SnapshotBuffers:
                 pin = t.device.type == "cuda"
                 buf = torch.empty(t.shape, dtype=t.dtype, device="cpu", pin_memory=pin)
                 self._bufs[name] = buf
-            on_cuda |= t.device.type == "cuda"
-            buf.copy_(t.detach(), non_blocking=t.device.type == "cuda")
+            if t.device.type == "cuda":
+                on_cuda = True
+                buf.copy_(t.detach(), non_blocking=True)  # DMA into page-locked memory
+            else:
+                # A plain single-threaded memcpy: torch's OpenMP copy spins its threads and is 10-20x slower
+                # than this when the cores are shared (measured: 160 ms vs 8 ms for 40 MB at load 6 on 2 CPUs).
+                np.copyto(_bytes_of(buf), _bytes_of(t.detach()))
             out[name] = buf
         if on_cuda:
             torch.cuda.synchronize()  # non_blocking D2H copies must land before the persist thread reads them

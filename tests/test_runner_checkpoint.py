@@ -163,3 +163,44 @@ def test_any_flipped_bit_is_detected(tmp_path_factory: pytest.TempPathFactory, w
     (d / which).write_bytes(bytes(blob))
     with pytest.raises(CheckpointError):
         ck.load_checkpoint(d)
+
+
+def test_reader_accepts_reference_writer_output() -> None:
+    """Files from the reference safetensors writer decode to equal tensors with our zero-copy reader."""
+    from safetensors.torch import save
+
+    from runner.tensorfile import decode
+
+    original = _ckpt(9).tensors
+    got = decode(bytearray(save({k: v for k, v in original.items()})))
+    assert set(got) == set(original)
+    assert all(torch.equal(got[k], v) and got[k].dtype == v.dtype for k, v in original.items())
+
+
+def test_writer_aligns_every_tensor() -> None:
+    """Widest dtypes come first, so each tensor's offset is a multiple of its element size."""
+    from runner.tensorfile import decode, encode
+
+    tensors = {"a_bool": torch.ones(3, dtype=torch.bool), "b_bf16": torch.ones(5, dtype=torch.bfloat16),
+               "c_f32": torch.ones(7), "d_i64": torch.ones(2, dtype=torch.int64)}
+    buf = bytearray(b"".join(bytes(p) for p in encode(tensors)))
+    for name, t in decode(buf).items():
+        assert t.data_ptr() % t.element_size() == 0 and torch.equal(t, tensors[name]), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(blob=st.binary(max_size=300), header=st.dictionaries(
+    st.text(max_size=5), st.fixed_dictionaries({"dtype": st.sampled_from(["F32", "I64", "U8", "X"]),
+                                                "shape": st.lists(st.integers(-2, 4), max_size=3),
+                                                "data_offsets": st.lists(st.integers(-1, 40), max_size=3)}),
+    max_size=3))
+def test_reader_rejects_garbage_with_checkpoint_error_only(blob: bytes, header: dict) -> None:
+    """Arbitrary bytes, or a JSON header with arbitrary entries, decode or raise CheckpointError, nothing else."""
+    from runner.tensorfile import decode
+
+    head = json.dumps(header).encode()
+    for data in (blob, len(head).to_bytes(8, "little") + head + blob):
+        try:
+            decode(bytearray(data))
+        except CheckpointError:
+            pass

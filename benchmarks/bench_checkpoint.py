@@ -1,0 +1,121 @@
+"""Checkpoint I/O benchmark: save throughput vs raw disk bandwidth, async stall vs sync save, restore time.
+
+All figures come from one run on one directory, after a warm-up (the VM's first touch of fresh memory costs
+1.5-2.4 s per GiB, stack notes §6). Baseline: ``dd if=/dev/zero bs=1M conv=fdatasync`` of the same size into the
+same directory. Runs are interleaved (dd, sync save, async save, restore) so background load hits all of them.
+
+    .venv/bin/python benchmarks/bench_checkpoint.py [--size large] [--repeats 5] [--dir DIR] [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from runner.calibrate import _train_state, disk_of
+from runner.checkpoint import load_checkpoint, step_dir
+from runner.corpus import DataPosition
+from runner.job import device_name, resolve_device
+from runner.snapshot import Saver
+from runner.state import capture, restore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dd_seconds(directory: Path, mib: int) -> float:
+    """Wall time of ``dd`` writing ``mib`` MiB of zeros with fdatasync into ``directory``."""
+    target = directory / "dd.bin"
+    out = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mib}", "conv=fdatasync"],
+                         capture_output=True, text=True, check=True).stderr
+    target.unlink()
+    match = re.search(r"copied, ([0-9.]+) s", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def one_round(ts, savers: tuple[Saver, Saver], directory: Path, mib: int, step: int) -> dict[str, float]:
+    """dd, sync save, async save (stall and total), restore: one interleaved round.
+
+    The two savers live across rounds, as in the training loop, so their snapshot buffers are reused.
+    """
+    tensors, state = capture(ts, position=DataPosition())
+    res = {"dd_s": dd_seconds(directory, mib)}
+    sync, asyn = savers
+    res["sync_save_s"] = sync.save(step=step, kind="periodic", tensors=tensors, state=state, config_hash="b",
+                                   plan_id="b")
+    res["persist_s"] = sync.last.persist_s if sync.last and sync.last.persist_s else float("nan")
+    res["bytes"] = float(sync.last.bytes if sync.last else 0)
+    t0 = time.perf_counter()
+    res["async_stall_s"] = asyn.save(step=step, kind="periodic", tensors=tensors, state=state, config_hash="b",
+                                     plan_id="b")
+    asyn.close()
+    res["async_total_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    restore(ts, load_checkpoint(step_dir(directory / "sync", step)))
+    if device_name(next(ts.model.parameters()).device) != "cpu":
+        torch.cuda.synchronize()
+    res["restore_s"] = time.perf_counter() - t0
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="large", help="runner model size whose GPT+AdamW state is saved")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    ap.add_argument("--dir", type=Path, default=None, help="directory to measure (default: a temp dir in the repo)")
+    ap.add_argument("--append", action="store_true", help="append a row to BENCHMARKS.md")
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    directory = args.dir or Path(tempfile.mkdtemp(prefix=".bench-ckpt-", dir=ROOT))
+    try:
+        ts = _train_state(args.size, device)
+        tensors, _ = capture(ts, position=DataPosition())
+        mib = max(1, round(sum(t.numel() * t.element_size() for t in tensors.values()) / 2**20))
+        savers = (Saver(directory / "sync", keep_last_k=1, async_save=False),
+                  Saver(directory / "async", keep_last_k=1, async_save=True))
+        one_round(ts, savers, directory, mib, 0)  # warm-up: buffers, page cache, first-touch memory
+        rounds = [one_round(ts, savers, directory, mib, i + 1) for i in range(args.repeats)]
+    finally:
+        if args.dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    n = med["bytes"]
+    dd_bw, persist_bw, sync_bw = mib * 2**20 / med["dd_s"], n / med["persist_s"], n / med["sync_save_s"]
+    load = os.getloadavg()[0]
+    lines = [
+        f"state {n / 2**20:.0f} MiB ({args.size}, {device_name(device)}), {args.repeats} rounds after warm-up, "
+        f"median; load average {load:.1f} on {os.cpu_count()} CPUs; torch threads {torch.get_num_threads()}",
+        f"dd conv=fdatasync {med['dd_s']:.3f} s = {dd_bw / 1e6:.0f} MB/s (baseline)",
+        f"persist (write+sha256+fsync+manifest) {med['persist_s']:.3f} s = {persist_bw / 1e6:.0f} MB/s "
+        f"= {persist_bw / dd_bw:.2f}x dd",
+        f"sync save (snapshot+persist) {med['sync_save_s']:.3f} s = {sync_bw / 1e6:.0f} MB/s = {sync_bw / dd_bw:.2f}x dd",
+        f"async save stall {med['async_stall_s']:.3f} s = {med['async_stall_s'] / med['sync_save_s']:.3f}x sync "
+        f"save (async total {med['async_total_s']:.3f} s)",
+        f"restore (read+verify+load) {med['restore_s']:.3f} s = {n / med['restore_s'] / 1e6:.0f} MB/s",
+    ]
+    print("\n".join(lines))
+    if args.append:
+        row = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.node() or 'vm'} ({os.cpu_count()} CPU, load "
+               f"{load:.1f}, {disk_of(ROOT)}) | {device_name(device)} {args.size} {n / 2**20:.0f} MiB "
+               f"| {dd_bw / 1e6:.0f} MB/s | {persist_bw / 1e6:.0f} MB/s ({persist_bw / dd_bw:.2f}x) "
+               f"| {sync_bw / 1e6:.0f} MB/s ({sync_bw / dd_bw:.2f}x) | {med['sync_save_s']:.3f} s "
+               f"| {med['async_stall_s']:.3f} s ({med['async_stall_s'] / med['sync_save_s']:.3f}x) "
+               f"| {med['restore_s']:.3f} s |\n")
+        with open(ROOT / "BENCHMARKS.md", "a", encoding="utf-8") as f:
+            f.write(row)
+
+
+if __name__ == "__main__":
+    main()
