@@ -48,6 +48,8 @@ def main() -> None:
     whatif, prices, errors = sidebar_page.render()
     for line in errors:
         st.error(line)
+    if errors:
+        st.caption("A rejected file is left out of the plan below (embedded prices, sidebar save bandwidth).")
     try:
         view = _plan(whatif, prices)
     except SpotplanError as exc:

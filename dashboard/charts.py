@@ -28,6 +28,7 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 _POOL_PALETTE = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2",
                  "#dbdb8d")
 _MARK_COLOURS = {"Young": "#9467bd", "Daly": "#8c564b", "chosen": "#d62728"}
+_LOG_TICKS = [m * 10.0**e for e in range(-2, 5) for m in (1, 2, 5)]  # 0.01 ... 50000, 1-2-5 steps
 _BASE_LAYOUT: dict[str, object] = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
 
 
@@ -98,7 +99,7 @@ def interval_sweep_figure(frame: pd.DataFrame, marks_min: Mapping[str, float]) -
         fig.add_trace(go.Scatter(x=[minutes, minutes], y=[y_lo, y_hi], mode="lines", name=f"{label} {minutes:.1f} min",
                                  line={"color": _MARK_COLOURS.get(label, "#555"), "width": 2,
                                        "dash": "solid" if label == "chosen" else "dot"}))
-    fig.update_xaxes(title="checkpoint interval (min of compute)", type="log")
+    fig.update_xaxes(title="checkpoint interval (min of compute)", type="log", tickvals=_LOG_TICKS)
     fig.update_yaxes(title="expected cost (USD)")
     fig.update_layout(legend={"orientation": "h", "y": -0.22})
     return fig
