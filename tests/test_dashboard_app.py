@@ -226,3 +226,11 @@ def test_quick_plan_matches_the_advisors_closed_form_stage() -> None:
     assert quick.sweep["closed_form_cost_usd"].to_list() == pytest.approx(
         advisor_sweep["closed_form_cost_usd"].to_list())
     assert quick.daly_s is not None and quick.interval_s == pytest.approx(quick.daly_s)
+
+
+def test_sidebar_model_sizes_are_the_advisors() -> None:
+    """Every model size the sidebar offers is one the advisor sizes (no choice fails on selection)."""
+    from advisor.sizing import parse_model_size
+    from dashboard.app_pages.sidebar_page import MODEL_SIZES
+
+    assert [parse_model_size(s).n_params > 0 for s in MODEL_SIZES] == [True] * len(MODEL_SIZES)
