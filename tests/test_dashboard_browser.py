@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,6 +39,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _spotplan() -> list[str]:
+    """The installed console script beside this interpreter, else the same CLI through ``-m``."""
+    script = Path(sys.executable).parent / "spotplan"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "spotplan.cli"]
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -60,7 +65,7 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("dashboard") / "streamlit.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "spotplan.cli", "dashboard", "--port", str(port)],
+        proc = subprocess.Popen([*_spotplan(), "dashboard", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}/"
     try:
