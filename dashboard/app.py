@@ -34,8 +34,9 @@ def _plan(whatif: WhatIf, prices: Upload | None) -> PlanView:
                   "plan files.")
         if button.button("Run the full advisor", key="full_plan", type="primary", width="stretch"):
             with st.spinner(f"Advisor: SimPy replays of the finalists and baselines ({whatif.runs} runs each) ..."):
-                full = data.full_view(whatif, prices)
+                data.full_view(whatif, prices)
             data.remember_full(whatif, prices)
+            st.rerun()  # redraw the whole page from the full plan
     if full is not None:
         head.success("Full advisor plan: finalists and baselines scored on the same SimPy replays.")
     return full or quick

@@ -90,6 +90,22 @@ def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generat
     return exponential_cost_usd(wall_s, pool.hourly_usd), wall_s / 3600.0
 
 
+def _head_bound_h(request: Any, pools: list[Any], times: Any) -> float | None:
+    """The makespan bound the advisor picks its head pool under (advisor.optimize.search): the deadline, else the
+    P95 bound, else PATIENCE x the on-demand baseline's makespan, here its closed form (no interruptions, so the
+    SimPy figure differs only by the final save)."""
+    from advisor.baselines import on_demand_baseline
+    from advisor.ladder import score_pool
+    from advisor.optimize import PATIENCE
+
+    if request.deadline_h is not None:
+        return float(request.deadline_h)
+    if request.p95_bound_h is not None:
+        return float(request.p95_bound_h)
+    od = on_demand_baseline(pools)
+    return None if od is None else PATIENCE * score_pool(od.ladder[0], times).wall_s / 3600.0
+
+
 def _deadline_policy(deadline_h: float | None, ladder: list[Any]) -> str:
     """The advisor's starting policy (advisor.optimize.search): uniform progress when a deadline meets a ladder
     with both spot and on-demand rungs, else none."""
@@ -101,14 +117,15 @@ def _deadline_policy(deadline_h: float | None, ladder: list[Any]) -> str:
 def quick_plan(request: Any) -> QuickPlan:
     """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
     from advisor.baselines import baselines
-    from advisor.ladder import build_ladder, rank_pools
+    from advisor.ladder import build_ladder, pick_head, rank_pools
     from advisor.optimize import sweep_frame
     from advisor.scoring import Config
     from simulator.theory import daly_interval_s, young_interval_s
 
     job, pools, times = _pools(request)
     ranked = rank_pools(pools, times)
-    ladder = build_ladder(ranked, prefer_regions=request.prefer_regions)
+    head = pick_head(ranked, _head_bound_h(request, pools, times), request.prefer_regions)
+    ladder = build_ladder(ranked, prefer_regions=request.prefer_regions, head=head)
     first = next(r for r in ranked if r.pool is ladder[0])
     settings = _settings(request, job, times)
     interval_s = request.interval_s or first.interval_s

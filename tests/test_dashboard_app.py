@@ -213,13 +213,14 @@ def test_slower_calibrated_saves_lengthen_the_interval(app: Any) -> None:
     assert float(_metric(app, "Expected makespan").split()[0].replace(",", "")) < before_h
 
 
-def test_quick_plan_matches_the_advisors_closed_form_stage() -> None:
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_quick_plan_matches_the_advisors_closed_form_stage(mode: str) -> None:
     """The quick plan prices the same first rung at the same interval grid as the full advisor's sweep."""
     from advisor.api import recommend
     from advisor.request import RecommendRequest
     from dashboard.quickplan import quick_plan
 
-    request = RecommendRequest(model_size="7B", mode="lora", runs=8, seed=3)
+    request = RecommendRequest(model_size="7B", mode=mode, runs=8, seed=3)
     quick, full = quick_plan(request), recommend(request)
     advisor_sweep = full.interval_sweep[full.interval_sweep["method"] == "fastpath"].reset_index(drop=True)
     assert quick.sweep["interval_s"].to_list() == pytest.approx(advisor_sweep["interval_s"].to_list())
