@@ -111,11 +111,12 @@ MAX_REMEMBERED = 8  # as many entries as the full-plan and replay caches keep
 def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
     from advisor.request import RecommendRequest
     from spotplan.schemas.calibration import Calibration
+    from spotplan.schemas.plan import TrainingMode
 
     calibration = None if whatif.calibration_json is None else Calibration.from_dict(
         json.loads(whatif.calibration_json), source="calibration upload")
     return RecommendRequest(
-        model_size=whatif.model_size, mode=whatif.mode, tokens=whatif.tokens, deadline_h=whatif.deadline_h,
+        model_size=whatif.model_size, mode=TrainingMode(whatif.mode), tokens=whatif.tokens, deadline_h=whatif.deadline_h,
         regions=whatif.regions, families=whatif.families, mfu=whatif.mfu,
         save_bandwidth_bytes_per_s=None if calibration else whatif.save_bandwidth_bytes_per_s,
         calibration=calibration, interruption_multiplier=whatif.interruption_multiplier,
