@@ -109,18 +109,25 @@ MAX_REMEMBERED = 8  # as many entries as the full-plan and replay caches keep
 
 
 def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
+    """The advisor request. Inputs left at the advisor's defaults are passed as None, so the advisor states its
+    own source for them and the plan (and its inputs hash) equals ``spotplan recommend``'s for the same options."""
     from advisor.request import RecommendRequest
+    from advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S, NOTICE_S
+    from advisor.sizing import DEFAULT_MFU
     from spotplan.schemas.calibration import Calibration
     from spotplan.schemas.plan import TrainingMode
 
     calibration = None if whatif.calibration_json is None else Calibration.from_dict(
         json.loads(whatif.calibration_json), source="calibration upload")
+    bandwidth = None if calibration or whatif.save_bandwidth_bytes_per_s == DEFAULT_PERSIST_BYTES_PER_S \
+        else whatif.save_bandwidth_bytes_per_s
     return RecommendRequest(
-        model_size=whatif.model_size, mode=TrainingMode(whatif.mode), tokens=whatif.tokens, deadline_h=whatif.deadline_h,
-        regions=whatif.regions, families=whatif.families, mfu=whatif.mfu,
-        save_bandwidth_bytes_per_s=None if calibration else whatif.save_bandwidth_bytes_per_s,
+        model_size=whatif.model_size, mode=TrainingMode(whatif.mode), tokens=whatif.tokens,
+        deadline_h=whatif.deadline_h, regions=whatif.regions, families=whatif.families,
+        mfu=None if whatif.mfu == DEFAULT_MFU else whatif.mfu, save_bandwidth_bytes_per_s=bandwidth,
         calibration=calibration, interruption_multiplier=whatif.interruption_multiplier,
-        price_multiplier=whatif.price_multiplier, notice_s=whatif.notice_s, interval_s=whatif.interval_s,
+        price_multiplier=whatif.price_multiplier,
+        notice_s=None if whatif.notice_s == NOTICE_S["aws"] else whatif.notice_s, interval_s=whatif.interval_s,
         runs=whatif.runs, seed=whatif.seed, prices_path=prices_path,
     )
 

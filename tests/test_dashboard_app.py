@@ -137,6 +137,11 @@ def test_full_advisor_gives_plan_files_and_replay_draws_a_run(app: Any) -> None:
     _run(app.button(key="full_plan").click())
     labels = {b.proto.label for b in app.get("download_button")}
     assert {"Download plan YAML", "Download SkyPilot task"} <= labels
+    from advisor.api import recommend
+    from advisor.request import RecommendRequest
+
+    cli_plan = recommend(RecommendRequest(model_size="7B", mode="lora", runs=16)).plan  # = spotplan recommend
+    assert any(c.value.startswith(f"plan {cli_plan.plan_id} ") for c in app.caption)
     _run(app.button(key="replay_button").click())
     charts = _charts(app)
     timeline = charts["timeline"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S
+from advisor.sizing import DEFAULT_MFU
 from dashboard import data
 from dashboard.inputs import DEFAULT_RUNS, RUN_CHOICES, Upload, WhatIf
 from spotplan.errors import SpotplanError
@@ -44,8 +46,9 @@ def _speed() -> tuple[dict[str, object], Upload | None]:
     st.subheader("Speed and checkpoint cost")
     calibration = _upload("calibration_file", "Calibration file (spotplan calibrate)", ["yaml", "yml", "json"],
                           "Measured save/restore costs; replaces the save bandwidth below.")
-    mfu = st.slider("MFU", min_value=0.10, max_value=0.70, value=0.40, step=0.05, key="mfu")
-    bw = st.number_input("Save bandwidth (GB/s)", min_value=0.05, value=1.0, step=0.25, key="save_bw_gb_s",
+    mfu = st.slider("MFU", min_value=0.10, max_value=0.70, value=DEFAULT_MFU, step=0.05, key="mfu")
+    bw = st.number_input("Checkpoint write bandwidth per node (GB/s)", min_value=0.05,
+                         value=DEFAULT_PERSIST_BYTES_PER_S / 1e9, step=0.25, key="save_bw_gb_s",
                          disabled=calibration is not None)
     return {"mfu": float(mfu), "save_bandwidth_bytes_per_s": float(bw) * 1e9}, calibration
 
