@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from spotplan.schemas.baseline import BaselineRecord, Figures, Fingerprint, PlanSummary, ScenarioRequest, Tolerances
+from spotplan.schemas.baseline import (
+    BaselineRecord,
+    Figures,
+    Fingerprint,
+    PlanSummary,
+    ScenarioRequest,
+    Tolerances,
+)
 
 
 class ToleranceKind(str, Enum):

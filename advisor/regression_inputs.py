@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -104,15 +105,19 @@ def shared_data_dir() -> Path | None:
     return next((c for c in candidates if c.is_dir()), None)
 
 
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?:-(\d{2}))?(?!\d)")
+
+
 def parse_as_of(text: str) -> date | None:
-    """The date of an as-of string (``2025-06-23``, ISO-8601 with time/zone, or a leading date); None if none."""
-    t = text.strip()
-    for candidate in (t, t[:10]):
+    """The newest date in an as-of string: ``2025-06-23``, an ISO-8601 time, or a range such as
+    ``2024-12..2025-06`` (a month alone counts as its first day); None when it holds no date."""
+    found = []
+    for y, m, d in _DATE.findall(text):
         try:
-            return datetime.fromisoformat(candidate.replace("Z", "+00:00")).date()
+            found.append(date(int(y), int(m), int(d or 1)))
         except ValueError:
             continue
-    return None
+    return max(found) if found else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

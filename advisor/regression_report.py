@@ -48,9 +48,11 @@ def fmt_tolerance(row: FigureRow) -> str:
 
 def failure_message(o: ScenarioOutcome) -> str:
     """One line naming the failed figures and the changed assumptions."""
-    figs = ", ".join(f"{r.figure} {fmt_delta(r)} (tolerance {fmt_tolerance(r)})" for r in o.failed_rows)
-    causes = "; ".join(c.describe() for c in o.changes) or "; ".join(o.notes) or "no recorded cause"
-    return f"{o.name}: {figs or o.status.value}; changed: {causes}"
+    parts = [", ".join(f"{r.figure} {fmt_delta(r)} (tolerance {fmt_tolerance(r)})" for r in o.failed_rows)]
+    if o.changes:
+        parts.append("changed: " + "; ".join(c.describe() for c in o.changes))
+    parts += list(o.notes)
+    return f"{o.name}: " + ("; ".join(p for p in parts if p) or o.status.value)
 
 
 def _table(result: SuiteResult) -> Table:

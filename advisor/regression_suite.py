@@ -7,15 +7,25 @@ Ages are days; times are seconds.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from advisor import regression_inputs as inputs
 from advisor.regression import (
-    Change, Evaluation, ScenarioOutcome, Status, compare_figures, diff_inputs, judge, make_record,
+    Change,
+    Evaluation,
+    ScenarioOutcome,
+    Status,
+    compare_figures,
+    diff_inputs,
+    judge,
+    make_record,
 )
 from advisor.regression_drift import DriftReport, drift_report
 from advisor.regression_engine import ResolvedScenario, evaluate, resolve
@@ -26,6 +36,7 @@ from spotplan.schemas.calibration import Calibration
 EXPECTED_DIR = "expected"
 CHANGELOG = "CHANGELOG.md"
 DEFAULT_MAX_AGE_DAYS = 180
+DEFAULT_SCENARIO_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +48,7 @@ class SuiteOptions:
     update_reason: str | None = None
     calibration: Path | None = None
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    scenario_timeout_s: float = DEFAULT_SCENARIO_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +113,36 @@ def _check(rs: ResolvedScenario, base: BaselineRecord | None, ev: Evaluation, el
     return judge(name, rows, diff_inputs(base, rs.ref.request, ev), ev.figures, elapsed_s)
 
 
+class ScenarioTimeout(Exception):
+    """A scenario ran past its time limit (a CI gate must fail, never hang)."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ScenarioTimeout after ``seconds`` of wall time (main thread on POSIX only; 0 = no limit)."""
+    usable = seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def _expire(signum: int, frame: object) -> None:
+        raise ScenarioTimeout(f"did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timed_out(name: str, exc: ScenarioTimeout, limit_s: float) -> ScenarioOutcome:
+    note = (f"{exc}: the advisor/simulator never returned for this request (raise --scenario-timeout-s if it is "
+            "only slow)")
+    return ScenarioOutcome(name=name, status=Status.FAIL, elapsed_s=limit_s, notes=(note,))
+
+
 def _freshness(rs: ResolvedScenario, ev: Evaluation, opts: SuiteOptions, today: date) -> list[str]:
     watched = {k: v for k, v in ev.fingerprint.data_as_of.items()
                if k.startswith("catalog") or ("price" in k.lower() and not rs.ref.historical_prices)}
@@ -113,6 +155,8 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
     t0 = time.perf_counter()
     if opts.update_reason is not None and not opts.update_reason.strip():
         raise ConfigError("--reason is empty: say why the baselines change, e.g. --reason 'June 2025 price cut'")
+    if opts.scenario_timeout_s < 0:
+        raise ConfigError(f"--scenario-timeout-s {opts.scenario_timeout_s:g}: expected seconds >= 0 (0 = no limit)")
     if opts.max_age_days < 0:
         raise ConfigError(f"--max-age-days {opts.max_age_days}: expected a number of days >= 0")
     refs = load_scenarios(opts.baselines_dir, opts.only)
@@ -130,7 +174,12 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
             continue
         if on_scenario is not None:
             on_scenario(ref.name)
-        ev, elapsed_s = evaluate(rs)
+        try:
+            with time_limit(opts.scenario_timeout_s):
+                ev, elapsed_s = evaluate(rs)
+        except ScenarioTimeout as exc:
+            outcomes.append(_timed_out(ref.name, exc, opts.scenario_timeout_s))
+            continue
         warnings += _freshness(rs, ev, opts, today)
         outcome = _check(rs, base, ev, elapsed_s)
         pairs.append((base, ev, rs))
@@ -139,8 +188,8 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
                               made_utc=inputs.utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"))
             records.append((base, rec))
             outcome = ScenarioOutcome(name=ref.name, status=Status.UPDATED, rows=outcome.rows,
-                                      changes=outcome.changes, notes=outcome.notes, elapsed_s=elapsed_s,
-                                      figures=ev.figures)
+                                      changes=outcome.changes, notes=("first baseline",) if base is None else (),
+                                      elapsed_s=elapsed_s, figures=ev.figures)
         outcomes.append(outcome)
     entry = _write_update(opts, records, outcomes) if opts.update_reason is not None else None
     drift = drift_report(pairs, new_calib, opts.calibration) if new_calib is not None else None

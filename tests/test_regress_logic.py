@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from advisor.regression import (
-    Evaluation, Status, ToleranceKind, compare_figures, diff_inputs, figures_sha256, judge, make_record,
+    Evaluation,
+    Status,
+    ToleranceKind,
+    compare_figures,
+    diff_inputs,
+    figures_sha256,
+    judge,
+    make_record,
 )
 from advisor.regression_changelog import append_entry, format_entry
 from advisor.regression_inputs import code_fingerprint, parse_as_of, sha256_tree, stale_sources
@@ -18,7 +25,13 @@ from advisor.regression_report import to_json, to_junit
 from advisor.regression_suite import SuiteResult, load_scenarios
 from spotplan.errors import ConfigError
 from spotplan.schemas.baseline import (
-    BaselineRecord, Figures, Fingerprint, PlanSummary, ReferenceScenario, ScenarioRequest, Tolerances,
+    BaselineRecord,
+    Figures,
+    Fingerprint,
+    PlanSummary,
+    ReferenceScenario,
+    ScenarioRequest,
+    Tolerances,
 )
 
 REQ = ScenarioRequest(model_size="7B", tokens=2_000_000_000, families=["p4d"], runs=64, seed=1,
@@ -198,3 +211,10 @@ def test_example_ci_workflow_uses_real_flags() -> None:
     used = set(re.findall(r"(--[a-z-]+)", runs[0]))
     known = {"--" + name.replace("_", "-") for name in regress.__annotations__} | {"--json"}
     assert used <= known, used - known
+
+
+def test_as_of_ranges_use_their_newest_date() -> None:
+    """A range such as '2024-12..2025-06 (...)' is as old as its end; text without a date has none."""
+    assert parse_as_of("2024-12..2025-06 (snapshot time not recorded)") == date(2025, 6, 1)
+    assert parse_as_of("2026-11-20T10:00:00Z") == date(2026, 11, 20)
+    assert parse_as_of("data/fitted/spot_behaviour.json") is None

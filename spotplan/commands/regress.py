@@ -35,6 +35,9 @@ def regress(
     max_age_days: Annotated[
         int, typer.Option("--max-age-days", help="Warn when catalog or price data is older than this.")
     ] = 180,
+    scenario_timeout_s: Annotated[
+        float, typer.Option("--scenario-timeout-s", help="Fail a scenario that runs longer than this (0 = no limit).")
+    ] = 120.0,
 ) -> None:
     """Re-run every reference scenario at its pinned seed and compare with its recorded baseline."""
     from rich.console import Console
@@ -50,7 +53,8 @@ def regress(
     if junit is not None and not junit.parent.is_dir():
         raise ConfigError(f"--junit {junit}: folder {junit.parent} does not exist")
     opts = SuiteOptions(baselines_dir=baselines, only=tuple(only or ()), update_reason=reason if update else None,
-                        calibration=calibration, max_age_days=max_age_days)
+                        calibration=calibration, max_age_days=max_age_days,
+                        scenario_timeout_s=scenario_timeout_s)
     err = Console(stderr=True)
     with err.status("spotplan regress") as status:
         result = run_suite(opts, on_scenario=lambda name: status.update(f"spotplan regress: {name}"))
