@@ -6,6 +6,7 @@ Every schema carries ``schema_version``, forbids unknown fields, and names units
 from __future__ import annotations
 
 from spotplan.schemas.base import SchemaModel, StrictModel
+from spotplan.schemas.baseline import BaselineRecord, ReferenceScenario
 from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
 from spotplan.schemas.events import EventKind, RunEvent
 from spotplan.schemas.plan import (
@@ -39,4 +40,5 @@ __all__ = [
     "RunEvent", "RunReport", "SchemaModel", "StrictModel", "TrainingMode",
     "AvailabilityKind", "AvailabilitySource", "DeadlinePolicy", "EndPolicy", "IntervalPolicy", "PoolSpec",
     "PriceKind", "PriceSource", "RecoveryStrategy", "Scenario",
+    "BaselineRecord", "ReferenceScenario",
 ]
