@@ -32,6 +32,7 @@ from spotplan.schemas.plan import Market
 DEADLINE_TARGET = 0.95  # a plan "meets" a deadline when at least 95% of replays finish in time
 SIGNIFICANT_T = 2.0  # paired t statistic needed to move away from the closed-form interval
 REFINE_STEPS = 3  # at most 8x or 1/8 of the closed-form interval
+HORIZON_FACTOR = 1.5  # runs longer than 1.5x the deadline/bound are cut (they miss it anyway)
 PATIENCE = 2.0  # without --deadline/--p95-max: P95 makespan at most 2x the on-demand makespan
 SWEEP_POINTS = 17
 SWEEP_FASTPATH_RUNS = 200
@@ -56,8 +57,8 @@ class SearchResult:
 
 
 def feasible(s: Scored, deadline_h: float | None, p95_bound_h: float | None) -> bool:
-    """Meets the deadline target and the P95 makespan bound, where given."""
-    ok = deadline_h is None or s.hit_rate >= DEADLINE_TARGET
+    """Meets the deadline target and the P95 makespan bound, where given; no run was cut at the horizon."""
+    ok = s.cut_runs == 0 and (deadline_h is None or s.hit_rate >= DEADLINE_TARGET)
     return ok and (p95_bound_h is None or s.expected.makespan_h.p95 <= p95_bound_h)
 
 
@@ -168,9 +169,14 @@ def search(
         simpy_s += r.elapsed_s
         return r
 
-    base_scored = [run(b) for b in baselines(pools, s.times)]
-    od = next((b for b in base_scored if b.config.name == "on-demand"), None)
+    base_cfgs = baselines(pools, s.times)
+    od_cfg = next((b for b in base_cfgs if b.name == "on-demand"), None)
+    od = run(od_cfg) if od_cfg is not None else None
     bound = implied_p95_bound_h(od, deadline_h, p95_bound_h)
+    limit = deadline_h if deadline_h is not None else bound
+    if limit is not None:
+        s = replace(s, horizon_h=HORIZON_FACTOR * max(limit, p95_bound_h or 0.0))
+    base_scored = [od if b is od_cfg else run(b) for b in base_cfgs]
     head = pick_head(ranked, deadline_h if deadline_h is not None else bound, prefer_regions)
     ladder = build_ladder(ranked, prefer_regions=prefer_regions, head=head)
     first = next(r for r in ranked if r.pool is ladder[0])

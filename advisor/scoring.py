@@ -9,8 +9,12 @@ as ``k`` chunks of at most ``CHUNK_MAX_H`` hours of compute: the SimPy model run
 full-job sample is the sum of ``k`` chunk samples drawn (with replacement, by a fixed generator shared by all
 configurations) from the runs. Without a deadline nothing couples one chunk to the next except the rung in
 use, so the mean is exact up to ``k - 1`` extra start-ups and final saves (each a few minutes against
-``CHUNK_MAX_H`` hours: under 1%), and the percentiles assume independent chunks. With a deadline the
-policy depends on global progress, so the whole job is simulated.
+``CHUNK_MAX_H`` hours: under 1%), and the percentiles assume independent chunks. Under a deadline policy
+the decisions depend on global progress, so the whole job is simulated.
+
+Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound, shared out over the chunks) so that a hopeless
+configuration, e.g. an 8-node spot gang that is almost never all up, does not simulate for months; a
+configuration with any cut run is reported as non-compliant, and its cost is a lower bound.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class SimSettings:
     seed: int
     prices_path: str | None
     interruption_multiplier: float
+    horizon_h: float | None = None  # runs still going after this are cut (and their configuration non-compliant)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +74,7 @@ class Scored:
     makespan_h: np.ndarray
     elapsed_s: float
     chunks: int = 1
+    cut_runs: int = 0  # runs stopped at the horizon: their cost is a lower bound, the configuration misses
 
     @property
     def hit_rate(self) -> float:
@@ -154,14 +160,19 @@ def expected_from(cost: np.ndarray, makespan_h: np.ndarray, hit: float | None, r
 
 def score(config: Config, s: SimSettings) -> Scored:
     """Run the SimPy Monte Carlo for ``config`` (single worker: small run counts, no process start-up)."""
+    from simulator.compile import compile_scenario
     from simulator.montecarlo import run_monte_carlo
 
     scenario = to_scenario(config, s)
     k = chunks(config, s)
     simulated = scenario if k == 1 else to_scenario(replace(config, name=f"{config.name}-chunk"), s, parts=k)
+    compiled = compile_scenario(simulated, source=f"advisor candidate '{config.name}'")
+    if s.horizon_h is not None:  # hopeless runs (a gang that never stays up) would otherwise run for months
+        compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0 / k))
     t0 = time.perf_counter()
-    mc = run_monte_carlo(simulated, runs=s.runs, seed=s.seed, workers=1, progress=False, keep_timelines=0)
+    mc = run_monte_carlo(compiled, runs=s.runs, seed=s.seed, workers=1, progress=False, keep_timelines=0)
     elapsed = time.perf_counter() - t0
+    cut = sum(not r.finished for r in mc.results)
     cost, makespan_h, met = per_run_arrays(mc)
     if k > 1:
         idx = np.random.default_rng([s.seed, k]).integers(0, s.runs, size=(s.runs, k))
@@ -170,7 +181,7 @@ def score(config: Config, s: SimSettings) -> Scored:
     if met is not None and s.deadline_h is not None and config.deadline_policy != "none":
         hit = float(np.mean(met))
     return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, s.runs, s.seed),
-                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed, chunks=k)
+                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed, chunks=k, cut_runs=cut)
 
 
 def per_run_arrays(mc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
