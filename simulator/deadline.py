@@ -25,7 +25,7 @@ from enum import Enum
 from spotplan.schemas.scenario import DeadlinePolicy
 
 INF = math.inf
-TOL_S = 1e-6
+TOL_S = 1e-6  # seconds; a wake-up scheduled at a threshold must see it crossed despite float rounding
 
 
 class Choice(str, Enum):
@@ -68,7 +68,7 @@ def _od_need_s(st: DeadlineState) -> float:
 
 def safety_net(st: DeadlineState) -> bool:
     """R(t) < C(t) + 2d."""
-    return st.deadline_s - st.now_s < _od_need_s(st) + 2.0 * st.changeover_s
+    return st.deadline_s - st.now_s < _od_need_s(st) + 2.0 * st.changeover_s + TOL_S
 
 
 def _safety_time_s(st: DeadlineState, rate_s: float) -> float:

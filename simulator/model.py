@@ -231,7 +231,8 @@ class _Run:
         while True:
             idx, until = self._choose()
             if idx is None:
-                yield from self._wait(until)
+                # A policy look-again time must move the clock, or a threshold met exactly would spin here.
+                yield from self._wait(max(until, self.env.now + 1e-3))
                 continue
             outcome = yield from self._run_on(self.pools[idx])
             if outcome == DONE:
