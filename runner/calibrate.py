@@ -139,8 +139,8 @@ def calibrate(sizes: list[str], *, device: str | None, out: Path, checkpoint_dir
 
 def render(cal: Calibration, predict_bytes: list[float]) -> str:
     """Human summary: measured points, fits, and predictions flagged as extrapolations where they are."""
-    lines = [f"machine: {cal.machine.cpu} x{cal.machine.cpu_count}, device {cal.machine.device}, "
-             f"disk {cal.machine.disk or 'unknown'}"]
+    lines = [(f"machine: {cal.machine.cpu} x{cal.machine.cpu_count}, device {cal.machine.device}, "
+              f"disk {cal.machine.disk or 'unknown'}")]
     lines += [f"  {p.state_bytes / 1e6:9.1f} MB: snapshot {p.snapshot_s:.4f} s, persist {p.persist_s:.4f} s, "
               f"restore {p.restore_s:.4f} s (median of {p.repeats})" for p in cal.points]
     for name in ("snapshot", "persist", "restore"):

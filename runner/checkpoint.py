@@ -3,11 +3,11 @@
 Layout of ``<root>/step_0000000042/``:
   ``tensors.safetensors``  every tensor (model, optimizer moments, RNG states), safetensors format;
   ``state.json``           everything else (step, config hash, data position, scheduler, param groups, RNG);
-  ``manifest.json``        format, step, config hash, plan id, world size, sha256 and size of every file.
+  ``manifest.json``        format, step, config hash, plan id, world size, XXH3-128 and size of every file.
 
 Commit rule (after PyTorch DCP's ``finish()``): data files are written and fsynced first, the directory is
 fsynced, then the manifest goes through temp file + fsync + rename + directory fsync. A step without a valid
-manifest does not exist. Loading reads each file once, checks its sha256 on those very bytes, and parses tensors
+manifest does not exist. Loading reads each file once, checks its checksum on those very bytes, and parses tensors
 with safetensors and the rest with ``json``: nothing is ever unpickled.
 """
 
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from runner.fsio import fsync_dir, read_hashed, write_atomic, write_buffers
+
+from runner.fsio import HASH_NAME, fsync_dir, read_hashed, write_atomic, write_buffers
 from runner.tensorfile import decode, encode
 from spotplan.errors import CheckpointError
 
@@ -96,11 +97,11 @@ def write_checkpoint(root: Path, ckpt: Checkpoint) -> CommitInfo:
     d.mkdir()
     state = dict(ckpt.state, step=ckpt.step, config_hash=ckpt.config_hash, plan_id=ckpt.plan_id)
     files: dict[str, dict[str, Any]] = {}
-    sha, n = write_buffers(d / TENSORS, encode(ckpt.tensors))
-    files[TENSORS] = {"sha256": sha, "bytes": n}
+    digest, n = write_buffers(d / TENSORS, encode(ckpt.tensors))
+    files[TENSORS] = {HASH_NAME: digest, "bytes": n}
     text = json.dumps(state, sort_keys=True).encode()
-    sha, n = write_buffers(d / STATE, [text])
-    files[STATE] = {"sha256": sha, "bytes": n}
+    digest, n = write_buffers(d / STATE, [text])
+    files[STATE] = {HASH_NAME: digest, "bytes": n}
     fsync_dir(d)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "step": ckpt.step, "config_hash": ckpt.config_hash,
@@ -131,13 +132,13 @@ def read_manifest(d: Path) -> dict[str, Any]:
 
 
 def _read_verified(d: Path, name: str, entry: Any) -> bytearray:
-    """Read ``d/name`` once and check its size and sha256 against the manifest entry (on the bytes returned)."""
+    """Read ``d/name`` once and check its size and checksum against the manifest entry (on the bytes returned)."""
     try:
-        data, sha = read_hashed(d / name)
+        data, digest = read_hashed(d / name)
     except OSError as exc:
         raise CheckpointError(f"{d / name}: cannot read ({exc.strerror})") from None
-    if not isinstance(entry, dict) or len(data) != entry.get("bytes") or sha != entry.get("sha256"):
-        raise CheckpointError(f"{d / name}: size or sha256 does not match {MANIFEST} (torn or corrupted file)")
+    if not isinstance(entry, dict) or len(data) != entry.get("bytes") or digest != entry.get(HASH_NAME):
+        raise CheckpointError(f"{d / name}: size or checksum does not match {MANIFEST} (torn or corrupted file)")
     return data
 
 

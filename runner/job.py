@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,26 @@ def model_config(plan: Plan, model_size: str | None) -> GPTConfig:
     )
 
 
+TRAIN_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two AdamW moments
+
+
+def check_fits(cfg: GPTConfig, device: torch.device, model_size: str | None) -> None:
+    """Refuse, with the fix, a plan-sized model that cannot fit in this device's memory (instead of an OOM kill)."""
+    d, n_layer = cfg.d_model, cfg.n_layer
+    n_params = 12 * n_layer * d * d + (256 + cfg.seq_len) * d
+    need = n_params * TRAIN_BYTES_PER_PARAM
+    if device.type == "cuda":
+        have = torch.cuda.mem_get_info(device)[1]
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > 0.8 * have:
+        what = f"--model-size {model_size}" if model_size else "the plan's model"
+        raise ConfigError(
+            f"{what} (~{n_params / 1e9:.2f} B parameters) needs ~{need / 2**30:.0f} GiB to train, this {device.type} "
+            f"has {have / 2**30:.0f} GiB; use a smaller --model-size (tiny, small, base, medium, large)"
+        )
+
+
 def lr_factor(step: int, total_steps: int) -> float:
     """Linear warm-up over min(100, total/10) steps, then cosine decay to 10% at ``total_steps``."""
     warmup = max(1, min(100, total_steps // 10))
@@ -81,6 +102,7 @@ def build_job(plan: Plan, *, model_size: str | None, device: torch.device, seed:
               corpus_bytes: int) -> Job:
     """Model, AdamW, LambdaLR and corpus for ``plan``; nothing here touches a global RNG."""
     cfg = model_config(plan, model_size)
+    check_fits(cfg, device, model_size)
     corpus = Corpus(data=load_stdlib_bytes(corpus_bytes), seq_len=cfg.seq_len, seed=seed)
     model = build_model(cfg, seed=seed, device=device)
     total = plan.model.total_steps

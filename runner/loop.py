@@ -22,7 +22,7 @@ from runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
 from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, expected_save_s, interval_steps
 from runner.runlog import RunLog, utc_iso
 from runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
-from runner.snapshot import SaveResult, Saver
+from runner.snapshot import Saver, SaveResult
 from runner.state import capture, restore
 from runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
 from spotplan.errors import CheckpointError
@@ -73,9 +73,8 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog) -> tuple
 
     source = "local"
     ckpt = next(iter_valid(root, warn), None)
-    if ckpt is None and storage is not None:
-        if restore_from_remote(storage, root, warn) is not None:
-            ckpt, source = next(iter_valid(root, warn), None), "s3"
+    if ckpt is None and storage is not None and restore_from_remote(storage, root, warn) is not None:
+        ckpt, source = next(iter_valid(root, warn), None), "s3"
     if ckpt is None:
         return 0, DataPosition(), None, 0.0
     if ckpt.config_hash != job.config_hash:
@@ -90,13 +89,14 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog) -> tuple
     return ckpt.step, position, source, restore_s
 
 
-def _train_step(job: Job, position: DataPosition) -> tuple[float, DataPosition]:
+def _train_step(job: Job, position: DataPosition, saver: Saver) -> tuple[float, DataPosition]:
     x, y, position = job.corpus.batch(position, job.cfg.batch_size)
     model, opt = job.train.model, job.train.optimizer
     loss = job.model.loss(x.to(job.device), y.to(job.device))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+    saver.fence()  # an async snapshot copies weights and moments while forward/backward only read them
     opt.step()
     job.train.scheduler.step()
     return float(loss.item()), position
@@ -186,7 +186,7 @@ class _Runner:
                     self._save(step, position, "final")
                 return step, ExitCode.COMPLETED, f"reached step {step}"
             t0 = time.perf_counter()
-            loss, position = _train_step(self.job, position)
+            loss, position = _train_step(self.job, position, self.saver)
             self.tally.step_times_s.append(time.perf_counter() - t0)
             self.tally.losses.append(loss)
             step += 1

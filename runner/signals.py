@@ -57,6 +57,8 @@ def install_signal_handlers(flag: NoticeFlag, *, notice_s: float) -> None:
     """SIGTERM and SIGINT set ``flag`` (deadline = now + ``notice_s``); the loop saves at the next step boundary."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and flag.notice is not None:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user wants out now, not at the step boundary
         now = time.time()
         source = "sigterm" if signum == signal.SIGTERM else "sigint"
         flag.set(Notice(source=source, action="terminate", deadline_s=now + notice_s, received_s=now))
@@ -68,7 +70,7 @@ def install_signal_handlers(flag: NoticeFlag, *, notice_s: float) -> None:
 def parse_instance_action(body: bytes) -> tuple[str, float]:
     """``{"action": "terminate", "time": "2017-09-18T08:22:00Z"}`` -> (action, epoch seconds)."""
     doc = json.loads(body)
-    when = datetime.fromisoformat(str(doc["time"]).replace("Z", "+00:00"))
+    when = datetime.fromisoformat(str(doc["time"]))
     return str(doc["action"]), when.timestamp()
 
 

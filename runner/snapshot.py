@@ -1,8 +1,8 @@
-"""Two-phase save (CheckFreq, DCP ``async_save``): a blocking snapshot into CPU memory, then a background persist.
+"""Two-phase save (CheckFreq, DCP ``async_save``): a snapshot into CPU memory, then a background persist.
 
 The snapshot copies every tensor into reusable CPU buffers (page-locked when the source is on CUDA, so the
-device-to-host copy is a DMA); training may mutate the live tensors as soon as it returns. One background thread
-then writes and commits the checkpoint. At most one save is in flight: the next save first waits for the previous
+device-to-host copy is a DMA); training may mutate the live tensors once ``Saver.fence()`` returns. One
+background thread then writes and commits the checkpoint. At most one save is in flight: the next save first waits for the previous
 one, and a failed persist is raised as ``CheckpointError`` from that wait (next save, or ``close()`` at exit), so
 it is never lost silently. Times are seconds, sizes bytes.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,15 @@ class SnapshotBuffers:
 
 
 class Saver:
-    """Snapshot then persist checkpoints under ``root``; ``async_save`` runs the persist on a thread."""
+    """Snapshot then persist checkpoints under ``root``; at most one save in flight.
+
+    Async: ``save()`` waits for the previous save, then a background thread copies the CPU tensors into the
+    reused buffers and persists them. The copy overlaps the next step's forward and backward passes, which only
+    read the saved tensors; the loop calls ``fence()`` before ``optimizer.step()``, the first write to any of
+    them. CUDA tensors are copied into pinned memory before ``save()`` returns (a DMA, not a CPU memcpy).
+    The stall reported for a save is the time ``save()`` and ``fence()`` blocked training.
+    Sync (``--sync-save``): the write happens on the training thread, straight from the live CPU tensors.
+    """
 
     def __init__(
         self,
@@ -89,11 +97,27 @@ class Saver:
         self._buffers = SnapshotBuffers()
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        self._copied = threading.Event()
+        self._fenced = threading.Event()
+        self._copied.set()
+        self._fenced.set()
+        self._stall_s = 0.0
         self.last: SaveResult | None = None
+
+    def fence(self) -> float:
+        """Block until the snapshot of the save in flight is complete; returns the seconds waited."""
+        t0 = time.perf_counter()
+        self._copied.wait()
+        waited = time.perf_counter() - t0
+        if not self._fenced.is_set():
+            self._stall_s += waited
+            self._fenced.set()
+        return waited
 
     def wait(self) -> float:
         """Wait for the save in flight; raise CheckpointError if it failed. Returns the seconds waited."""
         t0 = time.perf_counter()
+        self.fence()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -106,42 +130,43 @@ class Saver:
         self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
         config_hash: str, plan_id: str,
     ) -> float:
-        """Snapshot now and persist (in the background if async); return the seconds training was blocked."""
+        """Start a save of ``tensors`` (live) and ``state`` (already a copy); return the seconds blocked so far."""
         t0 = time.perf_counter()
         self.wait()
-        ckpt = Checkpoint(
-            step=step, config_hash=config_hash, plan_id=plan_id, tensors=self._buffers.copy(tensors),
-            state=state,
-        )
-        blocking_s = time.perf_counter() - t0
-        if self.async_save:
-            self._thread = threading.Thread(
-                target=self._persist, args=(ckpt, kind, blocking_s), name=f"persist-{step}", daemon=True
-            )
-            self._thread.start()
-        else:  # --sync-save: training stalls for the whole write
-            self._persist(ckpt, kind, blocking_s, sync_t0=t0)
+        on_cuda = any(t.device.type == "cuda" for t in tensors.values())
+        if on_cuda:
+            tensors = self._buffers.copy(tensors)
+        ckpt = Checkpoint(step=step, config_hash=config_hash, plan_id=plan_id, tensors=tensors, state=state)
+        if not self.async_save:  # --sync-save: training stalls for the whole write
+            self._run(ckpt, kind, copy=False, sync_t0=t0)
             self.wait()
-            blocking_s = time.perf_counter() - t0
-        return blocking_s
+            return time.perf_counter() - t0
+        self._copied.clear()
+        self._fenced.clear()
+        self._stall_s = time.perf_counter() - t0
+        self._thread = threading.Thread(target=self._run, args=(ckpt, kind), kwargs={"copy": not on_cuda},
+                                        name=f"persist-{step}", daemon=True)
+        self._thread.start()
+        return self._stall_s
 
-    def _persist(self, ckpt: Checkpoint, kind: str, blocking_s: float, sync_t0: float | None = None) -> None:
+    def _run(self, ckpt: Checkpoint, kind: str, *, copy: bool, sync_t0: float | None = None) -> None:
         try:
+            try:
+                if copy:
+                    ckpt = replace(ckpt, tensors=self._buffers.copy(ckpt.tensors))
+            finally:
+                self._copied.set()
             info: CommitInfo = write_checkpoint(self.root, ckpt)
             prune(self.root, self.keep_last_k)
-            if sync_t0 is not None:
-                blocking_s = time.perf_counter() - sync_t0
-            result = SaveResult(
-                step=ckpt.step, kind=kind, blocking_s=blocking_s, persist_s=info.persist_s,
-                bytes=info.bytes, ok=True, path=info.path,
-            )
-        except Exception as exc:  # surfaced by the next wait(); never swallowed
+            result = SaveResult(step=ckpt.step, kind=kind, blocking_s=0.0, persist_s=info.persist_s,
+                                bytes=info.bytes, ok=True, path=info.path)
+        except Exception as exc:  # noqa: BLE001 - any failure is surfaced by the next wait(), never swallowed
             self._error = f"background save of step {ckpt.step} to {self.root} failed: {exc}"
-            result = SaveResult(
-                step=ckpt.step, kind=kind, blocking_s=blocking_s, persist_s=None, bytes=0, ok=False,
-                error=str(exc),
-            )
-        self.last = result
+            result = SaveResult(step=ckpt.step, kind=kind, blocking_s=0.0, persist_s=None, bytes=0, ok=False,
+                                error=str(exc))
+        self._fenced.wait()  # the stall is final once training has passed the fence
+        stall = time.perf_counter() - sync_t0 if sync_t0 is not None else self._stall_s
+        self.last = result = replace(result, blocking_s=stall)
         if self._on_done is not None:
             self._on_done(result)
 

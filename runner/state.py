@@ -8,6 +8,7 @@ the scheduler's counters; nothing rescales the LR afterwards (the seed articles'
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,7 @@ def capture(ts: TrainState, *, position: DataPosition) -> tuple[dict[str, torch.
             "numpy": [np_kind, int(np_pos), int(np_has_gauss), float(np_gauss)],
         },
     }
-    return tensors, state
+    return tensors, copy.deepcopy(state)  # serialised later on the persist thread: detach it from live objects
 
 
 def _optimizer_state(ckpt: Checkpoint) -> dict[str, Any]:

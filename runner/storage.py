@@ -157,12 +157,12 @@ def restore_from_remote(storage: Storage, root: Path, warn: Callable[[str], None
     """Download the newest remote step that verifies; skip bad ones with a warning. None if there is none."""
     try:
         steps = storage.committed_steps()
-    except Exception as exc:  # network or permission failure: train from scratch is wrong, so say it
+    except Exception as exc:  # noqa: BLE001 - botocore/network/permission: training from scratch would be wrong
         raise CheckpointError(f"cannot list remote checkpoints in {storage.describe()}: {exc}") from None
     for step in steps:
         try:
             return download_step(storage, step, root)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad remote step is skipped, whatever went wrong
             warn(f"skipping remote checkpoint step {step} in {storage.describe()}: {exc}")
     return None
 
@@ -246,7 +246,7 @@ class Uploader(threading.Thread):
             n = upload_step(self.storage, d)
             self._prune_remote(step)
             result = UploadResult(step=step, ok=True, upload_s=time.perf_counter() - t0, bytes=n, attempt=attempt)
-        except Exception as exc:  # network down, server stopped: keep the local copy, retry later
+        except Exception as exc:  # noqa: BLE001 - network down, server stopped: keep the local copy, retry later
             if not (d / MANIFEST).is_file():
                 return True  # pruned locally mid-upload: a newer committed step supersedes it
             result = UploadResult(step=step, ok=False, upload_s=time.perf_counter() - t0, bytes=0,

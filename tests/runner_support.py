@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 def make_plan(**overrides: Any) -> Plan:
     """A valid Plan for a tiny byte-level model, checkpointing every 10 steps, keeping 3."""
     dist = Distribution(mean=1.0, p50=1.0, p95=1.0, ci95=(1.0, 1.0))
-    fields: dict[str, Any] = dict(
+    fields: dict[str, Any] = dict(  # noqa: C408 - keyword style reads like the schema
         plan_id="test-plan", created_utc="2026-11-24T00:00:00Z",
         model=ModelSpec(model_size="tiny", n_params=30_000, tokens=1_000_000, seq_len=32,
                         global_batch_tokens=128, step_time_s=0.01, total_steps=1000, checkpoint_bytes=300_000),
@@ -48,8 +48,7 @@ def runner_cmd(plan: Path, ckpt: Path, *extra: str) -> list[str]:
 
 
 def runner_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **extra)
-    return env
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **extra}
 
 
 def run_runner(plan: Path, ckpt: Path, *extra: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
@@ -123,7 +122,7 @@ class Weed:
             try:
                 client.head_bucket(Bucket="ckpt")
                 return
-            except Exception:
+            except Exception:  # noqa: BLE001 - not up yet: connection refused, 503, NoSuchBucket
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"weed mini exited with {self.proc.returncode}") from None
                 time.sleep(0.2)

@@ -82,7 +82,7 @@ def test_calibration_moves_the_plan_interval_as_theory_says(measured: tuple[Cali
 
     cal, _ = measured
 
-    def plan(c: Calibration):  # noqa: ANN202
+    def plan(c: Calibration):
         return api.recommend(RecommendRequest(model_size="1B", calibration=c, runs=16, seed=0)).plan
 
     # Scale the measured fits so the 1B stall is 5 s, then 80 s: far enough apart that Monte Carlo noise in the

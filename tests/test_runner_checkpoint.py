@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from runner import checkpoint as ck
-from runner.fsio import sha256_bytes
+from runner.fsio import HASH_NAME, digest_of
 from spotplan.errors import CheckpointError
 
 
@@ -49,14 +50,14 @@ def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
     assert torch.equal(ref["model/w"], original.tensors["model/w"])
 
 
-def test_manifest_lists_sha256_of_every_file(tmp_path: Path) -> None:
-    """manifest.json carries size and sha256 of each data file, matching the bytes on disk."""
+def test_manifest_lists_checksum_of_every_file(tmp_path: Path) -> None:
+    """manifest.json carries size and XXH3-128 of each data file, matching the bytes on disk."""
     d = ck.write_checkpoint(tmp_path, _ckpt(3)).path
     manifest = json.loads((d / ck.MANIFEST).read_text())
     assert manifest["step"] == 3 and manifest["world_size"] == 1
     for name in ck.DATA_FILES:
         data = (d / name).read_bytes()
-        assert manifest["files"][name] == {"sha256": sha256_bytes(data), "bytes": len(data)}
+        assert manifest["files"][name] == {HASH_NAME: xxhash.xxh3_128_hexdigest(data), "bytes": len(data)}
 
 
 def test_flipped_byte_falls_back_to_previous_step(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -66,7 +67,7 @@ def test_flipped_byte_falls_back_to_previous_step(tmp_path: Path, caplog: pytest
     blob = bytearray((newest / ck.TENSORS).read_bytes())
     blob[len(blob) // 2] ^= 0x01
     (newest / ck.TENSORS).write_bytes(bytes(blob))
-    with pytest.raises(CheckpointError, match="sha256"):
+    with pytest.raises(CheckpointError, match="checksum"):
         ck.verify_step(newest)
     warnings: list[str] = []
     with caplog.at_level(logging.WARNING, logger="spotplan.runner"):
@@ -127,7 +128,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
         d = ck.write_checkpoint(tmp_path / "ckpts", _ckpt(1)).path
         (d / ck.TENSORS).write_bytes(blob)
         manifest = json.loads((d / ck.MANIFEST).read_text())
-        manifest["files"][ck.TENSORS] = {"sha256": sha256_bytes(blob), "bytes": len(blob)}
+        manifest["files"][ck.TENSORS] = {HASH_NAME: digest_of(blob), "bytes": len(blob)}
         (d / ck.MANIFEST).write_text(json.dumps(manifest))
         with pytest.raises(CheckpointError, match="refusing to load"):
             ck.load_checkpoint(d)

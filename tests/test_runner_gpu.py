@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from runner_support import make_plan
 
 from runner import checkpoint as ck
 from runner.corpus import DataPosition
@@ -13,7 +14,6 @@ from runner.job import build_job, resolve_device
 from runner.loop import RunOptions, run
 from runner.snapshot import SnapshotBuffers
 from runner.state import capture, restore
-from runner_support import make_plan
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")]

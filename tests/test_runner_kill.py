@@ -30,7 +30,7 @@ def test_kill_9_during_saves_never_loads_a_torn_checkpoint(tmp_path: Path) -> No
         extra = ["--sync-save"] if trial % 2 else []
         proc = subprocess.Popen(runner_cmd(plan, root, "--max-steps", "1000000", "--no-imds", *extra),
                                 env=runner_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: any(e["event"] == "save" for e in read_log(log)[before:]), 60, "a save", proc)
+        wait_for(lambda b=before: any(e["event"] == "save" for e in read_log(log)[b:]), 60, "a save", proc)
         time.sleep(float(rng.uniform(0.0, 0.25)))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

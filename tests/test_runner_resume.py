@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -63,18 +64,18 @@ def test_sigterm_at_random_step_resumes_bit_exact(tmp_path: Path) -> None:
 class _Imds(BaseHTTPRequestHandler):
     """IMDSv2 double: PUT token (TTL header required), token-checked instance-action, 404 until armed."""
 
-    notice: dict[str, str] | None = None
-    seen: list[str] = []
+    notice: ClassVar[dict[str, str] | None] = None
+    seen: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
         self.seen.append("PUT token" if ok else f"PUT {self.path}")
         self._reply(200 if ok else 400, b"tok-123" if ok else b"")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.headers.get("X-aws-ec2-metadata-token") != "tok-123":
             return self._reply(401, b"")
         self.seen.append(f"GET {self.path}")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from runner_support import make_plan
 
 from runner import checkpoint as ck
 from runner.corpus import Corpus, DataPosition, load_stdlib_bytes
 from runner.job import build_job, resolve_device
 from runner.state import capture, restore
-from runner_support import make_plan
 
 
 def _job():

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from runner_support import make_plan, write_plan
 
 from runner import checkpoint as ck
 from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
 from runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
 from runner.snapshot import Saver, SnapshotBuffers
 from runner.storage import LocalStorage, Uploader, UploadResult
-from runner_support import make_plan, write_plan
 from spotplan.errors import CheckpointError, ConfigError
 
 
@@ -24,7 +24,9 @@ def test_snapshot_is_isolated_from_later_training(tmp_path: Path) -> None:
     live = {"w": torch.arange(1 << 20, dtype=torch.float32)}
     saver = Saver(tmp_path, keep_last_k=2, async_save=True)
     saver.save(step=1, kind="periodic", tensors=live, state={}, config_hash="h", plan_id="p")
-    live["w"].fill_(-1.0)  # the optimizer step right after the snapshot
+    live["w"].mul_(1.0)  # forward/backward only read the weights while the snapshot copies them
+    saver.fence()
+    live["w"].fill_(-1.0)  # the optimizer step, after the fence
     saver.close()
     got = ck.load_checkpoint(ck.step_dir(tmp_path, 1)).tensors["w"]
     assert torch.equal(got, torch.arange(1 << 20, dtype=torch.float32))
@@ -116,10 +118,10 @@ class _Tokened(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._reply(200, b"T1" if type(self).expired_once else b"T2")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         token = self.headers.get("X-aws-ec2-metadata-token")
         if token == "T1":  # the first token expires: 401, and the poller must fetch a new one
             type(self).expired_once = False
@@ -229,3 +231,16 @@ def test_uploader_skips_superseded_steps_and_prunes_remote(tmp_path: Path) -> No
     assert up.drain(10.0)
     up.stop()
     assert remote.committed_steps()[0] == 4 and len(remote.committed_steps()) <= 2
+
+
+def test_plan_sized_model_too_big_for_memory_is_a_config_error(tmp_path: Path, run_cli) -> None:
+    """A 70B plan on this machine is refused with one line naming --model-size, before any allocation."""
+    from spotplan.schemas.plan import ModelSpec
+
+    plan = make_plan(model=ModelSpec(model_size="70B", n_params=70_000_000_000, tokens=10**9, seq_len=2048,
+                                     global_batch_tokens=2**20, step_time_s=10.0, total_steps=1000,
+                                     checkpoint_bytes=10**12))
+    plan.dump(tmp_path / "big.yaml")
+    code, _, err = run_cli("run", str(tmp_path / "big.yaml"), "--checkpoint-dir", str(tmp_path / "c"),
+                           "--device", "cpu", "--no-imds")
+    assert code == 2 and "--model-size" in err and "GiB" in err

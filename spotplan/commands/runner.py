@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         plan_path: Annotated[Path, typer.Argument(metavar="PLAN.yaml", help="Plan file from spotplan recommend.")],
         checkpoint_dir: Annotated[Path, typer.Option(help="Local checkpoint directory.")] = Path("checkpoints"),
-        max_steps: Annotated[Optional[int], typer.Option(min=0, help="Stop after this step.")] = None,
-        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+        max_steps: Annotated[int | None, typer.Option(min=0, help="Stop after this step.")] = None,
+        device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
         model_size: Annotated[
-            Optional[str], typer.Option(help="tiny, small, base, medium or large instead of the plan's size.")
+            str | None, typer.Option(help="tiny, small, base, medium or large instead of the plan's size.")
         ] = None,
         sync_save: Annotated[bool, typer.Option(help="Write checkpoints on the training thread.")] = False,
         interval_unit: Annotated[
@@ -38,15 +38,15 @@ def register(app: typer.Typer) -> None:
                                    "converted with the measured step time.")
         ] = "steps",
         seed: Annotated[int, typer.Option(help="Seed of weights and data order.")] = 0,
-        s3: Annotated[Optional[str], typer.Option(help="Mirror checkpoints to s3://bucket/prefix.")] = None,
-        endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint URL.")] = None,
+        s3: Annotated[str | None, typer.Option(help="Mirror checkpoints to s3://bucket/prefix.")] = None,
+        endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
         imds: Annotated[
-            Optional[bool], typer.Option("--imds/--no-imds", help="Poll AWS IMDS (default: when rung 1 is spot).")
+            bool | None, typer.Option("--imds/--no-imds", help="Poll AWS IMDS (default: when rung 1 is spot).")
         ] = None,
         imds_endpoint: Annotated[str, typer.Option(help="IMDS base URL.")] = "http://169.254.169.254",
-        run_log: Annotated[Optional[Path], typer.Option(help="JSON-lines run log (default CKPT/run_log.jsonl).")]
+        run_log: Annotated[Path | None, typer.Option(help="JSON-lines run log (default CKPT/run_log.jsonl).")]
         = None,
-        report: Annotated[Optional[Path], typer.Option(help="RunReport JSON (default CKPT/run_report.json).")]
+        report: Annotated[Path | None, typer.Option(help="RunReport JSON (default CKPT/run_report.json).")]
         = None,
     ) -> None:
         """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""
@@ -72,16 +72,16 @@ def register(app: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate_cmd(
         sizes: Annotated[
-            Optional[list[str]], typer.Option("--sizes", help="Runner model sizes to measure (repeatable).")
+            list[str] | None, typer.Option("--sizes", help="Runner model sizes to measure (repeatable).")
         ] = None,
-        device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+        device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
         out: Annotated[Path, typer.Option(help="Calibration JSON to write.")] = Path("calibration.json"),
         checkpoint_dir: Annotated[
-            Optional[Path], typer.Option(help="Directory to measure (default: a temp dir beside --out).")
+            Path | None, typer.Option(help="Directory to measure (default: a temp dir beside --out).")
         ] = None,
         repeats: Annotated[int, typer.Option(min=1, help="Measured repeats per size after one warm-up.")] = 3,
         predict_bytes: Annotated[
-            Optional[list[float]], typer.Option(help="Also predict these state sizes in bytes (repeatable).")
+            list[float] | None, typer.Option(help="Also predict these state sizes in bytes (repeatable).")
         ] = None,
     ) -> None:
         """Measure snapshot, persist and restore times for several state sizes; fit time = a + bytes / bandwidth."""
