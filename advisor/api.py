@@ -160,7 +160,8 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         warnings=narrative.warnings(result, request, costs, history),
-        timing_s={"wall_s": wall, "simpy_s": result.simpy_s},
+        timing_s={"wall_s": wall, "simpy_s": result.simpy_s,
+                  "simpy_configs": float(len(result.finalists) + len(result.baselines))},
     )
 
 

@@ -45,9 +45,10 @@ def main() -> int:
                    check=True, capture_output=True)
     cli_s = time.perf_counter() - t0
     wall, sim = statistics.median(walls), statistics.median(simpy)
-    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.processor() or platform.machine()}, {os.cpu_count()} cores | "
+    load = os.getloadavg()[0]
+    line = (f"| {datetime.now(UTC):%Y-%m-%d} | {platform.machine()}, {os.cpu_count()} cores, load {load:.1f} | "
             f"{wall:.2f} s | {sim:.2f} s | {sim / wall:.0%} | {cli_s:.2f} s | runs={req.runs}, "
-            f"finalists={len(rec.baseline_results) + 1}+ |")
+            f"SimPy configurations={int(rec.timing_s['simpy_configs'])} |")
     print("recommend --model-size 7B (in-process, median of", args.repeats, "after warm-up)")
     print(f"  wall {wall:.2f} s; SimPy {sim:.2f} s = {sim / wall:.0%} of wall; CLI subprocess {cli_s:.2f} s")
     print(line)
