@@ -150,11 +150,13 @@ class RenewalAvailability:
 
     def periods(self, rng: np.random.Generator, offset_s: float) -> Iterator[tuple[float, float]]:
         """Up periods in simulation time; the offset does not matter for a stationary process."""
-        t = 0.0
+        t, batch = 0.0, 64  # draw in batches: one numpy call per 64 periods, not two per period
         while True:
-            up = float(np.min(self.sample_up_s(rng, self.nodes))) / self.rate_multiplier
-            yield t, t + up
-            t += up + float(self.sample_down_s(rng, 1)[0])
+            ups = self.sample_up_s(rng, batch * self.nodes).reshape(batch, self.nodes).min(axis=1)
+            downs = self.sample_down_s(rng, batch)
+            for up, down in zip((ups / self.rate_multiplier).tolist(), downs.tolist(), strict=True):
+                yield t, t + up
+                t += up + down
 
     @property
     def replay_span_s(self) -> float | None:

@@ -22,13 +22,14 @@ import simpy
 from simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from simulator.compile import CompiledPool, CompiledScenario
 from simulator.deadline import Choice, DeadlineState, decide
-from simulator.recovery import pick_rung
+from simulator.recovery import candidate_order
 from simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
 from spotplan.schemas.scenario import DeadlinePolicy
 
 INF = math.inf
 EPS = 1e-6
 DONE, SWITCH, ENDED = "done", "switch", "ended"
+_COMPUTE, _CHECKPOINT = Activity.COMPUTE, Activity.CHECKPOINT  # module constants: enum attribute access is slow
 _SNAPSHOT, _PERSIST_WAIT = "snapshot", "persist_wait"
 
 
@@ -74,6 +75,7 @@ class _Run:
         self.env, self.cs, self.offset_s, self.keep = env, cs, offset_s, keep_timeline
         self.pools = [_Pool(i, p, p.price(offset_s, cs.wrap)) for i, p in enumerate(cs.pools)]
         self.regions = [p.region for p in cs.pools]
+        self._orders: dict[tuple[str | None, bool], list[int]] = {}
         self.spot_idx = [i for i, p in enumerate(cs.pools) if p.spot]
         self.od_idx = next((i for i, p in enumerate(cs.pools) if not p.spot), None)
         self.capacity_evt = env.event()
@@ -178,11 +180,12 @@ class _Run:
 
     def _act(self, kind: str, activity: Activity, dur_s: float) -> Generator[Any, Any, None]:
         """A timed activity on the current instance, recorded when it ends (or by ``_close`` if interrupted)."""
+        if dur_s <= 0:
+            return
         env = self.env
         start = env.now
         self.cur = (kind, start, start + dur_s, activity)
-        if dur_s > 0:
-            yield env.timeout(dur_s)
+        yield env.timeout(dur_s)
         self.cur = None
         self._record(start, env.now, activity, kind)
 
@@ -190,7 +193,7 @@ class _Run:
         assert self.inst is not None
         if end <= start:
             return
-        if activity is Activity.COMPUTE:
+        if activity is _COMPUTE:
             p0 = self.progress
             self.progress = p0 + (end - start) * self._rate()
             self.inst.ivs.append([start, end, activity, p0, self.progress])
@@ -253,18 +256,30 @@ class _Run:
     def _choose(self) -> tuple[int | None, float]:
         """(rung to launch, or None and the time to look again)."""
         cs = self.cs
-        up = [p.available for p in self.pools]
         if cs.deadline_policy is DeadlinePolicy.NONE:
-            return pick_rung(cs.recovery, self.regions, up, self.preempted_region), INF
+            return self._first_up(False), INF
         d = decide(cs.deadline_policy, self._deadline_state(False))
         self.committed = self.committed or d.commit
         if d.choice is Choice.ON_DEMAND:
             return self.od_idx, INF
         if d.choice is Choice.SPOT:
-            idx = pick_rung(cs.recovery, self.regions, up, self.preempted_region, self.spot_idx)
+            idx = self._first_up(True)
             if idx is not None:
                 return idx, INF
         return None, d.next_check_s
+
+    def _first_up(self, spot_only: bool) -> int | None:
+        """First rung with capacity in the recovery strategy's order (orders cached per preempted region)."""
+        key = (self.preempted_region, spot_only)
+        order = self._orders.get(key)
+        if order is None:
+            allowed = self.spot_idx if spot_only else None
+            order = self._orders[key] = candidate_order(self.cs.recovery, self.regions, self.preempted_region, allowed)
+        pools = self.pools
+        for i in order:
+            if pools[i].available:
+                return i
+        return None
 
     def _wait(self, until_s: float) -> Generator[Any, Any, None]:
         env = self.env
@@ -306,6 +321,7 @@ class _Run:
         assert self.inst is not None
         rate = self._rate()
         on_demand = not self.inst.pool.cp.spot
+        save_s = cs.save_blocking_s
         while True:
             if cs.work_s - self.progress <= EPS:
                 if cs.final_save and self.progress > self.recovery + EPS and (
@@ -326,14 +342,30 @@ class _Run:
                     return SWITCH
                 check_at = d.next_check_s
             boundary = min(self.seg_start + cs.interval_s, cs.work_s)
-            end = env.now + (boundary - self.progress) / rate
-            if env.now + EPS < check_at < end:
+            now = env.now
+            end = now + (boundary - self.progress) / rate
+            if now + EPS < check_at < end:
                 end = check_at
-            yield from self._act("", Activity.COMPUTE, end - env.now)
+            if end > now:  # inlined _act: the hot path resumes through fewer generator frames
+                self.cur = ("", now, end, _COMPUTE)
+                yield env.timeout(end - now)
+                self.cur = None
+                self._record(now, env.now, _COMPUTE)
             if self.progress >= boundary - EPS:
                 self.progress = boundary
                 if boundary < cs.work_s - EPS:
-                    yield from self._save()
+                    pend = self.pending
+                    if pend is None or pend[1] <= env.now:  # inlined _save when nothing is in flight
+                        self._commit(env.now)
+                        now = env.now
+                        if save_s > 0:
+                            self.cur = (_SNAPSHOT, now, now + save_s, _CHECKPOINT)
+                            yield env.timeout(save_s)
+                            self.cur = None
+                            self._record(now, env.now, _CHECKPOINT)
+                        self._start_persist(self.progress)
+                    else:
+                        yield from self._save()
                     self.seg_start = self.progress
 
     # ---- interruptions --------------------------------------------------------------------------------------
@@ -497,10 +529,13 @@ def draw_offset_s(cs: CompiledScenario, rng: np.random.Generator) -> float:
 
 
 def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s: float | None = None,
-                  *, keep_timeline: bool = True) -> RunResult:
-    """One SimPy run of the compiled scenario; the offset is drawn from ``rng`` when not given."""
+                  *, keep_timeline: bool = True, env: simpy.Environment | None = None) -> RunResult:
+    """One SimPy run of the compiled scenario; the offset is drawn from ``rng`` when not given.
+
+    ``env`` lets a benchmark pass a fresh environment it inspects afterwards; by default a new one is made.
+    """
     offset = draw_offset_s(cs, rng) if start_offset_s is None else start_offset_s
-    env = simpy.Environment()
+    env = simpy.Environment() if env is None else env
     run = _Run(env, cs, rng, offset, keep_timeline)
     env.run(until=run.proc | env.timeout(cs.max_sim_s))
     return run.result()
