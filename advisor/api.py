@@ -13,7 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from advisor import narrative
-from advisor.candidates import PoolOption, PriceSource, build_pools, check_regions, fitting_types, load_history
+from advisor.candidates import (
+    PoolOption,
+    PriceSource,
+    build_pools,
+    check_regions,
+    fitting_types,
+    load_history,
+)
 from advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
 from advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
 from advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
@@ -122,7 +129,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
     od_cost = od.expected.cost_usd.mean if od else None
     ladder = list(chosen.config.ladder)
     costs = saves[ladder[0].nodes]
-    notice = NoticeHandling(notice_s=primary.notice_s, emergency_save=True, emergency_save_fits=primary.fits,
+    notice = NoticeHandling(notice_s=primary.notice_s, emergency_save=primary.notice_s > 0, emergency_save_fits=primary.fits,
                             imds_poll_s=5.0, detection_lag_s=DETECTION_LAG_S)
     extra = [
         Assumption(name="notice", value=primary.notice_s, unit="s",
@@ -159,10 +166,11 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
     return Recommendation(
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
+        daly_interval_s=result.daly_interval_s, young_interval_s=result.young_interval_s,
         warnings=narrative.warnings(result, request, costs, history),
         timing_s={"wall_s": wall, "simpy_s": result.simpy_s,
                   "simpy_configs": float(len(result.finalists) + len(result.baselines))},
     )
 
 
-__all__ = ["RecommendRequest", "Recommendation", "recommend", "Market"]
+__all__ = ["Market", "RecommendRequest", "Recommendation", "recommend"]

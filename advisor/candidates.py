@@ -144,9 +144,11 @@ def build_pools(
             if regions and region not in regions:
                 continue
             od = spec.on_demand(region)
-            common = dict(instance_type=fit.instance_type, family=spec.family, gpu_model=spec.gpu_model,
-                          gpus_per_node=spec.gpu_count, region=region, nodes=fit.nodes, on_demand_usd_per_h=od,
-                          tokens_per_s=fit.tokens_per_s)
+            common: dict[str, Any] = {
+                "instance_type": fit.instance_type, "family": spec.family, "gpu_model": spec.gpu_model,
+                "gpus_per_node": spec.gpu_count, "region": region, "nodes": fit.nodes, "on_demand_usd_per_h": od,
+                "tokens_per_s": fit.tokens_per_s,
+            }
             pools.append(PoolOption(**common, market=Market.ON_DEMAND, zone=None, az_id=None, price_usd_per_h=od,
                                     mtbf_s=None, interruption_source="on-demand (not interrupted)",
                                     price_source=f"catalog on-demand, {spec.prices[region].source}"))

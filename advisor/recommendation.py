@@ -40,6 +40,8 @@ class Recommendation:
     notice_checks: list[NoticeCheck]
     gpus_per_node: int
     p95_bound_h: float | None = None  # --p95-max, or the implied bound used without a deadline
+    daly_interval_s: float | None = None  # closed form for the first rung (eq. 37), for comparison
+    young_interval_s: float | None = None
     warnings: list[str] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
 
@@ -90,6 +92,7 @@ class Recommendation:
                 for c in self.notice_checks
             ],
             "p95_bound_h": self.p95_bound_h,
+            "closed_form": {"daly_interval_s": self.daly_interval_s, "young_interval_s": self.young_interval_s},
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "interval_sweep": self.interval_sweep.to_dict(orient="records"),

@@ -72,11 +72,11 @@ def headline(rec: Recommendation) -> Panel:
     p, e = rec.plan, rec.plan.expected
     save = "" if e.savings_vs_on_demand is None else f", {e.savings_vs_on_demand:.0%} below on-demand"
     lines = [
-        f"[bold]{p.model.model_size} {p.model.mode.value}[/], {p.model.tokens:,} tokens, "
-        f"{p.model.total_steps:,} steps of {p.model.global_batch_tokens:,} tokens ({p.model.step_time_s:.1f} s each)",
-        f"Checkpoint every [bold]{p.checkpoint_interval_s / 60:.1f} min[/] = {p.checkpoint_interval_steps} steps, "
-        f"keep last {p.keep_last_k}, async save (stall {p.save_blocking_s:.1f} s, persist {p.save_persist_s:.1f} s), "
-        f"restore {p.restore_s:.1f} s",
+        (f"[bold]{p.model.model_size} {p.model.mode.value}[/], {p.model.tokens:,} tokens, "
+         f"{p.model.total_steps:,} steps of {p.model.global_batch_tokens:,} tokens ({p.model.step_time_s:.1f} s each)"),
+        (f"Checkpoint every [bold]{p.checkpoint_interval_s / 60:.1f} min[/] = {p.checkpoint_interval_steps} steps, "
+         f"keep last {p.keep_last_k}, async save (stall {p.save_blocking_s:.1f} s, persist {p.save_persist_s:.1f} s), "
+         f"restore {p.restore_s:.1f} s"),
         f"Recovery [bold]{p.recovery_strategy}[/], deadline policy {p.deadline_policy}",
         f"Expected cost {_dist(e.cost_usd)}{save}",
         f"Makespan {_dist(e.makespan_h, 'h')}",

@@ -55,7 +55,8 @@ class RecommendRequest:
             raise ConfigError(f"--tokens {self.tokens} must be > 0; e.g. --tokens 2e10 for 20B tokens")
         _positive_or_none("--deadline", self.deadline_h, "e.g. --deadline 48h")
         _positive_or_none("--p95-max", self.p95_bound_h, "e.g. --p95-max 60h")
-        _positive_or_none("--notice", self.notice_s, "e.g. 120 for AWS, 30 for GCP")
+        if self.notice_s is not None and not (math.isfinite(self.notice_s) and self.notice_s >= 0):
+            raise ConfigError(f"--notice {self.notice_s!r} must be >= 0 seconds; e.g. 120 for AWS, 30 for GCP")
         _positive_or_none("--interval", self.interval_s, "e.g. 1800 for 30 minutes")
         for name in ("interruption_multiplier", "price_multiplier"):
             v = getattr(self, name)

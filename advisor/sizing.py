@@ -108,8 +108,8 @@ def parse_model_size(text: str) -> ModelShape:
 
 def _shape_for(label: str, n_params: int) -> ModelShape:
     """Shape of an unnamed size: hidden from N ≈ 0.12·h³ (fit to the presets), 128 heads dim, N = 12·L·h²."""
-    hidden = max(256, int(round((n_params / 0.12) ** (1 / 3) / 128)) * 128)
-    layers = max(2, int(round(n_params / (12 * hidden * hidden))))
+    hidden = max(256, round((n_params / 0.12) ** (1 / 3) / 128) * 128)
+    layers = max(2, round(n_params / (12 * hidden * hidden)))
     return ModelShape(
         label=label,
         n_params=n_params,

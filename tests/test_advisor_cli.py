@@ -52,11 +52,11 @@ def _compare(a: Any, b: Any, path: str = "") -> list[str]:
         if len(a) != len(b):
             return [f"{path}: length {len(a)} != {len(b)}"]
         return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _compare(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            if math.isnan(a) and math.isnan(b):
-                return []
-            return [] if math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-9) else [f"{path}: {a} != {b}"]
+    numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    if numbers and (isinstance(a, float) or isinstance(b, float)):
+        if math.isnan(a) and math.isnan(b):
+            return []
+        return [] if math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-9) else [f"{path}: {a} != {b}"]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
@@ -106,7 +106,7 @@ def test_cli_writes_plan_and_skypilot_files(run_cli, tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line_exit_2(run_cli, args: list[str], needle: str) -> None:
     """Each bad input gives exit code 2 and one line naming the problem and a fix, without a traceback."""
-    code, out, err = run_cli("recommend", *args)
+    code, _out, err = run_cli("recommend", *args)
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln]
     assert len(lines) == 1 and needle in lines[0], err

@@ -104,3 +104,35 @@ def test_plan_never_worse_on_several_seeds(shared_data: Path) -> None:
         rec = recommend(RecommendRequest(model_size=size, mode="lora", families=("p3",), prices_path=prices,
                                          runs=24, seed=seed))  # type: ignore[arg-type]
         _never_worse(rec)
+
+
+def _calibration(bandwidth_bytes_per_s: float):
+    from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
+
+    fit = LinearCostFit(overhead_s=0.5, bandwidth_bytes_per_s=bandwidth_bytes_per_s)
+    return Calibration(
+        created_utc="2026-11-24T00:00:00Z", machine=MachineInfo(platform="linux", device="cpu"),
+        points=[CalibrationPoint(state_bytes=10**9, snapshot_s=1.0, persist_s=1.0, restore_s=1.0)],
+        snapshot=fit, persist=fit, restore=fit,
+    )
+
+
+def test_slower_measured_saves_lengthen_the_interval() -> None:
+    """Without a notice, a calibration with 50x slower saves gives a longer interval (Young/Daly: τ grows with √δ)."""
+    common = {"model_size": "1.3B", "tokens": 2 * 10**10, "families": ("p5",), "runs": 8, "seed": 2, "notice_s": 0.0}
+    fast = recommend(RecommendRequest(**common, calibration=_calibration(5e9)))  # type: ignore[arg-type]
+    slow = recommend(RecommendRequest(**common, calibration=_calibration(1e8)))  # type: ignore[arg-type]
+    assert slow.plan.save_blocking_s > fast.plan.save_blocking_s
+    assert slow.plan.checkpoint_interval_s > fast.plan.checkpoint_interval_s
+    assert any("calibration" in a.source for a in slow.plan.assumptions)
+
+
+def test_emergency_save_that_fits_lengthens_the_interval_beyond_daly() -> None:
+    """When a fast save fits AWS's 120 s notice, little work is lost per interruption: the replays pick a longer
+    interval than Daly's lost-half-an-interval model, and never a shorter one."""
+    req = RecommendRequest(model_size="1.3B", tokens=2 * 10**10, families=("p5",), runs=8, seed=2,
+                           calibration=_calibration(5e9))
+    rec = recommend(req)
+    assert rec.notice_checks[0].fits and rec.plan.notice.emergency_save_fits
+    assert rec.daly_interval_s is not None
+    assert rec.plan.checkpoint_interval_s >= rec.daly_interval_s * 0.999
