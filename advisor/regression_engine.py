@@ -83,8 +83,11 @@ def build_request(rs: ResolvedScenario) -> Any:
     return RecommendRequest(**fields, calibration=calibration, prices_path=rs.prices)
 
 
-def evaluate(rs: ResolvedScenario) -> tuple[Evaluation, float]:
-    """Run the advisor on the scenario; return the evaluation and the wall time in seconds."""
+def evaluate(rs: ResolvedScenario, code: tuple[str, dict[str, str]] | None = None) -> tuple[Evaluation, float]:
+    """Run the advisor on the scenario; return the evaluation and the wall time in seconds.
+
+    ``code`` is the code fingerprint taken once per suite run (the modules are imported once, so a source edited
+    during the run must not split the suite across two code versions)."""
     from advisor.api import recommend
 
     t0 = time.perf_counter()
@@ -93,7 +96,7 @@ def evaluate(rs: ResolvedScenario) -> tuple[Evaluation, float]:
     plan: Plan = rec.plan
     return Evaluation(
         figures=figures_of(plan),
-        fingerprint=fingerprint(rs, plan),
+        fingerprint=fingerprint(rs, plan, code or inputs.code_fingerprint()),
         plan=plan_summary(plan),
         assumptions=assumptions_of(plan),
         engine=ENGINE,
@@ -190,9 +193,9 @@ def as_of_dates(rs: ResolvedScenario, plan: Plan) -> dict[str, str]:
     return out
 
 
-def fingerprint(rs: ResolvedScenario, plan: Plan) -> Fingerprint:
+def fingerprint(rs: ResolvedScenario, plan: Plan, code: tuple[str, dict[str, str]]) -> Fingerprint:
     """Hashes, as-of dates and versions of every input behind the plan."""
-    code_sha, code_files = inputs.code_fingerprint()
+    code_sha, code_files = code
     return Fingerprint(
         spotplan_version=inputs.spotplan_version(), code_sha256=code_sha, code_files=code_files,
         data_files=inputs.hash_data_paths(data_paths(rs)), data_as_of=as_of_dates(rs, plan),

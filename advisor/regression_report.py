@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from advisor.regression import FigureRow, ScenarioOutcome, Status, ToleranceKind
+from advisor.regression import FIGURES, FigureRow, ScenarioOutcome, Status, ToleranceKind
 from advisor.regression_suite import SuiteResult
 
 
@@ -61,13 +61,26 @@ def _table(result: SuiteResult) -> Table:
         t.add_column(col, justify="right" if col in {"baseline", "now", "delta", "tolerance"} else "left")
     for o in result.outcomes:
         if not o.rows:
-            t.add_row(o.name, "-", "-", "-", "-", "-", Text(o.status.value.upper(), style="yellow"))
+            _new_rows(t, o)
             continue
         for i, r in enumerate(o.rows):
             mark = Text("ok", style="green") if r.passed else Text("FAIL", style="bold red")
             t.add_row(o.name if i == 0 else "", r.label, fmt_value(r, r.baseline), fmt_value(r, r.now),
                       fmt_delta(r), fmt_tolerance(r), mark)
     return t
+
+
+def _new_rows(t: Table, o: ScenarioOutcome) -> None:
+    """A scenario without comparison rows: its fresh figures (first baseline), or one status line."""
+    status = Text(o.status.value.upper(), style="red" if o.status is Status.FAIL else "yellow")
+    if o.figures is None:
+        t.add_row(o.name, "-", "-", "-", "-", "-", status)
+        return
+    for i, fd in enumerate(FIGURES):
+        probe = FigureRow(scenario=o.name, figure=fd.name, label=fd.label, unit=fd.unit, baseline=None, now=None,
+                          delta=None, delta_rel=None, tolerance=0.0, kind=fd.kind, passed=True)
+        t.add_row(o.name if i == 0 else "", fd.label, "-", fmt_value(probe, getattr(o.figures, fd.name)), "-", "-",
+                  status if i == 0 else "")
 
 
 def _lines(result: SuiteResult) -> list[str]:

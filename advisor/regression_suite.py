@@ -161,7 +161,7 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
         raise ConfigError(f"--max-age-days {opts.max_age_days}: expected a number of days >= 0")
     refs = load_scenarios(opts.baselines_dir, opts.only)
     new_calib = Calibration.load(opts.calibration) if opts.calibration else None
-    shared, today = inputs.shared_data_dir(), inputs.utc_now().date()
+    shared, today, code = inputs.shared_data_dir(), inputs.utc_now().date(), inputs.code_fingerprint()
     outcomes: list[ScenarioOutcome] = []
     warnings: list[str] = []
     records: list[tuple[BaselineRecord | None, BaselineRecord]] = []
@@ -176,7 +176,7 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
             on_scenario(ref.name)
         try:
             with time_limit(opts.scenario_timeout_s):
-                ev, elapsed_s = evaluate(rs)
+                ev, elapsed_s = evaluate(rs, code)
         except ScenarioTimeout as exc:
             outcomes.append(_timed_out(ref.name, exc, opts.scenario_timeout_s))
             continue

@@ -218,3 +218,16 @@ def test_as_of_ranges_use_their_newest_date() -> None:
     assert parse_as_of("2024-12..2025-06 (snapshot time not recorded)") == date(2025, 6, 1)
     assert parse_as_of("2026-11-20T10:00:00Z") == date(2026, 11, 20)
     assert parse_as_of("data/fitted/spot_behaviour.json") is None
+
+
+def test_time_limit_stops_a_hung_scenario() -> None:
+    """A scenario that never returns is stopped at its limit (a CI gate must fail, not hang)."""
+    import time
+
+    from advisor.regression_suite import ScenarioTimeout, time_limit
+
+    with pytest.raises(ScenarioTimeout, match="within 0.2 s"), time_limit(0.2):
+        while True:
+            time.sleep(0.01)
+    with time_limit(0):
+        pass
