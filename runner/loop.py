@@ -19,7 +19,14 @@ import torch
 from runner.checkpoint import iter_valid, remove_uncommitted
 from runner.corpus import DataPosition
 from runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
-from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, expected_save_s, interval_steps
+from runner.policy import (
+    ExitCode,
+    IntervalUnit,
+    emergency_save_fits,
+    expected_save_s,
+    interval_steps,
+    should_checkpoint,
+)
 from runner.runlog import RunLog, utc_iso
 from runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
 from runner.snapshot import Saver, SaveResult
@@ -193,7 +200,7 @@ class _Runner:
             if every is None and len(self.tally.step_times_s) > STEP_TIME_PROBE:
                 measured = statistics.median(self.tally.step_times_s[1:])  # the first step warms caches
                 every = interval_steps(self.plan, IntervalUnit.SECONDS, measured)
-            if every is not None and step - last_saved >= every:
+            if every is not None and should_checkpoint(step, last_saved, every):
                 self._save(step, position, "periodic")
                 last_saved = step
 

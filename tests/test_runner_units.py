@@ -244,3 +244,16 @@ def test_plan_sized_model_too_big_for_memory_is_a_config_error(tmp_path: Path, r
     code, _, err = run_cli("run", str(tmp_path / "big.yaml"), "--checkpoint-dir", str(tmp_path / "c"),
                            "--device", "cpu", "--no-imds")
     assert code == 2 and "--model-size" in err and "GiB" in err
+
+
+def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -> None:
+    """With --interval-unit seconds, saves start after the step-time probe, spaced by interval_s / step time."""
+    from runner.loop import STEP_TIME_PROBE, RunOptions, run
+    from runner_support import read_log
+
+    plan = make_plan(checkpoint_interval_s=1e-6)  # shorter than any step: one save per step after the probe
+    report = run(RunOptions(plan=plan, checkpoint_dir=tmp_path, device="cpu", model_size="tiny", max_steps=12,
+                            interval_unit=IntervalUnit.SECONDS, imds=False, corpus_bytes=1 << 20))
+    saves = [e["step"] for e in read_log(tmp_path / "run_log.jsonl") if e["event"] == "save"]
+    assert report.exit_code == 0 and report.interval_steps == 1
+    assert saves == list(range(STEP_TIME_PROBE + 1, 13))
