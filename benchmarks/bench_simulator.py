@@ -5,7 +5,9 @@ Baselines measured in the same process, same run: (a) one SimPy process yielding
 reclaim process). Measured: ``simulate_once`` on a 100 h job (exponential interruptions, M = 24.5 h per instance
 as in Can't Be Late's two-exponential generator, 60 s blocking save + 120 s persist, 2-minute notice with
 emergency saves, two spot zones and an on-demand last rung, Daly's interval), single process, best of 3;
-then ``run_monte_carlo`` over all cores. Events are counted from SimPy's own event-id counter (no hooks in
+then ``run_monte_carlo`` with 1 worker and with all cores (wall clock). The single-process rates use CPU time
+(``time.process_time``) so a machine shared with other jobs skews them less; the Monte Carlo columns are wall
+clock and suffer from such sharing. Events are counted from SimPy's own event-id counter (no hooks in
 the timed path). Prints a Markdown table row; ``--append`` adds it to BENCHMARKS.md.
 
     .venv/bin/python benchmarks/bench_simulator.py [--runs 300] [--append]
@@ -63,10 +65,10 @@ def bare_timeout_rate(n: int = 300_000) -> float:
                 yield env.timeout(1)
 
         env.process(ticker(env))
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         env.run()
         events = next(env._eid)  # every scheduled event, as counted below for the model
-        best = max(best, events / (time.perf_counter() - t0))
+        best = max(best, events / (time.process_time() - t0))
     return best
 
 
@@ -74,7 +76,7 @@ def trajectory_rate(runs: int = 2000) -> float:
     """Events per second of stack.md's minimal train + reclaim model (W 100 h, τ 1 h, C 0.05 h, R 0.1 h)."""
     w, tau, c, r, lam = 100.0, 1.0, 0.05, 0.1, 0.1
     rnd = random.Random(1)
-    events, t0 = 0, time.perf_counter()
+    events, t0 = 0, time.process_time()
     for _ in range(runs):
         env = simpy.Environment()
 
@@ -104,7 +106,7 @@ def trajectory_rate(runs: int = 2000) -> float:
         env.process(reclaim(env, p))
         env.run(until=p)
         events += next(env._eid)
-    return events / (time.perf_counter() - t0)
+    return events / (time.process_time() - t0)
 
 
 def model_rate(runs: int) -> tuple[float, float, float]:
@@ -112,12 +114,12 @@ def model_rate(runs: int) -> tuple[float, float, float]:
     cs = compile_scenario(Scenario.from_dict(SCENARIO))
     best = (0.0, 0.0, 0.0)
     for _ in range(3):
-        events, t0 = 0, time.perf_counter()
+        events, t0 = 0, time.process_time()
         for i in range(runs):
             env = simpy.Environment()
             simulate_once(cs, run_rng(7, i), keep_timeline=False, env=env)
             events += next(env._eid)
-        el = time.perf_counter() - t0
+        el = time.process_time() - t0
         if runs / el > best[1]:
             best = (events / el, runs / el, events / runs)
     return best
@@ -132,13 +134,18 @@ def main() -> None:
     traj = trajectory_rate()
     ev_rate, runs_s, ev_run = model_rate(args.runs)
     t0 = time.perf_counter()
+    mc1 = run_monte_carlo(Scenario.from_dict(SCENARIO), 4 * args.runs, seed=7, workers=1, progress=False)
+    mc1_runs_s = mc1.runs / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
     mc = run_monte_carlo(Scenario.from_dict(SCENARIO), 4 * args.runs, seed=7, progress=False)
     mc_runs_s = mc.runs / (time.perf_counter() - t0)
+    assert mc.summary() == mc1.summary()  # worker-count independence, checked on every benchmark run
     load = os.getloadavg()[0]
     row = (f"| {dt.date.today()} | {platform.node() or 'vm'} ({os.cpu_count()} CPU, py {platform.python_version()}, "
            f"load {load:.1f}) | {bare / 1e6:.2f} M ev/s | {traj / 1e6:.2f} M ev/s (x{traj / bare:.2f}) | "
            f"{ev_rate / 1e6:.3f} M ev/s (x{ev_rate / bare:.3f}) | {ev_run:.0f} | {runs_s:.0f} | "
-           f"{mc_runs_s:.0f} ({mc.workers} workers) | mean {mc.makespan_h.mean():.1f} h, ${mc.cost_usd.mean():.1f} |")
+           f"{mc1_runs_s:.0f} / {mc_runs_s:.0f} ({mc.workers} workers, x{mc_runs_s / mc1_runs_s:.2f}) | "
+           f"mean {mc.makespan_h.mean():.1f} h, ${mc.cost_usd.mean():.1f} |")
     print(row)
     if args.append:
         with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as f:

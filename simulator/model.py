@@ -30,6 +30,7 @@ INF = math.inf
 EPS = 1e-6
 DONE, SWITCH, ENDED = "done", "switch", "ended"
 _COMPUTE, _CHECKPOINT = Activity.COMPUTE, Activity.CHECKPOINT  # module constants: enum attribute access is slow
+_BUCKET_VALUE = {a: b.value for a, b in BUCKET_OF.items()}
 _SNAPSHOT, _PERSIST_WAIT = "snapshot", "persist_wait"
 
 
@@ -89,7 +90,9 @@ class _Run:
         self.emergency_ok = self.emergency_fail = self.failed_launches = 0
         self.lost_work_s = 0.0
         self.waits: list[list[Any]] = []
-        self.done_ivs: list[list[Any]] = []  # finished instances' intervals, with cost appended
+        self.done_ivs: list[list[Any]] = []  # [start, end, activity, cost, pool, instance] when keeping a timeline
+        self.cost_a: dict[Activity, float] = dict.fromkeys(Activity, 0.0)
+        self.time_a: dict[Activity, float] = dict.fromkeys(Activity, 0.0)
         self.bills: list[InstanceBill] = []
         self.end_s: float | None = None
         for pool, child in zip(self.pools, rng.spawn(len(self.pools)), strict=True):
@@ -322,6 +325,7 @@ class _Run:
         rate = self._rate()
         on_demand = not self.inst.pool.cp.spot
         save_s = cs.save_blocking_s
+        has_policy = cs.deadline_policy is not DeadlinePolicy.NONE
         while True:
             if cs.work_s - self.progress <= EPS:
                 if cs.final_save and self.progress > self.recovery + EPS and (
@@ -331,7 +335,7 @@ class _Run:
                 self._terminate(interrupted=False)
                 return DONE
             check_at = INF
-            if cs.deadline_policy is not DeadlinePolicy.NONE:
+            if has_policy:
                 d = decide(cs.deadline_policy, self._deadline_state(on_demand), spot_rate_s=rate)
                 self.committed = self.committed or d.commit
                 wanted = Choice.ON_DEMAND if on_demand else Choice.SPOT
@@ -468,14 +472,19 @@ class _Run:
         scale = billed / raw if raw > 0 else 0.0
         flat = isinstance(price, FlatPrice)
         rate = price.price_at(0.0) * nodes / 3600.0 if flat else 0.0
+        start = inst.start_s - EPS
+        cost_a, time_a, keep = self.cost_a, self.time_a, self.keep
+        label = inst.pool.cp.label
         for iv in inst.ivs:
-            a, b = iv[0], iv[1]
-            if a < inst.start_s - EPS:  # provisioning: not billed
+            a, b, act = iv[0], iv[1], iv[2]
+            if a < start:  # provisioning: not billed
                 cost = 0.0
             else:
                 cost = (rate * (b - a) if flat else nodes * price.cost_usd(a, b)) * scale
-            iv.append(cost)
-            self.done_ivs.append(iv + [inst.pool.cp.label, inst.n])
+            cost_a[act] += cost
+            time_a[act] += b - a
+            if keep:
+                self.done_ivs.append([a, b, act, cost, label, inst.n])
 
     # ---- result ---------------------------------------------------------------------------------------------
     def result(self) -> RunResult:
@@ -490,21 +499,18 @@ class _Run:
         cost_by_pool: dict[str, float] = {p.label: 0.0 for p in cs.pools}
         for bill in self.bills:
             cost_by_pool[bill.pool] += bill.billed_usd
+        for w in self.waits:  # unbilled: waiting for capacity, provisioning of failed launches
+            self.time_a[w[2]] += w[1] - w[0]
         cost_b = {b.value: 0.0 for b in CostBucket}
         time_b = {b.value: 0.0 for b in CostBucket}
+        for act, bucket in _BUCKET_VALUE.items():
+            cost_b[bucket] += self.cost_a[act]
+            time_b[bucket] += self.time_a[act]
         timeline: list[Interval] = []
-        for iv in self.done_ivs:
-            bucket = BUCKET_OF[iv[2]].value
-            cost_b[bucket] += iv[5]
-            time_b[bucket] += iv[1] - iv[0]
-            if self.keep:
-                timeline.append(Interval(start_s=iv[0], end_s=iv[1], activity=iv[2], pool=iv[6], instance=iv[7],
-                                         cost_usd=iv[5]))
-        for w in self.waits:
-            time_b[CostBucket.WAITING.value if w[2] is Activity.WAITING else CostBucket.CHANGEOVER_RESTORE.value] += (
-                w[1] - w[0])
-            if self.keep:
-                timeline.append(Interval(start_s=w[0], end_s=w[1], activity=w[2]))
+        if self.keep:
+            timeline = [Interval(start_s=iv[0], end_s=iv[1], activity=iv[2], pool=iv[4], instance=iv[5],
+                                 cost_usd=iv[3]) for iv in self.done_ivs]
+            timeline += [Interval(start_s=w[0], end_s=w[1], activity=w[2]) for w in self.waits]
         if self.keep:
             timeline.sort(key=lambda iv: (iv.start_s, iv.end_s))
         total = sum(b.billed_usd for b in self.bills)
