@@ -149,6 +149,8 @@ class MonteCarloResult:
                                         for b in CostBucket},
             "mean_cost_by_pool_usd": {p: mean(lambda r, p=p: r.cost_by_pool_usd[p]) for p in pools},
             "replay_end_policy": "wrap" if self.scenario.wrap else "clamp",
+            # keep-last-K persisted checkpoints plus the one being written
+            "checkpoint_storage_peak_bytes": (self.scenario.keep_last + 1) * self.scenario.checkpoint_bytes,
         }
 
 
@@ -183,25 +185,35 @@ def run_monte_carlo(
     results: list[RunResult] = list(first)
     expected_s = per_run_s * (runs - 1) / workers
     chunks = _chunks(1, runs, workers, keep_timelines, seed)
-    bar = _progress(progress and expected_s > 1.0, runs)
-    with bar as prog:
-        task = prog.add_task(f"simulating {cs.name}", total=runs, completed=1) if prog else None
-        if workers == 1 or runs < 2:
-            for c in chunks:
-                results.extend(_simulate_range(cs, *c))
-                if prog is not None:
-                    prog.update(task, advance=c[2] - c[1])
-        else:
-            parts: dict[int, list[RunResult]] = {}
-            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(cs,)) as pool:
+    # Workers are started before the progress bar's refresh thread exists (forking a threaded parent is unsafe).
+    pool = None if workers == 1 or runs < 2 else _context().Pool(workers, initializer=_init_worker, initargs=(cs,))
+    try:
+        with _progress(progress and expected_s > 1.0, runs) as prog:
+            task = prog.add_task(f"simulating {cs.name}", total=runs, completed=1) if prog else None
+            if pool is None:
+                for c in chunks:
+                    results.extend(_simulate_range(cs, *c))
+                    if prog is not None:
+                        prog.update(task, advance=c[2] - c[1])
+            else:
+                parts: dict[int, list[RunResult]] = {}
                 for start, part in pool.imap_unordered(_worker, chunks):
                     parts[start] = part
                     if prog is not None:
                         prog.update(task, advance=len(part))
-            for start in sorted(parts):
-                results.extend(parts[start])
+                for start in sorted(parts):
+                    results.extend(parts[start])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return MonteCarloResult(scenario=cs, seed=seed, workers=workers, results=tuple(results),
                             elapsed_s=time.perf_counter() - t0)
+
+
+def _context() -> mp.context.BaseContext:
+    """Fork where the platform has it (no re-import in workers); spawn elsewhere (the scenario is picklable)."""
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
 class _NoBar:
