@@ -97,13 +97,12 @@ SECTION = "## Runner: checkpoint I/O"
 
 
 def append_row(path: Path, row: str) -> None:
-    """Add ``row`` as the last line of the runner's table (the section's end is the next ``## `` heading)."""
+    """Add ``row`` after the last table line of the runner's section (it ends at the next ``## `` heading)."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith(SECTION))
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    lines.insert(end, row)
+    last_row = max(i for i in range(start, end) if lines[i].startswith("|"))
+    lines.insert(last_row + 1, row)
     path.write_text("".join(lines), encoding="utf-8")
 
 
