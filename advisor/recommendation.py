@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,9 @@ class Recommendation:
             "closed_form": {"daly_interval_s": self.daly_interval_s, "young_interval_s": self.young_interval_s},
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
-            "interval_sweep": self.interval_sweep.to_dict(orient="records"),
+            "interval_sweep": [  # NaN (no closed form for SimPy rows) becomes null: strict JSON has no NaN
+                {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+                for row in self.interval_sweep.to_dict(orient="records")
+            ],
             "torchrun_command": self.torchrun_command(),
         }

@@ -73,6 +73,18 @@ def test_golden_recommend_7b(rec_json: dict[str, Any]) -> None:
     assert not diffs, "\n".join(diffs[:20])
 
 
+def test_cli_json_is_strict_json(run_cli) -> None:
+    """`--json` prints one strict JSON document (no NaN), parseable by any JSON reader."""
+    code, out, err = run_cli("recommend", "--model-size", "125M", "--tokens", "2e9", "--runs", "8", "--json")
+    assert code == 0, err
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    doc = json.loads(out, parse_constant=no_constants)
+    assert doc["plan"]["ladder"] and doc["expected"]["cost_usd"]["p95"] > 0
+
+
 def test_cli_writes_plan_and_skypilot_files(run_cli, tmp_path: Path) -> None:
     """--out writes a Plan that round-trips through its schema; --skypilot writes a parseable task."""
     plan_path, sky_path = tmp_path / "plan.yaml", tmp_path / "task.yaml"
