@@ -257,3 +257,14 @@ def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -
     saves = [e["step"] for e in read_log(tmp_path / "run_log.jsonl") if e["event"] == "save"]
     assert report.exit_code == 0 and report.interval_steps == 1
     assert saves == list(range(STEP_TIME_PROBE + 1, 13))
+
+
+def test_runner_never_imports_simpy_or_streamlit() -> None:
+    """The runner depends on spotplan.schemas and torch only (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, runner.loop, runner.calibrate, spotplan.commands.runner; "
+            "print(sorted(m for m in ('simpy', 'streamlit', 'simulator', 'advisor') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
