@@ -81,6 +81,7 @@ class _Run:
         self.od_idx = next((i for i, p in enumerate(cs.pools) if not p.spot), None)
         self.capacity_evt = env.event()
         self.progress = self.recovery = self.seg_start = 0.0
+        self.recovery_at_s = 0.0  # when the recovery point was persisted
         self.pending: tuple[float, float] | None = None  # (progress, persist end) of the save in flight
         self.cur: tuple[str, float, float, Activity] | None = None  # (kind, start, planned end, activity)
         self.inst: _Instance | None = None
@@ -174,7 +175,8 @@ class _Run:
     # ---- bookkeeping ----------------------------------------------------------------------------------------
     def _commit(self, at_s: float) -> None:
         if self.pending is not None and self.pending[1] <= at_s + EPS:
-            self.recovery = max(self.recovery, self.pending[0])
+            if self.pending[0] >= self.recovery:
+                self.recovery, self.recovery_at_s = self.pending[0], self.pending[1]
             self.pending = None
 
     def _rate(self) -> float:
@@ -243,6 +245,9 @@ class _Run:
             outcome = yield from self._run_on(self.pools[idx])
             if outcome == DONE:
                 self.end_s = self.env.now
+                return
+            if self.recovery >= self.cs.work_s - EPS:  # the final checkpoint persisted before the interruption
+                self.end_s = self.recovery_at_s
                 return
 
     def _deadline_state(self, on_demand_now: bool) -> DeadlineState:
@@ -388,6 +393,10 @@ class _Run:
         self.interruptions += 1
         if pre.warned:
             yield from self._emergency(kind, pre.term_at_s)
+            self._commit(env.now)
+            if self.recovery >= self.cs.work_s - EPS:  # finished during the notice: stop the instance now
+                self._terminate(interrupted=False)
+                return
             if env.now < pre.term_at_s:
                 yield from self._act("", Activity.NOTICE_IDLE, pre.term_at_s - env.now)
         self._terminate(interrupted=True)
@@ -405,6 +414,9 @@ class _Run:
             self._start_persist(self.progress)
         best = self.pending[0] if self.pending is not None and self.pending[1] <= term else self.recovery
         if self.progress <= best + EPS:
+            if self.pending is not None and env.now < self.pending[1] <= term:  # let the save in flight land
+                yield from self._act("", Activity.CHECKPOINT, self.pending[1] - env.now)
+                self._commit(env.now)
             return
         if cs.step_time_s and kind == "" and self.inst.ivs and self.inst.ivs[-1][2] is Activity.COMPUTE:
             step = cs.step_time_s
@@ -422,7 +434,7 @@ class _Run:
             return
         yield from self._act("", Activity.EMERGENCY_SAVE, finish - env.now)
         self.pending = None
-        self.recovery = self.progress
+        self.recovery, self.recovery_at_s = self.progress, env.now
         self.emergency_ok += 1
 
     def _last_start(self) -> float:

@@ -53,3 +53,14 @@ def test_emergency_save_waits_for_step_boundary(tmp_path: Path) -> None:
     r = run(_doc(tmp_path, persist_s=20.0, step_time_s=100.0))
     assert r.emergency_saves == 1
     assert r.makespan_s == pytest.approx(4200 + (7200 - 3500) + 30)
+
+
+def test_notice_during_final_persist_finishes_the_job(tmp_path: Path) -> None:
+    """A notice while the final checkpoint persists: once it is persisted the job is done, with no relaunch."""
+    trace = write_trace(tmp_path, "f", [1] * 6 + [0] + [1] * 100, 600.0)  # termination at 3600 s, notice 3480 s
+    doc = scenario([spot_pool("us-east-1a", "us-east-1", {"kind": "trace", "path": trace})], work_h=3460 / 3600,
+                   save_s=10.0, persist_s=100.0, notice_s=120.0, emergency=True, lag_s=5.0)
+    r = run(doc)  # work done at 3460 s, snapshot to 3470 s, persist to 3570 s < 3600 s
+    assert r.makespan_s == pytest.approx(3570.0)
+    assert len(r.bills) == 1 and r.lost_work_s == 0.0
+    assert r.bills[0].end_s == pytest.approx(3570.0) and not r.bills[0].interrupted

@@ -214,7 +214,12 @@ class PoolSpec(StrictModel):
 
 
 class LadderSpec(StrictModel):
-    """Fallback order and recovery strategy across the pools."""
+    """Fallback order and recovery strategy across the pools.
+
+    Without a deadline policy the job stays on a rung until it is preempted (Can't Be Late's exploitation rule),
+    so a job that falls back to an on-demand last rung finishes there, as with SkyPilot's ``any_of`` fallback.
+    When no rung has capacity the job retries on ``changeover.retry_gap_s``.
+    """
 
     recovery: RecoveryStrategy = Field(
         default=RecoveryStrategy.EAGER_NEXT_REGION,
