@@ -158,6 +158,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
             ladder=[to_pool(p, b.config.ladder[0].tokens_per_s) for p in b.config.ladder],
             checkpoint_interval_s=b.config.interval_s, recovery_strategy=b.config.recovery,
             expected=_expected(b, od_cost), compliant=feasible(b, request.deadline_h, result.p95_bound_h),
+            cut_runs=b.cut_runs,
         )
         for b in result.baselines
     }

@@ -16,7 +16,8 @@ from simulator.theory import daly_expected_wall_s, daly_interval_s
 from spotplan.schemas.plan import Market
 
 HEAD_MARGIN = 0.8  # the head's closed-form makespan must leave 20% of the bound for what Daly's model omits
-MAX_SPOT_RUNGS = 6  # a ladder longer than this rarely reaches its tail before on-demand (SkyPilot PR #2234 used 3-9 zones)
+MAX_SPOT_RUNGS = 6
+OTHER_TYPE_RUNGS = 2  # rungs kept for other GPU types when they fit the same gang  # a ladder longer than this rarely reaches its tail before on-demand (SkyPilot PR #2234 used 3-9 zones)
 PROVISION_S = 240.0  # Can't Be Late Table 4, ML training: 4 min provisioning
 SETUP_S = 300.0  # same: 5 min setup (image, data)
 CHANGEOVER_SOURCE = "Can't Be Late (NSDI '24) Table 4, ML workload: provisioning 4 min + setup 5 min, restore measured"
@@ -115,9 +116,16 @@ def build_ladder(
             [p for p in same if p.instance_type != head.instance_type],
         )
         ladder.append(head)
-        for tier in tiers:
+        # keep room for other GPU types: one type's pools all dry up together when its capacity is short
+        own_cap = max_spot - OTHER_TYPE_RUNGS if tiers[2] else max_spot
+        for tier in tiers[:2]:
             ladder.extend(p for p in tier if p not in ladder)
-        ladder = ladder[:max_spot]
+        ladder = ladder[:own_cap]
+        other: list[PoolOption] = []
+        for p in tiers[2]:  # the best pool of each other type, in cost order
+            if all(o.instance_type != p.instance_type for o in other):
+                other.append(p)
+        ladder = (ladder + other)[:max_spot]
     if with_on_demand:
         nodes = ladder[0].nodes if ladder else None
         od = [s.pool for s in ranked if s.pool.market is Market.ON_DEMAND and (nodes is None or s.pool.nodes == nodes)]

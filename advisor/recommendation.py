@@ -27,6 +27,7 @@ class BaselineResult:
     recovery_strategy: str
     expected: Expected
     compliant: bool  # meets the deadline target and the (given or implied) P95 bound, like a plan must
+    cut_runs: int = 0  # runs stopped at the simulation horizon: the cost shown is then a lower bound
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -82,6 +83,7 @@ class Recommendation:
                     "checkpoint_interval_s": b.checkpoint_interval_s,
                     "recovery_strategy": b.recovery_strategy,
                     "compliant": b.compliant,
+                    "cut_runs": b.cut_runs,
                     **b.expected.model_dump(mode="json"),
                 }
                 for name, b in self.baseline_results.items()

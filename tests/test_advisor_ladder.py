@@ -58,6 +58,17 @@ def test_ladder_order_is_preferred_pool_then_azs_then_regions_then_types_then_on
     ]
 
 
+def test_ladder_keeps_room_for_other_gpu_types() -> None:
+    """With many pools of the best type, the ladder still ends its spot part with other GPU types."""
+    pools = [_pool("p5.48xlarge", "us-east-1", f"use1-az{i}", 10.0 + i / 100, tps=3000.0) for i in range(1, 7)]
+    pools += [_pool("p4d.24xlarge", "us-east-1", "use1-az1", 5.0), _pool("p4de.24xlarge", "us-east-1", "use1-az1", 6.0),
+              _pool("p4d.24xlarge", "us-east-1", "use1-az2", 5.1)]
+    ladder = build_ladder(rank_pools(pools, _times()), with_on_demand=False)
+    types = [p.instance_type for p in ladder]
+    assert len(ladder) == 6 and types[:4] == ["p5.48xlarge"] * 4
+    assert set(types[4:]) == {"p4d.24xlarge", "p4de.24xlarge"}
+
+
 def test_prefer_regions_reorders_ladder() -> None:
     """--prefer-regions puts the preferred region's pools first even when another is cheaper."""
     pools = [
