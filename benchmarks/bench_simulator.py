@@ -29,10 +29,10 @@ import simpy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from simulator.compile import compile_scenario  # noqa: E402
-from simulator.model import simulate_once  # noqa: E402
-from simulator.montecarlo import run_monte_carlo, run_rng  # noqa: E402
-from spotplan.schemas import Scenario  # noqa: E402
+from simulator.compile import compile_scenario
+from simulator.model import simulate_once
+from simulator.montecarlo import run_monte_carlo, run_rng
+from spotplan.schemas import Scenario
 
 SCENARIO = {
     "name": "bench-100h",

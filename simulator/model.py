@@ -44,7 +44,7 @@ class Preemption:
 
 
 class _Instance:
-    __slots__ = ("n", "pool", "start_s", "notified", "ivs")
+    __slots__ = ("ivs", "n", "notified", "pool", "start_s")
 
     def __init__(self, n: int, pool: _Pool) -> None:
         self.n, self.pool = n, pool
@@ -54,7 +54,7 @@ class _Instance:
 
 
 class _Pool:
-    __slots__ = ("i", "cp", "price", "up", "in_notice", "price_blocked", "attached")
+    __slots__ = ("attached", "cp", "i", "in_notice", "price", "price_blocked", "up")
 
     def __init__(self, i: int, cp: CompiledPool, price: FlatPrice | ReplayedPrice) -> None:
         self.i, self.cp, self.price = i, cp, price
@@ -209,7 +209,7 @@ class _Run:
         """Record the interrupted activity up to now; return its kind."""
         if self.cur is None:
             return ""
-        kind, start, planned_end, activity = self.cur
+        kind, start, _planned_end, activity = self.cur
         self.cur = None
         self._record(start, self.env.now, activity, kind)
         return kind
@@ -503,10 +503,10 @@ class _Run:
         """Assemble the RunResult (after ``env.run``)."""
         env, cs = self.env, self.cs
         finished = self.end_s is not None
-        if not finished:  # horizon reached: stop the instance in hand (billed, nothing more)
-            if self.inst is not None and self.inst.start_s is not None:
-                self._close()
-                self._terminate(interrupted=False)
+        if not finished and self.inst is not None and self.inst.start_s is not None:
+            # horizon reached: stop the instance in hand (billed, nothing more)
+            self._close()
+            self._terminate(interrupted=False)
         makespan = self.end_s if self.end_s is not None else env.now
         cost_by_pool: dict[str, float] = {p.label: 0.0 for p in cs.pools}
         for bill in self.bills:

@@ -129,7 +129,7 @@ class MonteCarloResult:
         n = len(res)
         met = [r.deadline_met for r in res if r.deadline_met is not None]
         pools = list(res[0].cost_by_pool_usd) if res else []
-        mean = (lambda f: float(np.mean([f(r) for r in res])))  # noqa: E731
+        mean = (lambda f: float(np.mean([f(r) for r in res])))
         return {
             "scenario": self.scenario.name, "runs": n, "seed": self.seed,
             "cost_usd": describe(self.cost_usd), "makespan_h": describe(self.makespan_h),

@@ -63,7 +63,7 @@ def segments(work_s: float, interval_s: float) -> tuple[int, float]:
     """Split the work into ``n`` full segments of ``interval_s`` plus a remainder (0 when it divides)."""
     _positive("work_s", work_s)
     _positive("interval_s", interval_s)
-    n = int(math.floor(work_s / interval_s + 1e-9))
+    n = math.floor(work_s / interval_s + 1e-9)
     rem = work_s - n * interval_s
     if rem <= 1e-9 * max(work_s, 1.0):
         rem = 0.0

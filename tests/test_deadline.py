@@ -13,8 +13,8 @@ H = 3600.0
 
 
 def state(**kw) -> DeadlineState:
-    base = dict(now_s=0.0, progress_s=0.0, work_s=48 * H, deadline_s=60 * H, changeover_s=0.2 * H, od_rate=1.0,
-                on_demand_now=False, spot_available=False, committed=False)
+    base = {"now_s": 0.0, "progress_s": 0.0, "work_s": 48 * H, "deadline_s": 60 * H, "changeover_s": 0.2 * H,
+            "od_rate": 1.0, "on_demand_now": False, "spot_available": False, "committed": False}
     return DeadlineState(**(base | kw))
 
 

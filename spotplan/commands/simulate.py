@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -109,13 +109,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     def simulate(
-        scenario: Path = typer.Argument(..., help="Scenario YAML or JSON file (see data/examples/)."),
-        runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
-        seed: int = typer.Option(0, "--seed", help="Seed; results are identical for any --workers."),
-        workers: int = typer.Option(0, "--workers", help="Worker processes (0 = all cores)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-        timeline: Path | None = typer.Option(
-            None, "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix)."),
+        scenario: Annotated[Path, typer.Argument(help="Scenario YAML or JSON file (see data/examples/).")],
+        runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
+        seed: Annotated[int, typer.Option("--seed", help="Seed; results are identical for any --workers.")] = 0,
+        workers: Annotated[int, typer.Option("--workers", help="Worker processes (0 = all cores).")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+        timeline: Annotated[Path | None, typer.Option(
+            "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix).")] = None,
     ) -> None:
         """Monte Carlo of a training scenario: cost and makespan distributions, breakdowns, counts."""
         from simulator.compile import load_scenario
@@ -137,14 +137,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("interval")
     def interval(
-        save_s: float = typer.Option(..., "--save-s", help="Blocking checkpoint time δ in seconds."),
-        mtbf_h: float = typer.Option(..., "--mtbf-h", help="Mean time between interruptions M in hours."),
-        restart_s: float = typer.Option(0.0, "--restart-s", help="Restart cost R after each failure, seconds."),
-        work_h: float = typer.Option(100.0, "--work-h", help="Total compute T_s in hours (for T_w)."),
-        simulate_: bool = typer.Option(False, "--simulate", help="Also sweep intervals by Monte Carlo."),
-        runs: int = typer.Option(2000, "--runs", help="Runs per interval for --simulate."),
-        seed: int = typer.Option(0, "--seed", help="Seed for --simulate."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        save_s: Annotated[float, typer.Option("--save-s", help="Blocking checkpoint time δ in seconds.")],
+        mtbf_h: Annotated[float, typer.Option("--mtbf-h", help="Mean time between interruptions M in hours.")],
+        restart_s: Annotated[float, typer.Option("--restart-s", help="Restart cost R per failure, seconds.")] = 0.0,
+        work_h: Annotated[float, typer.Option("--work-h", help="Total compute T_s in hours (for T_w).")] = 100.0,
+        simulate_: Annotated[bool, typer.Option("--simulate", help="Also sweep intervals by Monte Carlo.")] = False,
+        runs: Annotated[int, typer.Option("--runs", help="Runs per interval for --simulate.")] = 2000,
+        seed: Annotated[int, typer.Option("--seed", help="Seed for --simulate.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Checkpoint interval: Young, Daly (eq. 37), Daly's expected makespan T_w, optionally simulated."""
         for name, v, zero_ok in (("--save-s", save_s, False), ("--mtbf-h", mtbf_h, False),

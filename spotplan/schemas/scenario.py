@@ -283,8 +283,8 @@ class Scenario(SchemaModel):
             first_od = markets.index(Market.ON_DEMAND)
             if Market.SPOT in markets[first_od:]:
                 raise ValueError("on-demand rungs must come after every spot rung (on-demand is the last resort)")
-        if self.deadline.policy is not DeadlinePolicy.NONE:
-            if Market.ON_DEMAND not in markets or Market.SPOT not in markets:
+        if self.deadline.policy is not DeadlinePolicy.NONE and (
+                Market.ON_DEMAND not in markets or Market.SPOT not in markets):
                 raise ValueError(
                     f"deadline policy '{self.deadline.policy.value}' needs spot rungs and an on-demand last rung"
                 )
