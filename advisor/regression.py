@@ -98,6 +98,12 @@ class Change:
     name: str
     before: str
     after: str
+    effect: bool = False  # True: a consequence (the plan moved), not an input that changed
+
+    @property
+    def role(self) -> str:
+        """``input`` for a changed assumption, ``effect`` for a change in what the plan chose."""
+        return "effect" if self.effect else "input"
 
     def describe(self) -> str:
         """One human line, e.g. "data file data/catalog/x.csv: 1a2b -> 3c4d"."""
@@ -197,9 +203,27 @@ def _diff_code(old: Fingerprint, new: Fingerprint, *, max_files: int = 8) -> lis
     return out
 
 
+def _diff_as_of(old: dict[str, str], new: dict[str, str]) -> list[Change]:
+    # A source present on both sides with a new date is a data change; one that appears or disappears only
+    # follows a ladder that now uses other pools, so it is an effect.
+    out = []
+    for c in _diff_maps("data as-of", old, new):
+        moved = "<absent>" in (c.before, c.after)
+        out.append(Change(category="ladder data" if moved else c.category, name=c.name, before=c.before,
+                          after=c.after, effect=moved))
+    return out
+
+
+_EFFECT_ORDER = {"plan": 0, "catalog on-demand price": 1, "ladder data": 2, "assumption": 3}
+
+
+def _effects(changes: list[Change]) -> list[Change]:
+    return [Change(category=c.category, name=c.name, before=c.before, after=c.after, effect=True) for c in changes]
+
+
 def _diff_fingerprint(old: Fingerprint, new: Fingerprint) -> list[Change]:
     out = _diff_maps("data file", old.data_files, new.data_files)
-    out += _diff_maps("data as-of", old.data_as_of, new.data_as_of)
+    out += _diff_as_of(old.data_as_of, new.data_as_of)
     if old.calibration_sha256 != new.calibration_sha256:
         out.append(Change(category="calibration", name="calibration file sha256",
                           before=(old.calibration_sha256 or "none (default bandwidth)")[:16],
@@ -211,8 +235,11 @@ def _diff_fingerprint(old: Fingerprint, new: Fingerprint) -> list[Change]:
 
 def _diff_plan(old: PlanSummary, new: PlanSummary) -> list[Change]:
     o, n = old.model_dump(mode="json"), new.model_dump(mode="json")
-    prices = _diff_maps("catalog on-demand price", o.pop("on_demand_usd_per_h"), n.pop("on_demand_usd_per_h"))
-    return prices + _diff_maps("plan", o, n)
+    before_p, after_p = o.pop("on_demand_usd_per_h"), n.pop("on_demand_usd_per_h")
+    # The same pool at a new on-demand price is a catalog change (an input); a pool that (dis)appears is an effect.
+    prices = [c if "<absent>" not in (c.before, c.after) else _effects([c])[0]
+              for c in _diff_maps("catalog on-demand price", before_p, after_p)]
+    return prices + _effects(_diff_maps("plan", o, n))
 
 
 def diff_inputs(baseline: BaselineRecord, request: ScenarioRequest, now: Evaluation) -> tuple[Change, ...]:
@@ -228,8 +255,9 @@ def diff_inputs(baseline: BaselineRecord, request: ScenarioRequest, now: Evaluat
         changes.append(Change(category="engine", name="figures produced by", before=baseline.engine,
                               after=now.engine))
     changes += _diff_plan(baseline.plan, now.plan)
-    changes += _diff_maps("assumption", baseline.assumptions, now.assumptions)
-    return tuple(changes)
+    changes += _effects(_diff_maps("assumption", baseline.assumptions, now.assumptions))
+    # Inputs first (what to blame), then effects (how the plan moved: plan, prices, data dates, assumptions).
+    return tuple(sorted(changes, key=lambda c: (c.effect, _EFFECT_ORDER.get(c.category, 9) if c.effect else 0)))
 
 
 def judge(name: str, rows: tuple[FigureRow, ...], changes: tuple[Change, ...], figures: Figures,

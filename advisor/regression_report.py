@@ -17,6 +17,8 @@ from rich.text import Text
 from advisor.regression import FIGURES, FigureRow, ScenarioOutcome, Status, ToleranceKind
 from advisor.regression_suite import SuiteResult
 
+MAX_LISTED = 6
+
 
 def fmt_value(row: FigureRow, v: float | None) -> str:
     """A figure in its unit."""
@@ -49,10 +51,18 @@ def fmt_tolerance(row: FigureRow) -> str:
 def failure_message(o: ScenarioOutcome) -> str:
     """One line naming the failed figures and the changed assumptions."""
     parts = [", ".join(f"{r.figure} {fmt_delta(r)} (tolerance {fmt_tolerance(r)})" for r in o.failed_rows)]
-    if o.changes:
-        parts.append("changed: " + "; ".join(c.describe() for c in o.changes))
+    inputs = [c.describe() for c in o.changes if not c.effect]
+    effects = [c.describe() for c in o.changes if c.effect]
+    parts.append("changed: " + _capped(inputs) if inputs else ("no input recorded as changed" if o.changes else ""))
+    if effects:
+        parts.append("plan effects: " + _capped(effects))
     parts += list(o.notes)
     return f"{o.name}: " + ("; ".join(p for p in parts if p) or o.status.value)
+
+
+def _capped(items: list[str], limit: int = MAX_LISTED) -> str:
+    more = f"; and {len(items) - limit} more (see --json)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
 
 
 def _table(result: SuiteResult) -> Table:
@@ -93,7 +103,7 @@ def _lines(result: SuiteResult) -> list[str]:
         elif o.status is Status.NO_BASELINE:
             out.append(f"MISSING {o.name}: {o.notes[0]}")
         elif o.changes:
-            out.append(f"note {o.name}: within tolerance, but changed: " + "; ".join(c.describe() for c in o.changes))
+            out.append(f"note {o.name}: within tolerance, but changed: " + _capped([c.describe() for c in o.changes]))
     out += [f"warning: {w}" for w in result.warnings]
     if result.changelog_entry:
         out.append("baselines re-recorded; changelog entry:\n" + result.changelog_entry.rstrip())
