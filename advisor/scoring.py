@@ -12,7 +12,7 @@ use, so the mean is exact up to ``k - 1`` extra start-ups and final saves (each 
 ``CHUNK_MAX_H`` hours: under 1%), and the percentiles assume independent chunks. Under a deadline policy
 the decisions depend on global progress, so the whole job is simulated.
 
-Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound, shared out over the chunks) so that a hopeless
+Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound; a chunk at twice its share) so that a hopeless
 configuration, e.g. an 8-node spot gang that is almost never all up, does not simulate for months; a
 configuration with any cut run is reported as non-compliant, and its cost is a lower bound.
 """
@@ -31,6 +31,7 @@ from advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.schemas.plan import Distribution, Expected, Market
 
 CHUNK_MAX_H = 48.0
+CHUNK_HORIZON_SLACK = 2.0  # a chunk is cut only past twice its share of the horizon
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,7 +169,8 @@ def score(config: Config, s: SimSettings) -> Scored:
     simulated = scenario if k == 1 else to_scenario(replace(config, name=f"{config.name}-chunk"), s, parts=k)
     compiled = compile_scenario(simulated, source=f"advisor candidate '{config.name}'")
     if s.horizon_h is not None:  # hopeless runs (a gang that never stays up) would otherwise run for months
-        compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0 / k))
+        share = CHUNK_HORIZON_SLACK / k if k > 1 else 1.0  # one slow chunk alone must not sink a whole job
+        compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0 * share))
     t0 = time.perf_counter()
     mc = run_monte_carlo(compiled, runs=s.runs, seed=s.seed, workers=1, progress=False, keep_timelines=0)
     elapsed = time.perf_counter() - t0
