@@ -231,3 +231,18 @@ def test_time_limit_stops_a_hung_scenario() -> None:
             time.sleep(0.01)
     with time_limit(0):
         pass
+
+
+def test_inputs_are_blamed_before_plan_effects() -> None:
+    """A code change is named as the input that changed; the new ladder it caused is listed as an effect after it."""
+    from advisor.regression_report import failure_message
+
+    fp = FP.model_copy(update={"code_sha256": "b" * 64, "code_files": {"advisor/ladder.py": "2" * 16}})
+    plan = PLAN.model_copy(update={"ladder": ["p4d.24xlarge spot use1-az4 x2"],
+                                   "on_demand_usd_per_h": {"p4d.24xlarge us-west-2": 22.0}})
+    changes = diff_inputs(_record(), REQ, _eval(fingerprint=fp, plan=plan))
+    assert [c.effect for c in changes] == [False, True, True, True]
+    assert changes[1].name == "ladder"
+    rows = compare_figures("s", FIG, FIG.model_copy(update={"cost_usd": 1500.0}), Tolerances())
+    msg = failure_message(judge("s", rows, changes, FIG, 1.0))
+    assert msg.index("changed: code version") < msg.index("plan effects: plan ladder")
