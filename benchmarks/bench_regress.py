@@ -27,9 +27,9 @@ BASELINES = ROOT / "data" / "baselines"
 SECTION = "## CI regression: the `spotplan regress` suite (`benchmarks/bench_regress.py`)"
 HEADER = (
     f"\n{SECTION}\n\n"
-    "Baseline: one `advisor.api.recommend` call on the p4d-7b-full-aws reference request, in the same run. Measured: "
-    "the whole committed suite (`run_suite` on data/baselines: every scenario at its pinned runs and seed, compared "
-    "with its baseline, nothing written). Budget: one minute on 2 cores.\n\n"
+    "Baseline: one `advisor.api.recommend` call on the p4d-7b-full-aws reference request, in the same run. Measured:\n"
+    "the whole committed suite (`run_suite` on data/baselines: every scenario at its pinned runs and seed, compared with\n"
+    "its baseline, nothing written). Budget: one minute on 2 cores.\n\n"
     "| date | machine | load avg | baseline: one scenario | suite | ratio | scenarios (pass/skip/fail) |\n"
     "|---|---|---|---|---|---|---|\n"
 )
