@@ -118,7 +118,10 @@ def _baseline_reasons(result: Any, plan: Plan) -> list[str]:
         if b.config.name == result.chosen.config.name:
             continue
         cheaper = b.expected.cost_usd.mean < plan.expected.cost_usd.mean
-        if cheaper and bound is not None and b.expected.makespan_h.p95 > bound:
+        if cheaper and b.cut_runs:
+            out.append(f"baseline '{b.config.name}' looks cheaper (${b.expected.cost_usd.mean:,.0f}) only because "
+                       f"{b.cut_runs} of its runs were cut at the horizon (1.5x the deadline/bound): they miss it")
+        elif cheaper and bound is not None and b.expected.makespan_h.p95 > bound:
             out.append(f"baseline '{b.config.name}' is cheaper (${b.expected.cost_usd.mean:,.0f}) but its P95 makespan "
                        f"{b.expected.makespan_h.p95:,.0f} h exceeds the {bound:,.0f} h bound")
         elif cheaper:
