@@ -28,6 +28,8 @@ def fmt_value(row: FigureRow, v: float | None) -> str:
         return f"${v:,.2f}"
     if row.unit == "h":
         return f"{v:.2f} h"
+    if row.unit == "min":
+        return f"{v:.2f} min"
     if row.unit == "s":
         return f"{v:.0f} s ({v / 60:.1f} min)"
     return f"{v:.3f}"

@@ -27,6 +27,7 @@ from advisor.regression import (
     judge,
     make_record,
 )
+from advisor.regression_anchors import ANCHOR_NAME, check_anchors
 from advisor.regression_drift import DriftReport, drift_report
 from advisor.regression_engine import ResolvedScenario, evaluate, resolve
 from spotplan.errors import ConfigError, did_you_mean
@@ -85,7 +86,7 @@ def load_scenarios(baselines_dir: Path, only: tuple[str, ...] = ()) -> list[Refe
             raise ConfigError(f"{p}: field 'name' = {ref.name!r}: expected the file name '{p.stem}'")
     if not refs:
         raise ConfigError(f"--baselines {baselines_dir}: no <name>.yaml reference scenarios in it")
-    names = [r.name for r in refs]
+    names = [r.name for r in refs] + [ANCHOR_NAME]
     for wanted in only:
         if wanted not in names:
             raise ConfigError(f"--only {wanted!r}: no such scenario{did_you_mean(wanted, names)}; known: "
@@ -191,6 +192,8 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
                                       changes=outcome.changes, notes=("first baseline",) if base is None else (),
                                       elapsed_s=elapsed_s, figures=ev.figures)
         outcomes.append(outcome)
+    if not opts.only or ANCHOR_NAME in opts.only:
+        outcomes.append(check_anchors())
     entry = _write_update(opts, records, outcomes) if opts.update_reason is not None else None
     drift = drift_report(pairs, new_calib, opts.calibration) if new_calib is not None else None
     counts = {s.value: sum(o.status is s for o in outcomes) for s in Status}

@@ -246,3 +246,16 @@ def test_inputs_are_blamed_before_plan_effects() -> None:
     rows = compare_figures("s", FIG, FIG.model_copy(update={"cost_usd": 1500.0}), Tolerances())
     msg = failure_message(judge("s", rows, changes, FIG, 1.0))
     assert msg.index("changed: code version") < msg.index("plan effects: plan ladder")
+
+
+def test_published_anchors_reproduce_and_a_broken_formula_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Daly's published 117/57/9.1 min and derived T_w reproduce; Young's formula in Daly's place fails them."""
+    from advisor.regression_anchors import check_anchors
+    from simulator import theory
+
+    ok = check_anchors()
+    assert ok.status is Status.PASS and len(ok.rows) == 7
+    monkeypatch.setattr(theory, "daly_interval_s", theory.young_interval_s)
+    broken = check_anchors()
+    assert broken.status is Status.FAIL and "Daly 2006" in broken.notes[0]
+    assert {r.figure for r in broken.failed_rows} >= {"tau_m24h_min", "tau_m15min_min"}
