@@ -146,6 +146,14 @@ def _variants(base: Config, deadline_h: float | None) -> list[Config]:
     return out
 
 
+def _adopt(winner: Scored, ranked: list[PoolScore], run: Callable[[Config], Scored]) -> Scored:
+    """The winning baseline's ladder and strategy at Daly's interval for its first rung, scored."""
+    head = next(r for r in ranked if r.pool is winner.config.ladder[0])
+    cfg = replace(winner.config, name=f"plan-{winner.config.name}", interval_s=head.interval_s,
+                  description=f"{winner.config.description}, interval optimised")
+    return run(cfg)
+
+
 def implied_p95_bound_h(od: Scored | None, deadline_h: float | None, p95_bound_h: float | None) -> float | None:
     """The user's P95 bound; without a deadline or bound, PATIENCE x the on-demand makespan."""
     if p95_bound_h is not None or deadline_h is not None or od is None:
@@ -196,6 +204,13 @@ def search(
             refined, interval_points = refine_interval(best_variant, s, run, ok)
             variants.append(refined)
     chosen = choose([*variants, *base_scored], deadline_h, bound)
+    if interval_override_s is None and chosen in base_scored and chosen.config.ladder[0].mtbf_s is not None:
+        # a baseline's ladder won: keep its ladder and strategy, but optimise its interval like the plan's
+        adopted = _adopt(chosen, ranked, run)
+        refined, more = refine_interval(adopted, s, run, ok)
+        variants += [adopted, refined]
+        interval_points += more
+        chosen = choose([*variants, *base_scored], deadline_h, bound)
     sweep = pd.concat([sweep_frame(first, s, np.random.default_rng(s.seed)), _simpy_rows(interval_points)],
                       ignore_index=True).sort_values(["method", "interval_s"], ignore_index=True)
     m = first.pool.gang_mtbf_s
