@@ -151,53 +151,74 @@ def _freshness(rs: ResolvedScenario, ev: Evaluation, opts: SuiteOptions, today: 
             for s in inputs.stale_sources(watched, today=today, max_age_days=opts.max_age_days)]
 
 
-def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None = None) -> SuiteResult:
-    """Evaluate every selected scenario; with ``update_reason`` re-record baselines and log the change."""
-    t0 = time.perf_counter()
+def _validate(opts: SuiteOptions) -> None:
     if opts.update_reason is not None and not opts.update_reason.strip():
         raise ConfigError("--reason is empty: say why the baselines change, e.g. --reason 'June 2025 price cut'")
     if opts.scenario_timeout_s < 0:
         raise ConfigError(f"--scenario-timeout-s {opts.scenario_timeout_s:g}: expected seconds >= 0 (0 = no limit)")
     if opts.max_age_days < 0:
         raise ConfigError(f"--max-age-days {opts.max_age_days}: expected a number of days >= 0")
-    refs = load_scenarios(opts.baselines_dir, opts.only)
-    new_calib = Calibration.load(opts.calibration) if opts.calibration else None
-    shared, today, code = inputs.shared_data_dir(), inputs.utc_now().date(), inputs.code_fingerprint()
-    outcomes: list[ScenarioOutcome] = []
-    warnings: list[str] = []
-    records: list[tuple[BaselineRecord | None, BaselineRecord]] = []
-    pairs: list[tuple[BaselineRecord | None, Evaluation, ResolvedScenario]] = []
-    for ref in refs:
+
+
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    """What one suite run shares between scenarios and collects from them."""
+
+    opts: SuiteOptions
+    shared: Path | None
+    today: date
+    code: tuple[str, dict[str, str]]
+    outcomes: list[ScenarioOutcome] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    records: list[tuple[BaselineRecord | None, BaselineRecord]] = field(default_factory=list)
+    pairs: list[tuple[BaselineRecord | None, Evaluation, ResolvedScenario]] = field(default_factory=list)
+
+    def scenario(self, ref: ReferenceScenario, on_scenario: Callable[[str], None] | None) -> None:
+        """Resolve, evaluate (within the time limit), compare and, when updating, re-record one scenario."""
+        opts = self.opts
         base = load_baseline(opts.baselines_dir, ref.name)
-        rs = resolve(ref, baselines_dir=opts.baselines_dir, calibration_override=opts.calibration, shared_dir=shared)
+        rs = resolve(ref, baselines_dir=opts.baselines_dir, calibration_override=opts.calibration,
+                     shared_dir=self.shared)
         if rs.skip_reason is not None:
-            outcomes.append(ScenarioOutcome(name=ref.name, status=Status.SKIPPED, notes=(rs.skip_reason,)))
-            continue
+            self.outcomes.append(ScenarioOutcome(name=ref.name, status=Status.SKIPPED, notes=(rs.skip_reason,)))
+            return
         if on_scenario is not None:
             on_scenario(ref.name)
         try:
             with time_limit(opts.scenario_timeout_s):
-                ev, elapsed_s = evaluate(rs, code)
+                ev, elapsed_s = evaluate(rs, self.code)
         except ScenarioTimeout as exc:
-            outcomes.append(_timed_out(ref.name, exc, opts.scenario_timeout_s))
-            continue
-        warnings += _freshness(rs, ev, opts, today)
+            self.outcomes.append(_timed_out(ref.name, exc, opts.scenario_timeout_s))
+            return
+        self.warnings += _freshness(rs, ev, opts, self.today)
+        self.pairs.append((base, ev, rs))
         outcome = _check(rs, base, ev, elapsed_s)
-        pairs.append((base, ev, rs))
         if opts.update_reason is not None:
-            rec = make_record(scenario=ref.name, request=ref.request, evaluation=ev, reason=opts.update_reason,
-                              made_utc=inputs.utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"))
-            records.append((base, rec))
+            self.records.append((base, make_record(
+                scenario=ref.name, request=ref.request, evaluation=ev, reason=opts.update_reason,
+                made_utc=inputs.utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"))))
             outcome = ScenarioOutcome(name=ref.name, status=Status.UPDATED, rows=outcome.rows,
                                       changes=outcome.changes, notes=("first baseline",) if base is None else (),
                                       elapsed_s=elapsed_s, figures=ev.figures)
-        outcomes.append(outcome)
+        self.outcomes.append(outcome)
+
+
+def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None = None) -> SuiteResult:
+    """Evaluate every selected scenario; with ``update_reason`` re-record baselines and log the change."""
+    t0 = time.perf_counter()
+    _validate(opts)
+    refs = load_scenarios(opts.baselines_dir, opts.only)
+    new_calib = Calibration.load(opts.calibration) if opts.calibration else None
+    run = _Run(opts=opts, shared=inputs.shared_data_dir(), today=inputs.utc_now().date(),
+               code=inputs.code_fingerprint())
+    for ref in refs:
+        run.scenario(ref, on_scenario)
     if not opts.only or ANCHOR_NAME in opts.only:
-        outcomes.append(check_anchors())
-    entry = _write_update(opts, records, outcomes) if opts.update_reason is not None else None
-    drift = drift_report(pairs, new_calib, opts.calibration) if new_calib is not None else None
-    counts = {s.value: sum(o.status is s for o in outcomes) for s in Status}
-    return SuiteResult(outcomes=tuple(outcomes), warnings=tuple(dict.fromkeys(warnings)), drift=drift,
+        run.outcomes.append(check_anchors())
+    entry = _write_update(opts, run.records, run.outcomes) if opts.update_reason is not None else None
+    drift = drift_report(run.pairs, new_calib, opts.calibration) if new_calib is not None else None
+    counts = {s.value: sum(o.status is s for o in run.outcomes) for s in Status}
+    return SuiteResult(outcomes=tuple(run.outcomes), warnings=tuple(dict.fromkeys(run.warnings)), drift=drift,
                        changelog_entry=entry, elapsed_s=time.perf_counter() - t0,
                        baselines_dir=str(opts.baselines_dir), counts=counts)
 
