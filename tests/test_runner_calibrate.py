@@ -84,10 +84,10 @@ def test_calibration_moves_the_planned_interval_as_theory_says(measured: tuple[C
 
     cal, _ = measured
 
-    def recommend(c: Calibration):  # noqa: ANN202
+    def recommend(c: Calibration):
         return api.recommend(RecommendRequest(model_size="1B", calibration=c, runs=16, seed=0))
 
-    def daly_interval_s(rec) -> float:  # noqa: ANN001 - the closed-form (Daly T_w) minimum of the interval sweep
+    def daly_interval_s(rec) -> float:  # the closed-form (Daly T_w) minimum of the interval sweep
         sweep = rec.interval_sweep[rec.interval_sweep["method"] == "fastpath"]
         return float(sweep.loc[sweep["closed_form_cost_usd"].idxmin(), "interval_s"])
 

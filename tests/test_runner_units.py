@@ -248,8 +248,9 @@ def test_plan_sized_model_too_big_for_memory_is_a_config_error(tmp_path: Path, r
 
 def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -> None:
     """With --interval-unit seconds, saves start after the step-time probe, spaced by interval_s / step time."""
-    from runner.loop import STEP_TIME_PROBE, RunOptions, run
     from runner_support import read_log
+
+    from runner.loop import STEP_TIME_PROBE, RunOptions, run
 
     plan = make_plan(checkpoint_interval_s=1e-6)  # shorter than any step: one save per step after the probe
     report = run(RunOptions(plan=plan, checkpoint_dir=tmp_path, device="cpu", model_size="tiny", max_steps=12,
