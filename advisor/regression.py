@@ -221,13 +221,16 @@ def _effects(changes: list[Change]) -> list[Change]:
     return [Change(category=c.category, name=c.name, before=c.before, after=c.after, effect=True) for c in changes]
 
 
+def _short_sha(sha: str | None) -> str:
+    return sha[:16] if sha else "none (default bandwidth)"
+
+
 def _diff_fingerprint(old: Fingerprint, new: Fingerprint) -> list[Change]:
     out = _diff_maps("data file", old.data_files, new.data_files)
     out += _diff_as_of(old.data_as_of, new.data_as_of)
     if old.calibration_sha256 != new.calibration_sha256:
         out.append(Change(category="calibration", name="calibration file sha256",
-                          before=(old.calibration_sha256 or "none (default bandwidth)")[:16],
-                          after=(new.calibration_sha256 or "none (default bandwidth)")[:16]))
+                          before=_short_sha(old.calibration_sha256), after=_short_sha(new.calibration_sha256)))
     out += _diff_code(old, new)
     out += _diff_maps("environment", old.environment, new.environment)
     return out

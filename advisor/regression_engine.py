@@ -149,7 +149,7 @@ def assumptions_of(plan: Plan) -> dict[str, Any]:
 
 
 def data_paths(rs: ResolvedScenario) -> dict[str, Path]:
-    """Named data inputs of the scenario: catalog files, the fitted behaviour, prices, calibration."""
+    """Named data inputs of the scenario: catalog files, the fitted behaviour, a replayed price history."""
     import simulator.catalog as catalog_mod
 
     shared = inputs.shared_data_dir()
@@ -162,8 +162,7 @@ def data_paths(rs: ResolvedScenario) -> dict[str, Path]:
         paths[f"fitted/{fitted.name}"] = fitted
     if rs.prices is not None:
         paths[f"prices {inputs.display_path(rs.prices, shared=shared)}"] = rs.prices
-    if rs.calibration_file is not None:
-        paths[f"calibration {inputs.display_path(rs.calibration_file)}"] = rs.calibration_file
+    # The calibration is fingerprinted on its own (Fingerprint.calibration_sha256), not as a data file.
     return paths
 
 
