@@ -24,7 +24,8 @@ def make_plan(**overrides: Any) -> Plan:
     fields: dict[str, Any] = dict(  # noqa: C408 - keyword style reads like the schema
         plan_id="test-plan", created_utc="2026-11-24T00:00:00Z",
         model=ModelSpec(model_size="tiny", n_params=30_000, tokens=1_000_000, seq_len=32,
-                        global_batch_tokens=128, step_time_s=0.01, total_steps=1000, checkpoint_bytes=300_000),
+                        global_batch_tokens=128, step_time_s=0.01, total_steps=10_000_000,
+                        checkpoint_bytes=300_000),
         ladder=[Pool(instance_type="g5.xlarge", market=Market.SPOT, region="us-east-1", zone="us-east-1a",
                      price_usd_per_h=0.5)],
         recovery_strategy="failover", checkpoint_interval_s=0.1, checkpoint_interval_steps=10, keep_last_k=3,
