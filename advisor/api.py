@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advisor import narrative
 from advisor.candidates import (
@@ -26,11 +27,16 @@ from advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
 from advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
 from advisor.recommendation import BaselineResult, Recommendation
 from advisor.request import RecommendRequest
-from advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, notice_checks, save_costs
+from advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
 from advisor.scoring import Scored, SimSettings
 from advisor.sizing import JobSizing, parse_model_size, size_job
 from spotplan.errors import InfeasibleError
 from spotplan.schemas.plan import Assumption, Expected, Market, NoticeHandling
+
+if TYPE_CHECKING:
+    from simulator.catalog import Catalog
+    from simulator.fitted import FittedBehaviour
+    from simulator.prices import PriceHistory
 
 DEADLINE_COMPUTE_SHARE = 0.8  # size the gang so pure compute uses at most 80% of the deadline
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -84,12 +90,29 @@ def _data_files(request: RecommendRequest) -> dict[str, Path]:
     return files
 
 
-def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommendation:
-    """Plan a training job: ladder, checkpoint interval, expected cost and makespan, baselines."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """The advisor's first stage, shared by ``recommend`` and the dashboard's quick plan.
+
+    Job sizing, the fitting candidate pools (scaled for a deadline), per-node save costs and the SimPy
+    settings of the head pool: everything before the search, with no simulation run yet.
+    """
+
+    catalog: Catalog
+    fitted: FittedBehaviour
+    history: PriceHistory | None
+    job: JobSizing
+    pools: list[PoolOption]
+    times: JobTimes
+    notice_checks: tuple[NoticeCheck, ...]  # the request's notice (or AWS's) first, then the other clouds'
+    settings: SimSettings
+
+
+def prepare(request: RecommendRequest) -> Prepared:
+    """Validate the request against the catalog and size everything the search needs (pure, no SimPy)."""
     from simulator.catalog import load_catalog
     from simulator.fitted import load_fitted
 
-    t0 = time.perf_counter()
     catalog = load_catalog()
     check_regions(request.regions, catalog)
     check_regions(request.prefer_regions, catalog)
@@ -110,8 +133,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
                            persist_bytes_per_s=request.save_bandwidth_bytes_per_s) for n in {p.nodes for p in pools}}
     times = JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves)
     head = rank_pools(pools, times)[0].pool
-    step_head_s = job.global_batch_tokens / head.tokens_per_s
-    checks = notice_checks(saves[head.nodes], step_head_s, request.notice_s)
+    checks = tuple(notice_checks(saves[head.nodes], job.global_batch_tokens / head.tokens_per_s, request.notice_s))
     primary = checks[0]
     settings = SimSettings(
         times=times, step_time_ref_s=job.global_batch_tokens / ref_tps, checkpoint_bytes=job.checkpoint_bytes,
@@ -120,6 +142,19 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         prices_path=str(request.prices_path) if request.prices_path is not None else None,
         interruption_multiplier=request.interruption_multiplier,
     )
+    return Prepared(catalog=catalog, fitted=fitted, history=history, job=job, pools=pools, times=times,
+                    notice_checks=checks, settings=settings)
+
+
+def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommendation:
+    """Plan a training job: ladder, checkpoint interval, expected cost and makespan, baselines."""
+    t0 = time.perf_counter()
+    prep = prepare(request)
+    catalog, fitted, history, job = prep.catalog, prep.fitted, prep.history, prep.job
+    pools, times, settings = prep.pools, prep.times, prep.settings
+    checks = list(prep.notice_checks)
+    primary = checks[0]
+    saves = times.saves
     with narrative.progress_reporter(progress) as report:
         result = search(pools, settings, deadline_h=request.deadline_h, p95_bound_h=request.p95_bound_h,
                         prefer_regions=request.prefer_regions, interval_override_s=request.interval_s,

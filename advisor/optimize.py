@@ -189,7 +189,7 @@ def search(
     ladder = build_ladder(ranked, prefer_regions=prefer_regions, head=head)
     first = next(r for r in ranked if r.pool is ladder[0])
     tau_cf = interval_override_s or first.interval_s
-    policy = "uniform-progress" if deadline_h is not None and _has_both(ladder) else "none"
+    policy = starting_deadline_policy(deadline_h, ladder)
     base = Config(name="plan", ladder=tuple(ladder), interval_s=tau_cf, recovery="eager-next-region",
                   deadline_policy=policy, description="recommended ladder")
 
@@ -224,6 +224,8 @@ def search(
     )
 
 
-def _has_both(ladder: list) -> bool:
+def starting_deadline_policy(deadline_h: float | None, ladder: list) -> str:
+    """Uniform progress when a deadline meets a ladder with both spot and on-demand rungs, else none."""
     markets = {p.market for p in ladder}
-    return Market.SPOT in markets and Market.ON_DEMAND in markets
+    both = Market.SPOT in markets and Market.ON_DEMAND in markets
+    return "uniform-progress" if deadline_h is not None and both else "none"

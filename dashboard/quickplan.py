@@ -34,46 +34,6 @@ class QuickPlan:
     first_rung: str
 
 
-def _pools(request: Any) -> tuple[Any, Any, Any]:
-    """The advisor's job sizing, candidate pools (deadline-scaled) and job times for ``request``."""
-    from advisor.api import _check_deadline, _scale_for_deadline
-    from advisor.candidates import PriceSource, build_pools, check_regions, fitting_types, load_history
-    from advisor.ladder import JobTimes
-    from advisor.savecost import save_costs
-    from advisor.sizing import parse_model_size, size_job
-    from simulator.catalog import load_catalog
-    from simulator.fitted import load_fitted
-
-    catalog = load_catalog()
-    check_regions(request.regions, catalog)
-    job = size_job(parse_model_size(request.model_size), mode=request.mode, tokens=request.tokens, mfu=request.mfu)
-    fits = fitting_types(job, catalog, request.families, request.max_nodes)
-    prices = PriceSource(load_fitted(), load_history(request.prices_path), request.price_multiplier)
-    pools = build_pools(fits, catalog, prices, regions=request.regions,
-                        interruption_multiplier=request.interruption_multiplier)
-    _check_deadline(pools, job, request.deadline_h, request.max_nodes)
-    pools = _scale_for_deadline(pools, job.tokens, request.deadline_h, request.max_nodes)
-    ref_tps = max(p.tokens_per_s for p in pools)
-    saves = {n: save_costs(job.checkpoint_bytes, n, calibration=request.calibration,
-                           persist_bytes_per_s=request.save_bandwidth_bytes_per_s) for n in {p.nodes for p in pools}}
-    return job, pools, JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves)
-
-
-def _settings(request: Any, job: Any, times: Any) -> Any:
-    from advisor.savecost import notice_checks
-    from advisor.scoring import SimSettings
-
-    checks = notice_checks(next(iter(times.saves.values())), job.global_batch_tokens / times.ref_tokens_per_s,
-                           request.notice_s)
-    return SimSettings(
-        times=times, step_time_ref_s=job.global_batch_tokens / times.ref_tokens_per_s,
-        checkpoint_bytes=job.checkpoint_bytes, keep_last=3, notice_s=checks[0].notice_s,
-        emergency_save=checks[0].fits, deadline_h=request.deadline_h, runs=request.runs, seed=request.seed,
-        prices_path=None if request.prices_path is None else str(request.prices_path),
-        interruption_multiplier=request.interruption_multiplier,
-    )
-
-
 def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(cost_usd, makespan_h) per run of ``config``'s first rung alone: the fast path for spot, and for
     on-demand the advisor's closed form (one start-up, no interruptions, identical in every run)."""
@@ -106,31 +66,24 @@ def _head_bound_h(request: Any, pools: list[Any], times: Any) -> float | None:
     return None if od is None else PATIENCE * score_pool(od.ladder[0], times).wall_s / 3600.0
 
 
-def _deadline_policy(deadline_h: float | None, ladder: list[Any]) -> str:
-    """The advisor's starting policy (advisor.optimize.search): uniform progress when a deadline meets a ladder
-    with both spot and on-demand rungs, else none."""
-    from advisor.optimize import _has_both
-
-    return "uniform-progress" if deadline_h is not None and _has_both(ladder) else "none"
-
-
 def quick_plan(request: Any) -> QuickPlan:
     """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
+    from advisor.api import prepare
     from advisor.baselines import baselines
     from advisor.ladder import build_ladder, pick_head, rank_pools
-    from advisor.optimize import sweep_frame
+    from advisor.optimize import starting_deadline_policy, sweep_frame
     from advisor.scoring import Config
     from simulator.theory import daly_interval_s, young_interval_s
 
-    job, pools, times = _pools(request)
+    prep = prepare(request)
+    pools, times, settings = prep.pools, prep.times, prep.settings
     ranked = rank_pools(pools, times)
     head = pick_head(ranked, _head_bound_h(request, pools, times), request.prefer_regions)
     ladder = build_ladder(ranked, prefer_regions=request.prefer_regions, head=head)
     first = next(r for r in ranked if r.pool is ladder[0])
-    settings = _settings(request, job, times)
     interval_s = request.interval_s or first.interval_s
     plan = Config(name="plan", ladder=tuple(ladder), interval_s=interval_s, recovery="eager-next-region",
-                  deadline_policy=_deadline_policy(request.deadline_h, ladder),
+                  deadline_policy=starting_deadline_policy(request.deadline_h, ladder),
                   description="quick plan: closed-form ladder and interval")
     options = [plan, *baselines(pools, times)]
     rngs = np.random.default_rng(request.seed).spawn(len(options) + 1)
