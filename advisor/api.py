@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from simulator.prices import PriceHistory
 
 DEADLINE_COMPUTE_SHARE = 0.8  # size the gang so pure compute uses at most 80% of the deadline
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _scale_for_deadline(pools: list[PoolOption], work_tokens: float, deadline_h: float | None,
@@ -84,7 +83,9 @@ def _expected(s: Scored, od_cost: float | None) -> Expected:
 
 
 def _data_files(request: RecommendRequest) -> dict[str, Path]:
-    files = {"catalog": REPO_DATA / "catalog", "fitted": REPO_DATA / "fitted"}
+    from simulator import catalog, fitted
+
+    files = {"catalog": Path(catalog.CATALOG_DIR), "fitted": Path(fitted.FITTED_PATH).parent}
     if request.prices_path is not None:
         files["prices"] = Path(request.prices_path)
     return files

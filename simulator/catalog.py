@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from spotplan.errors import ConfigError, DataError, did_you_mean
+from spotplan.paths import data_dir
 
-CATALOG_DIR = Path(__file__).resolve().parents[1] / "data" / "catalog"
+CATALOG_DIR = data_dir() / "catalog"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

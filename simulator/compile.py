@@ -20,6 +20,7 @@ from simulator.billing import BillingRules, FlatPrice, ReplayedPrice
 from simulator.series import PriceSeries
 from simulator.theory import daly_interval_s, young_interval_s
 from spotplan.errors import ConfigError, SpotplanError
+from spotplan.paths import shared_data_dir
 from spotplan.schemas.plan import Market
 from spotplan.schemas.scenario import (
     AvailabilityKind,
@@ -32,7 +33,6 @@ from spotplan.schemas.scenario import (
     Scenario,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
@@ -107,8 +107,8 @@ def resolve_path(raw: str, base_dir: Path, where: str) -> Path:
         if value:
             return value
         if name == "SPOTPLAN_SHARED_DATA":
-            fallback = REPO_ROOT.parent / "shared" / "data"
-            if fallback.is_dir():
+            fallback = shared_data_dir()
+            if fallback is not None:
                 return str(fallback)
         raise ConfigError(
             f"{where}: path '{raw}' uses ${{{name}}}, which is not set"

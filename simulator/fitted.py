@@ -21,8 +21,9 @@ import numpy as np
 
 from simulator.catalog import Catalog, load_catalog
 from spotplan.errors import DataError
+from spotplan.paths import data_dir
 
-FITTED_PATH = Path(__file__).resolve().parents[1] / "data" / "fitted" / "spot_behaviour.json"
+FITTED_PATH = data_dir() / "fitted" / "spot_behaviour.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

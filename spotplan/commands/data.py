@@ -13,12 +13,16 @@ from typing import Annotated
 
 import typer
 
+from spotplan.paths import REPO_ROOT, shared_data_dir
+
 data_app = typer.Typer(help="Project data: refit the embedded spot behaviour.", no_args_is_help=True)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_shared_data() -> Path:
-    """``$SPOTPLAN_SHARED_DATA`` or ``<checkout>/../shared/data``."""
+    """The public data folder (spotplan.paths); when absent, the path that was expected, so the error names it."""
+    found = shared_data_dir()
+    if found is not None:
+        return found
     env = os.environ.get("SPOTPLAN_SHARED_DATA")
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
