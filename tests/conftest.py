@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from spotplan.paths import REPO_ROOT, shared_data_dir
 
-
-def shared_data_dir() -> Path | None:
-    """``$SPOTPLAN_SHARED_DATA``, else ``../shared/data`` beside the checkout; None if neither exists."""
-    env = os.environ.get("SPOTPLAN_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    candidates.append(REPO_ROOT.parent / "shared" / "data")
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
+__all__ = ["REPO_ROOT", "shared_data_dir"]
 
 
 @pytest.fixture(scope="session")
