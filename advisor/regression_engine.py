@@ -167,16 +167,9 @@ def data_paths(rs: ResolvedScenario) -> dict[str, Path]:
 
 
 def _fitted_path() -> Path | None:
-    try:
-        import simulator.fitted as fitted_mod
-    except ImportError:
-        return None
-    for attr in ("FITTED_PATH", "FITTED_FILE", "DEFAULT_PATH"):
-        p = getattr(fitted_mod, attr, None)
-        if p is not None and Path(p).is_file():
-            return Path(p)
-    default = inputs.REPO_ROOT / "data" / "fitted" / "spot_behaviour.json"
-    return default if default.is_file() else None
+    from simulator.fitted import FITTED_PATH
+
+    return Path(FITTED_PATH) if Path(FITTED_PATH).is_file() else None
 
 
 def as_of_dates(rs: ResolvedScenario, plan: Plan) -> dict[str, str]:

@@ -9,7 +9,6 @@ Ages are whole days; dates are UTC. I/O only reads files.
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import re
 from collections.abc import Iterable
@@ -96,13 +95,11 @@ def hash_data_paths(paths: dict[str, Path]) -> dict[str, str]:
 
 
 def shared_data_dir() -> Path | None:
-    """The public data folder: ``$SPOTPLAN_SHARED_DATA`` when set (an explicit choice: None if it is not a folder),
-    else ``shared/data`` beside the checkout or beside the current directory; None when absent."""
-    env = os.environ.get("SPOTPLAN_SHARED_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
-    return next((c for c in candidates if c.is_dir()), None)
+    """The public data folder (``spotplan.paths``): ``$SPOTPLAN_SHARED_DATA`` when set, else ``shared/data``
+    beside the checkout or the working directory; None when absent."""
+    from spotplan.paths import shared_data_dir as resolve
+
+    return resolve()
 
 
 _DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?:-(\d{2}))?(?!\d)")

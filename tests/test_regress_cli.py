@@ -4,8 +4,11 @@ catalog price, a scenario's save time or a recorded baseline changes; `--update`
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -59,25 +62,21 @@ def test_unchanged_inputs_pass_with_table_and_junit(run_cli, suite: Path, tmp_pa
     assert all(c.find("failure") is None for c in cases.values())
 
 
-def test_on_demand_price_up_10pct_fails_naming_the_catalog(run_cli, suite: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """p4d.24xlarge's on-demand price +10% in a copy of the catalog: exit 1, the catalog file and price named."""
-    from simulator import catalog
-
-    cat = Path(shutil.copytree(catalog.CATALOG_DIR, tmp_path / "catalog"))
-    doc = json.loads((cat / "instances.json").read_text())
+def test_on_demand_price_up_10pct_fails_naming_the_catalog(suite: Path, tmp_path: Path) -> None:
+    """p4d.24xlarge's on-demand price +10% in a copy of the embedded data ($SPOTPLAN_DATA_DIR): exit 1, and the
+    catalog file and the price are named."""
+    data = tmp_path / "data"
+    for part in ("catalog", "fitted"):
+        shutil.copytree(REPO_ROOT / "data" / part, data / part)
+    doc = json.loads((data / "catalog" / "instances.json").read_text())
     for price in doc["instances"]["p4d.24xlarge"]["on_demand"].values():
         price["usd_per_h"] = round(price["usd_per_h"] * 1.10, 6)
-    (cat / "instances.json").write_text(json.dumps(doc))
-    monkeypatch.setattr(catalog, "CATALOG_DIR", cat)
-    catalog.load_catalog.cache_clear()
-    try:
-        code, out, err = run_cli("regress", "--baselines", suite, "--json")
-    finally:
-        monkeypatch.undo()
-        catalog.load_catalog.cache_clear()
-    assert code == 1, out + err
-    scenario = _scenario(out)
+    (data / "catalog" / "instances.json").write_text(json.dumps(doc))
+    env = {**os.environ, "SPOTPLAN_DATA_DIR": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "spotplan.cli", "regress", "--baselines", str(suite), "--json"],
+                          check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    scenario = _scenario(proc.stdout)
     assert scenario["status"] == "fail"
     assert "data file catalog/instances.json" in scenario["message"]
     assert "catalog on-demand price p4d.24xlarge us-east-1: 21.9576 -> 24.1534" in scenario["message"]

@@ -12,8 +12,6 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_BASELINES = Path(__file__).resolve().parents[2] / "data" / "baselines"
-
 
 def register(app: typer.Typer) -> None:
     """Add the ``regress`` command to the CLI."""
@@ -21,9 +19,9 @@ def register(app: typer.Typer) -> None:
 
 
 def regress(
-    baselines: Annotated[Path, typer.Option("--baselines", help="Folder of <name>.yaml reference scenarios.")] = (
-        DEFAULT_BASELINES
-    ),
+    baselines: Annotated[
+        Path | None, typer.Option("--baselines", help="Folder of <name>.yaml reference scenarios [data/baselines].")
+    ] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this scenario (repeatable).")] = None,
     update: Annotated[bool, typer.Option("--update", help="Re-record the baselines (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why the baselines change (changelog).")] = None,
@@ -52,7 +50,9 @@ def regress(
         raise ConfigError("--reason only goes with --update")
     if junit is not None and not junit.parent.is_dir():
         raise ConfigError(f"--junit {junit}: folder {junit.parent} does not exist")
-    opts = SuiteOptions(baselines_dir=baselines, only=tuple(only or ()), update_reason=reason if update else None,
+    from spotplan.paths import data_dir
+
+    opts = SuiteOptions(baselines_dir=baselines or data_dir() / "baselines", only=tuple(only or ()), update_reason=reason if update else None,
                         calibration=calibration, max_age_days=max_age_days,
                         scenario_timeout_s=scenario_timeout_s)
     err = Console(stderr=True)
