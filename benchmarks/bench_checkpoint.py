@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
 from runner.calibrate import _train_state, disk_of
 from runner.checkpoint import load_checkpoint, step_dir
@@ -96,16 +97,6 @@ def one_round(ts, batch: torch.Tensor, savers: tuple[Saver, Saver], directory: P
 SECTION = "## Runner: checkpoint I/O"
 
 
-def append_row(path: Path, row: str) -> None:
-    """Add ``row`` after the last table line of the runner's section (it ends at the next ``## `` heading)."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith(SECTION))
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    last_row = max(i for i in range(start, end) if lines[i].startswith("|"))
-    lines.insert(last_row + 1, row)
-    path.write_text("".join(lines), encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="large", help="runner model size whose GPT+AdamW state is saved")
@@ -156,7 +147,7 @@ def main() -> None:
                f"| {sync_bw / 1e6:.0f} MB/s ({sync_bw / dd_bw:.2f}x) | {med['sync_save_s']:.3f} s "
                f"| {med['async_stall_s']:.3f} s ({med['async_stall_s'] / med['sync_save_s']:.3f}x) "
                f"| {med['restore_s']:.3f} s |\n")
-        append_row(ROOT / "BENCHMARKS.md", row)
+        add_row(SECTION, row)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Baseline (same run): read and ``json.load`` every file, nothing else. Measured: 
 folder (parse, validate every record, normalise, de-duplicate, sort, warnings) and building one ``PriceSeries``
 per pool. Reports medians of ``--repeats`` runs and the ratios, with date and machine.
 
-    .venv/bin/python benchmarks/bench_prices_load.py [--shared-data ../shared/data] [--repeats 5] [--append BENCHMARKS.md]
+    .venv/bin/python benchmarks/bench_prices_load.py [--shared-data ../shared/data] [--repeats 5] [--append]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
@@ -36,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--append", type=Path, default=None)
+    ap.add_argument("--append", action="store_true", help="add the row to this benchmark's BENCHMARKS.md table")
     args = ap.parse_args()
     from simulator.prices import load_price_history
 
@@ -61,8 +63,7 @@ def main() -> int:
             f"(x{load / base:.1f}) | + series for every pool {full * 1e3:.0f} ms (x{full / base:.1f}) |")
     print(line)
     if args.append:
-        with args.append.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        add_row("## Data layer:", line)
     return 0
 
 

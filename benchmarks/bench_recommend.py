@@ -4,7 +4,7 @@ Runs ``advisor.api.recommend`` in-process (after one warm-up call that loads the
 and reports the median wall time, the median time inside the SimPy Monte Carlo, and their ratio. A second
 figure times the bare CLI subprocess (import + run) once, as a user sees it.
 
-    .venv/bin/python benchmarks/bench_recommend.py [--repeats 3] [--append BENCHMARKS.md]
+    .venv/bin/python benchmarks/bench_recommend.py [--repeats 3] [--append]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,7 +28,7 @@ def main() -> int:
     """Measure and print (optionally append) the figures."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--append", type=Path, default=None, help="append a result line to this Markdown file")
+    ap.add_argument("--append", action="store_true", help="add the row to this benchmark's BENCHMARKS.md table")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from advisor.api import recommend
@@ -55,8 +57,7 @@ def main() -> int:
           f"CLI subprocess {cli_s:.2f} s")
     print(line)
     if args.append:
-        with args.append.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        add_row("## Advisor:", line)
     return 0
 
 

@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
+
 from advisor.regression_engine import build_request, resolve
 from advisor.regression_inputs import shared_data_dir
 from advisor.regression_suite import SuiteOptions, run_suite
@@ -25,14 +27,6 @@ from spotplan.schemas.baseline import ReferenceScenario
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ROOT / "data" / "baselines"
 SECTION = "## CI regression: the `spotplan regress` suite (`benchmarks/bench_regress.py`)"
-HEADER = (
-    f"\n{SECTION}\n\n"
-    "Baseline: one `advisor.api.recommend` call on the p4d-7b-full-aws reference request, in the same run. Measured:\n"
-    "the whole committed suite (`run_suite` on data/baselines: every scenario at its pinned runs and seed, compared with\n"
-    "its baseline, nothing written). Budget: one minute on 2 cores.\n\n"
-    "| date | machine | load avg | baseline: one scenario | suite | ratio | scenarios (pass/skip/fail) |\n"
-    "|---|---|---|---|---|---|---|\n"
-)
 
 
 def baseline_s() -> float:
@@ -61,19 +55,7 @@ def main() -> None:
            f"{c.get('pass', 0)}/{c.get('skipped', 0)}/{c.get('fail', 0) + c.get('no-baseline', 0)} |")
     print(row)
     if args.append:
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(with_row(path.read_text(encoding="utf-8"), row), encoding="utf-8")
-
-
-def with_row(text: str, row: str) -> str:
-    """``text`` with ``row`` added at the end of this benchmark's table (the section is created if absent)."""
-    if SECTION not in text:
-        return text.rstrip("\n") + "\n" + HEADER + row + "\n"
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    end = len(text) if end < 0 else end
-    head, tail = text[:end].rstrip("\n"), text[end:]
-    return head + "\n" + row + "\n" + tail
+        add_row(SECTION, row)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import simpy
+from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -148,8 +149,7 @@ def main() -> None:
            f"mean {mc.makespan_h.mean():.1f} h, ${mc.cost_usd.mean():.1f} |")
     print(row)
     if args.append:
-        with (REPO / "BENCHMARKS.md").open("a", encoding="utf-8") as f:
-            f.write(row + "\n")
+        add_row("## Simulator:", row)
 
 
 if __name__ == "__main__":
