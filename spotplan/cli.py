@@ -22,21 +22,24 @@ app = typer.Typer(
 
 # Each module defines ``register(app)``. Heavy imports (torch, simpy, streamlit) stay inside the
 # command functions so ``spotplan --help`` is fast and the advisor never drags torch in.
+# Listed in workflow order, which is the order ``spotplan --help`` shows.
 COMMAND_MODULES: tuple[str, ...] = (
-    "spotplan.commands.dashboard",
-    "spotplan.commands.runner",
-    "spotplan.commands.regress",
     "spotplan.commands.recommend",
+    "spotplan.commands.simulate",
     "spotplan.commands.prices",
     "spotplan.commands.data",
-    "spotplan.commands.simulate",
+    "spotplan.commands.runner",
+    "spotplan.commands.regress",
+    "spotplan.commands.dashboard",
 )
-
-
 
 @app.callback()
 def _root() -> None:
     """Plan, simulate and run ML training on spot and preemptible GPUs."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
 
 
 @app.command("version")
@@ -46,9 +49,6 @@ def version() -> None:
 
     typer.echo(__version__)
 
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
