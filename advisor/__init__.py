@@ -1,6 +1,6 @@
 """The planning advisor: pools, fallback ladder and checkpoint interval for a training job.
 
-Entry point: ``advisor.api.recommend(RecommendRequest(...)) -> Recommendation``. Modules by concept:
+Entry point: ``spotplan.advisor.api.recommend(RecommendRequest(...)) -> Recommendation``. Modules by concept:
 ``sizing`` (memory, checkpoint bytes, throughput), ``savecost`` (save/restore times, notice feasibility),
 ``candidates`` (spot pools per AZ, on-demand per region), ``ladder`` (closed-form ranking, ladder order),
 ``scoring`` (candidate -> Scenario -> SimPy Monte Carlo), ``baselines``, ``optimize`` (the search),

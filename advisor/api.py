@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from advisor import narrative
-from advisor.candidates import (
+from spotplan.advisor import narrative
+from spotplan.advisor.candidates import (
     PoolOption,
     PriceSource,
     build_pools,
@@ -22,21 +22,21 @@ from advisor.candidates import (
     fitting_types,
     load_history,
 )
-from advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
-from advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
-from advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
-from advisor.recommendation import BaselineResult, Recommendation
-from advisor.request import RecommendRequest
-from advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
-from advisor.scoring import Scored, SimSettings
-from advisor.sizing import JobSizing, parse_model_size, size_job
+from spotplan.advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
+from spotplan.advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
+from spotplan.advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
+from spotplan.advisor.recommendation import BaselineResult, Recommendation
+from spotplan.advisor.request import RecommendRequest
+from spotplan.advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
+from spotplan.advisor.scoring import Scored, SimSettings
+from spotplan.advisor.sizing import JobSizing, parse_model_size, size_job
 from spotplan.errors import InfeasibleError
 from spotplan.schemas.plan import Assumption, Expected, Market, NoticeHandling
 
 if TYPE_CHECKING:
-    from simulator.catalog import Catalog
-    from simulator.fitted import FittedBehaviour
-    from simulator.prices import PriceHistory
+    from spotplan.simulator.market.catalog import Catalog
+    from spotplan.simulator.market.fitted import FittedBehaviour
+    from spotplan.simulator.market.prices import PriceHistory
 
 DEADLINE_COMPUTE_SHARE = 0.8  # size the gang so pure compute uses at most 80% of the deadline
 
@@ -83,7 +83,7 @@ def _expected(s: Scored, od_cost: float | None) -> Expected:
 
 
 def _data_files(request: RecommendRequest) -> dict[str, Path]:
-    from simulator import catalog, fitted
+    from spotplan.simulator.market import catalog, fitted
 
     files = {"catalog": Path(catalog.CATALOG_DIR), "fitted": Path(fitted.FITTED_PATH).parent}
     if request.prices_path is not None:
@@ -111,8 +111,8 @@ class Prepared:
 
 def prepare(request: RecommendRequest) -> Prepared:
     """Validate the request against the catalog and size everything the search needs (pure, no SimPy)."""
-    from simulator.catalog import load_catalog
-    from simulator.fitted import load_fitted
+    from spotplan.simulator.market.catalog import load_catalog
+    from spotplan.simulator.market.fitted import load_fitted
 
     catalog = load_catalog()
     check_regions(request.regions, catalog)

@@ -11,10 +11,10 @@ Times are seconds.
 
 from __future__ import annotations
 
-from advisor.candidates import PoolOption
-from advisor.ladder import MAX_SPOT_RUNGS, JobTimes
-from advisor.scoring import Config
-from simulator.theory import young_interval_s
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.ladder import MAX_SPOT_RUNGS, JobTimes
+from spotplan.advisor.scoring import Config
+from spotplan.simulator.theory import young_interval_s
 from spotplan.schemas.plan import Market
 
 FIXED_INTERVAL_S = 1800.0

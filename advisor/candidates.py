@@ -2,7 +2,7 @@
 
 Prices are USD per hour per instance; ``hourly_usd`` covers the whole gang of ``nodes`` instances.
 Throughput is tokens per second of the whole gang. Interruption behaviour (MTBF, seconds) comes from
-``simulator.fitted`` (traces, the fit, or the Spot Advisor band prior, as the pool says); spot prices come
+``spotplan.simulator.market.fitted`` (traces, the fit, or the Spot Advisor band prior, as the pool says); spot prices come
 from the fit, or from a replayed price history given with ``--prices``.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.sizing import JobSizing, nodes_to_fit, tokens_per_s
+from spotplan.advisor.sizing import JobSizing, nodes_to_fit, tokens_per_s
 from spotplan.errors import ConfigError, InfeasibleError, did_you_mean
 from spotplan.schemas.plan import Market
 
@@ -39,7 +39,7 @@ class PoolOption:
     mtbf_s: float | None  # mean up-time of one instance before an interruption; None on on-demand
     interruption_source: str
     price_source: str
-    availability: str = "fitted"  # "fitted" (traces/fit/prior via simulator.fitted) or "exponential" at mtbf_s
+    availability: str = "fitted"  # "fitted" (traces/fit/prior via spotplan.simulator.market.fitted) or "exponential" at mtbf_s
 
     @property
     def hourly_usd(self) -> float:
@@ -176,6 +176,6 @@ def load_history(path: str | Path | None) -> Any | None:
     """The ``--prices`` history, or None for the embedded fit."""
     if path is None:
         return None
-    from simulator.prices import load_price_history
+    from spotplan.simulator.market.prices import load_price_history
 
     return load_price_history(path)

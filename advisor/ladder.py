@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from advisor.candidates import PoolOption
-from advisor.savecost import SaveCosts
-from simulator.theory import daly_expected_wall_s, daly_interval_s
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.savecost import SaveCosts
+from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 from spotplan.schemas.plan import Market
 
 HEAD_MARGIN = 0.8  # the head's closed-form makespan must leave 20% of the bound for what Daly's model omits

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from advisor.candidates import PoolOption
-from advisor.request import RecommendRequest
-from advisor.savecost import NoticeCheck, SaveCosts
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.request import RecommendRequest
+from spotplan.advisor.savecost import NoticeCheck, SaveCosts
 from spotplan.schemas.plan import Assumption, Market, Plan
 
 PROGRESS_AFTER_S = 1.0  # the bar appears only when the search takes longer than this

@@ -1,7 +1,7 @@
 """Interval and ladder search: closed-form/fast-path scan, then SimPy Monte Carlo scoring of finalists.
 
 1. Scan: every pool is scored alone with Daly's model; the ladder is built from that ranking
-   (``advisor.ladder``); the interval sweep of the first rung uses Daly's T_w and the numpy fast path.
+   (``spotplan.advisor.ladder``); the interval sweep of the first rung uses Daly's T_w and the numpy fast path.
 2. Finalists, all scored by the SimPy model on the same replays (same seed, same offsets): the three
    baselines; ladder and strategy variants at Daly's interval (eager-next-region, failover, spot-only
    without the on-demand rung, a short ladder, greedy vs uniform progress under a deadline); then the best
@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from advisor.baselines import baselines
-from advisor.ladder import PoolScore, build_ladder, pick_head, rank_pools
-from advisor.scoring import Config, Scored, SimSettings, score
-from simulator.fastpath import simulate_exponential
-from simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
+from spotplan.advisor.baselines import baselines
+from spotplan.advisor.ladder import PoolScore, build_ladder, pick_head, rank_pools
+from spotplan.advisor.scoring import Config, Scored, SimSettings, score
+from spotplan.simulator.fastpath import simulate_exponential
+from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
 from spotplan.schemas.plan import Market
 
 DEADLINE_TARGET = 0.95  # a plan "meets" a deadline when at least 95% of replays finish in time

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from advisor.candidates import PoolOption
-from advisor.request import RecommendRequest
-from advisor.savecost import SaveCosts
-from advisor.sizing import JobSizing
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.request import RecommendRequest
+from spotplan.advisor.savecost import SaveCosts
+from spotplan.advisor.sizing import JobSizing
 from spotplan.schemas.plan import Assumption, Expected, ModelSpec, NoticeHandling, Plan, Pool
 
 KEEP_LAST_K = 3

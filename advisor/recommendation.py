@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from advisor.emit import skypilot_yaml, torchrun_command
-from advisor.savecost import NoticeCheck
+from spotplan.advisor.emit import skypilot_yaml, torchrun_command
+from spotplan.advisor.savecost import NoticeCheck
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 
 
@@ -32,7 +32,7 @@ class BaselineResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Recommendation:
-    """What ``advisor.api.recommend`` returns."""
+    """What ``spotplan.advisor.api.recommend`` returns."""
 
     plan: Plan
     baseline_results: dict[str, BaselineResult]

@@ -9,7 +9,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from advisor.recommendation import Recommendation
+from spotplan.advisor.recommendation import Recommendation
 from spotplan.schemas.plan import Distribution, Expected
 
 

@@ -1,4 +1,4 @@
-"""What a user asks the advisor for: the ``RecommendRequest`` consumed by ``advisor.api.recommend``.
+"""What a user asks the advisor for: the ``RecommendRequest`` consumed by ``spotplan.advisor.api.recommend``.
 
 Units are in names: ``_h`` hours, ``_s`` seconds, ``_bytes_per_s`` bytes per second.
 """

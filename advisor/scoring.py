@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from advisor.candidates import PoolOption
-from advisor.ladder import PROVISION_S, SETUP_S, JobTimes
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.schemas.plan import Distribution, Expected, Market
 
 CHUNK_MAX_H = 48.0
@@ -161,8 +161,8 @@ def expected_from(cost: np.ndarray, makespan_h: np.ndarray, hit: float | None, r
 
 def score(config: Config, s: SimSettings) -> Scored:
     """Run the SimPy Monte Carlo for ``config`` (single worker: small run counts, no process start-up)."""
-    from simulator.compile import compile_scenario
-    from simulator.montecarlo import run_monte_carlo
+    from spotplan.simulator.compile import compile_scenario
+    from spotplan.simulator.montecarlo import run_monte_carlo
 
     scenario = to_scenario(config, s)
     k = chunks(config, s)

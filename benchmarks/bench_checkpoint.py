@@ -26,14 +26,14 @@ from pathlib import Path
 import torch
 from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
-from runner.calibrate import _train_state, disk_of
-from runner.checkpoint import load_checkpoint, step_dir
-from runner.corpus import DataPosition
-from runner.fsio import HASH_NAME
-from runner.job import device_name, resolve_device
-from runner.model import VOCAB_SIZE, named_config
-from runner.snapshot import Saver
-from runner.state import capture, restore
+from spotplan.runner.calibrate import _train_state, disk_of
+from spotplan.runner.checkpoint import load_checkpoint, step_dir
+from spotplan.runner.corpus import DataPosition
+from spotplan.runner.fsio import HASH_NAME
+from spotplan.runner.job import device_name, resolve_device
+from spotplan.runner.model import VOCAB_SIZE, named_config
+from spotplan.runner.snapshot import Saver
+from spotplan.runner.state import capture, restore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Drives ``dashboard/app.py`` headless with Streamlit's AppTest (script run plus figure building; the browser's
 plotly.js drawing is not included: the browser test records that in ``artifacts/screenshots/timings.json``).
-Baseline, measured in the same run: the full advisor, ``advisor.api.recommend``, for the same inputs, which is what
+Baseline, measured in the same run: the full advisor, ``spotplan.advisor.api.recommend``, for the same inputs, which is what
 the page would cost if every slider move re-planned with SimPy. Prints a Markdown row for BENCHMARKS.md.
 
     .venv/bin/python benchmarks/bench_dashboard.py
@@ -31,8 +31,8 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 def main() -> int:
     from streamlit.testing.v1 import AppTest
 
-    from advisor.api import recommend
-    from advisor.request import RecommendRequest
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
 
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=600)
     first_s = _timed(at.run)

@@ -40,7 +40,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--append", action="store_true", help="add the row to this benchmark's BENCHMARKS.md table")
     args = ap.parse_args()
-    from simulator.prices import load_price_history
+    from spotplan.simulator.market.prices import load_price_history
 
     folder = args.shared_data / HISTORY
     files = sorted(folder.rglob("*.json"))

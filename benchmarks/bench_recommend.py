@@ -1,6 +1,6 @@
 """Benchmark: wall time of `spotplan recommend --model-size 7B` (defaults) and the share spent in SimPy.
 
-Runs ``advisor.api.recommend`` in-process (after one warm-up call that loads the catalog and fit), repeats it,
+Runs ``spotplan.advisor.api.recommend`` in-process (after one warm-up call that loads the catalog and fit), repeats it,
 and reports the median wall time, the median time inside the SimPy Monte Carlo, and their ratio. A second
 figure times the bare CLI subprocess (import + run) once, as a user sees it.
 
@@ -31,8 +31,8 @@ def main() -> int:
     ap.add_argument("--append", action="store_true", help="add the row to this benchmark's BENCHMARKS.md table")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from advisor.api import recommend
-    from advisor.request import RecommendRequest
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
 
     req = RecommendRequest(model_size="7B")
     recommend(req)  # warm-up: catalog, fit and imports are cached after this

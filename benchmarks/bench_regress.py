@@ -1,6 +1,6 @@
 """Wall time of the ``spotplan regress`` suite against one advisor call measured in the same run.
 
-Baseline: ``advisor.api.recommend`` on the p4d-7b-full-aws reference request (what one scenario costs). Measured:
+Baseline: ``spotplan.advisor.api.recommend`` on the p4d-7b-full-aws reference request (what one scenario costs). Measured:
 the whole committed suite (every scenario at its pinned runs and seed, compared with its baseline; nothing is
 written). Prints seconds, the ratio to the baseline, and each scenario's seconds; ``--append`` adds a row to the
 "CI regression" section of BENCHMARKS.md. The issue's budget is one minute for the suite on 2 cores.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
-from advisor.regression_engine import build_request, resolve
-from advisor.regression_inputs import shared_data_dir
-from advisor.regression_suite import SuiteOptions, run_suite
+from spotplan.regress.engine import build_request, resolve
+from spotplan.regress.inputs import shared_data_dir
+from spotplan.regress.suite import SuiteOptions, run_suite
 from spotplan.schemas.baseline import ReferenceScenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ SECTION = "## CI regression: the `spotplan regress` suite (`benchmarks/bench_reg
 
 def baseline_s() -> float:
     """Seconds of one advisor call on the p4d 7B reference request."""
-    from advisor.api import recommend
+    from spotplan.advisor.api import recommend
 
     ref = ReferenceScenario.load(BASELINES / "p4d-7b-full-aws.yaml")
     rs = resolve(ref, baselines_dir=BASELINES, calibration_override=None, shared_dir=shared_data_dir())

@@ -1,16 +1,16 @@
 """Streamlit entry of the what-if dashboard (``spotplan dashboard`` serves this file).
 
-Layout only: the sidebar collects a ``WhatIf``; ``dashboard.data`` asks the advisor and the simulator (cached):
+Layout only: the sidebar collects a ``WhatIf``; ``spotplan.dashboard.data`` asks the advisor and the simulator (cached):
 a quick plan at every change (closed form + numpy fast path), the full advisor plan and the SimPy replay when the
-user asks; the page modules draw the results with the pure builders of ``dashboard.charts``.
+user asks; the page modules draw the results with the pure builders of ``spotplan.dashboard.charts``.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
-from dashboard.app_pages import (
+from spotplan.dashboard import data
+from spotplan.dashboard.app_pages import (
     distributions_page,
     files_page,
     plan_page,
@@ -18,8 +18,8 @@ from dashboard.app_pages import (
     replay_page,
     sidebar_page,
 )
-from dashboard.frames import PlanView
-from dashboard.inputs import Upload, WhatIf
+from spotplan.dashboard.frames import PlanView
+from spotplan.dashboard.inputs import Upload, WhatIf
 from spotplan.errors import SpotplanError
 
 

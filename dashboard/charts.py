@@ -1,7 +1,7 @@
 """Pure chart builders: one tidy DataFrame in, one Plotly figure out.
 
 No prices, formulas or I/O live here: every number a chart shows comes from its input frame, built by
-``dashboard.frames`` from advisor and simulator results. Units follow the column names (``_usd``, ``_h``,
+``spotplan.dashboard.frames`` from advisor and simulator results. Units follow the column names (``_usd``, ``_h``,
 ``_min``, ``_usd_per_h``). Each figure carries ``layout.meta = {"chart": <name>}`` so tests can find it.
 """
 

@@ -21,8 +21,8 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from dashboard import frames
-from dashboard.inputs import Upload, WhatIf
+from spotplan.dashboard import frames
+from spotplan.dashboard.inputs import Upload, WhatIf
 from spotplan.errors import ConfigError, DataError
 
 
@@ -56,7 +56,7 @@ def _user_path(exc: Exception, path: Path) -> str:
 @st.cache_data(max_entries=1, show_spinner=False)
 def catalog_choices() -> tuple[list[str], list[str]]:
     """Regions and instance families of the embedded catalog (sidebar choices)."""
-    from simulator.catalog import load_catalog
+    from spotplan.simulator.market.catalog import load_catalog
 
     catalog = load_catalog()
     return catalog.regions(), catalog.families()
@@ -65,7 +65,7 @@ def catalog_choices() -> tuple[list[str], list[str]]:
 @st.cache_data(max_entries=8, show_spinner=False)
 def price_table(upload: Upload) -> tuple[pd.DataFrame, list[str]]:
     """The normalised price table and loader warnings of an uploaded price history; DataError if malformed."""
-    from simulator.prices import load_price_history
+    from spotplan.simulator.market.prices import load_price_history
 
     with _as_file(upload) as path:
         try:
@@ -98,7 +98,7 @@ def validate_calibration(upload: Upload) -> str:
 @st.cache_data(max_entries=8, show_spinner=False)
 def price_view(upload: Upload, instance_types: tuple[str, ...]) -> frames.PriceView:
     """Price lines of the uploaded history (the plan's instance types where present) and on-demand refs."""
-    from simulator.catalog import load_catalog
+    from spotplan.simulator.market.catalog import load_catalog
 
     table, warnings = price_table(upload)
     return frames.price_view(table, load_catalog(), instance_types, warnings)
@@ -111,9 +111,9 @@ MAX_REMEMBERED = 8  # as many entries as the full-plan and replay caches keep
 def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
     """The advisor request. Inputs left at the advisor's defaults are passed as None, so the advisor states its
     own source for them and the plan (and its inputs hash) equals ``spotplan recommend``'s for the same options."""
-    from advisor.request import RecommendRequest
-    from advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S, NOTICE_S
-    from advisor.sizing import DEFAULT_MFU
+    from spotplan.advisor.request import RecommendRequest
+    from spotplan.advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S, NOTICE_S
+    from spotplan.advisor.sizing import DEFAULT_MFU
     from spotplan.schemas.calibration import Calibration
     from spotplan.schemas.plan import TrainingMode
 
@@ -139,7 +139,7 @@ def _prices_path(prices: Upload | None) -> Path | None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def quick_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
     """The quick plan (advisor closed form + numpy fast path, well under a second); SpotplanError on bad input."""
-    from dashboard.quickplan import FIRST_RUNG_NOTE, quick_plan, summarise
+    from spotplan.dashboard.quickplan import FIRST_RUNG_NOTE, quick_plan, summarise
 
     q = quick_plan(_request(whatif, _prices_path(prices)))
     comparison = summarise(q.samples)
@@ -157,7 +157,7 @@ def quick_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
 
 
 def _scenario_json(q: Any) -> str:
-    from advisor.scoring import to_scenario
+    from spotplan.advisor.scoring import to_scenario
 
     return str(to_scenario(q.config, q.settings).model_dump_json())
 
@@ -170,7 +170,7 @@ def _fast_frame(samples: pd.DataFrame) -> pd.DataFrame:
 @st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
 def full_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
     """The advisor's plan (SimPy-scored finalists and baselines) reshaped for the page; seconds to minutes."""
-    from advisor.api import recommend
+    from spotplan.advisor.api import recommend
 
     rec = recommend(_request(whatif, _prices_path(prices)), progress=False)
     plan = rec.plan
@@ -225,7 +225,7 @@ def replay_chunks(runs: int) -> list[tuple[int, int]]:
 
 
 def _compiled(scenario_json: str) -> Any:
-    from simulator.compile import compile_scenario
+    from spotplan.simulator.compile import compile_scenario
     from spotplan.schemas.scenario import Scenario
 
     return compile_scenario(Scenario.model_validate_json(scenario_json))
@@ -235,8 +235,8 @@ def _compiled(scenario_json: str) -> Any:
 def replay_chunk(scenario_json: str, seed: int, start: int, stop: int) -> tuple[Any, ...]:
     """RunResults (without timelines) of runs ``start``..``stop - 1``; run ``i`` uses the simulator's
     ``run_rng(seed, i)``, so the figures equal ``spotplan simulate``'s for the same scenario and seed."""
-    from simulator.model import simulate_once
-    from simulator.montecarlo import run_rng
+    from spotplan.simulator.model import simulate_once
+    from spotplan.simulator.montecarlo import run_rng
 
     cs = _compiled(scenario_json)
     return tuple(simulate_once(cs, run_rng(seed, i), keep_timeline=False) for i in range(start, stop))
@@ -257,8 +257,8 @@ def replay(scenario_json: str, runs: int, seed: int) -> frames.ReplayView:
     Only the example runs are re-simulated with their timelines (a long job's timeline holds tens of
     thousands of intervals).
     """
-    from simulator.model import simulate_once
-    from simulator.montecarlo import MonteCarloResult, run_rng
+    from spotplan.simulator.model import simulate_once
+    from spotplan.simulator.montecarlo import MonteCarloResult, run_rng
 
     t0 = time.perf_counter()
     results = [r for a, b in replay_chunks(runs) for r in replay_chunk(scenario_json, seed, a, b)]

@@ -175,7 +175,7 @@ def assumptions_frame(assumptions: list[Any]) -> pd.DataFrame:
                          for a in assumptions], columns=["name", "value", "unit", "source"])
 
 
-# The state names for the simulator's cost buckets (simulator.result.CostBucket values).
+# The state names for the simulator's cost buckets (spotplan.simulator.result.CostBucket values).
 STATE_OF_BUCKET: dict[str, str] = {
     "useful_compute": "training",
     "checkpoint_stall": "saving",

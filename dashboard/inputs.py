@@ -1,4 +1,4 @@
-"""What the sidebar collects: plain, hashable values (the cache keys of ``dashboard.data``).
+"""What the sidebar collects: plain, hashable values (the cache keys of ``spotplan.dashboard.data``).
 
 Units are in field names: ``_h`` hours, ``_s`` seconds, ``_bytes_per_s`` bytes per second.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RUN_CHOICES: tuple[int, ...] = (16, 32, 48, 100, 200, 500, 1000)
-DEFAULT_RUNS = 48  # the advisor's own default (advisor.request.DEFAULT_RUNS)
+DEFAULT_RUNS = 48  # the advisor's own default (spotplan.advisor.request.DEFAULT_RUNS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

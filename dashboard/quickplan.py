@@ -1,9 +1,9 @@
 """The dashboard's quick plan: the advisor's closed-form stage plus the numpy fast path, in well under a second.
 
-``advisor.api.recommend`` scores its finalists and baselines with SimPy replays, which takes seconds to minutes
+``spotplan.advisor.api.recommend`` scores its finalists and baselines with SimPy replays, which takes seconds to minutes
 for long jobs; the what-if sliders need an answer at once. This module runs only the advisor's first stage
 (its own sizing, pools, save costs, Daly ranking, ladder, interval sweep and baselines, called unchanged) and
-samples each option's first rung with ``simulator.fastpath`` (Daly's single-pool model, every second billed).
+samples each option's first rung with ``spotplan.simulator.fastpath`` (Daly's single-pool model, every second billed).
 The page labels these figures as such and offers the full advisor on a button. No streamlit here.
 Times are seconds, prices USD per hour, costs USD.
 """
@@ -23,40 +23,40 @@ FIRST_RUNG_NOTE = "fast path: each option's first rung alone (Daly's model), bef
 class QuickPlan:
     """What the quick stage decided: ladder, interval, Young/Daly marks, sweep, options sampled, settings."""
 
-    ladder: tuple[Any, ...]  # advisor.candidates.PoolOption, first rung first
+    ladder: tuple[Any, ...]  # spotplan.advisor.candidates.PoolOption, first rung first
     interval_s: float
     young_s: float | None
     daly_s: float | None
     sweep: pd.DataFrame
     samples: pd.DataFrame  # option, cost_usd, makespan_h (one row per fast-path run)
-    config: Any  # advisor.scoring.Config of the plan (for the SimPy replay)
-    settings: Any  # advisor.scoring.SimSettings
+    config: Any  # spotplan.advisor.scoring.Config of the plan (for the SimPy replay)
+    settings: Any  # spotplan.advisor.scoring.SimSettings
     first_rung: str
 
 
 def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(cost_usd, makespan_h) per run of ``config``'s first rung alone: the fast path for spot, and for
     on-demand the advisor's closed form (one start-up, no interruptions, identical in every run)."""
-    from advisor.ladder import score_pool
-    from simulator.fastpath import exponential_cost_usd, simulate_exponential
+    from spotplan.advisor.ladder import score_pool
+    from spotplan.simulator.fastpath import exponential_cost_usd, simulate_exponential
 
     pool = config.ladder[0]
     if pool.gang_mtbf_s is None:
         wall_s = np.full(runs, score_pool(pool, times).wall_s)
     else:
-        save_s = max(times.save(pool.nodes).snapshot_s, 1e-3)  # the advisor's floor (advisor.ladder)
+        save_s = max(times.save(pool.nodes).snapshot_s, 1e-3)  # the advisor's floor (spotplan.advisor.ladder)
         wall_s = simulate_exponential(times.work_s(pool), config.interval_s, save_s, times.restart_s(pool.nodes),
                                       pool.gang_mtbf_s, runs, rng)
     return exponential_cost_usd(wall_s, pool.hourly_usd), wall_s / 3600.0
 
 
 def _head_bound_h(request: Any, pools: list[Any], times: Any) -> float | None:
-    """The makespan bound the advisor picks its head pool under (advisor.optimize.search): the deadline, else the
+    """The makespan bound the advisor picks its head pool under (spotplan.advisor.optimize.search): the deadline, else the
     P95 bound, else PATIENCE x the on-demand baseline's makespan, here its closed form (no interruptions, so the
     SimPy figure differs only by the final save)."""
-    from advisor.baselines import on_demand_baseline
-    from advisor.ladder import score_pool
-    from advisor.optimize import PATIENCE
+    from spotplan.advisor.baselines import on_demand_baseline
+    from spotplan.advisor.ladder import score_pool
+    from spotplan.advisor.optimize import PATIENCE
 
     if request.deadline_h is not None:
         return float(request.deadline_h)
@@ -68,12 +68,12 @@ def _head_bound_h(request: Any, pools: list[Any], times: Any) -> float | None:
 
 def quick_plan(request: Any) -> QuickPlan:
     """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
-    from advisor.api import prepare
-    from advisor.baselines import baselines
-    from advisor.ladder import build_ladder, pick_head, rank_pools
-    from advisor.optimize import starting_deadline_policy, sweep_frame
-    from advisor.scoring import Config
-    from simulator.theory import daly_interval_s, young_interval_s
+    from spotplan.advisor.api import prepare
+    from spotplan.advisor.baselines import baselines
+    from spotplan.advisor.ladder import build_ladder, pick_head, rank_pools
+    from spotplan.advisor.optimize import starting_deadline_policy, sweep_frame
+    from spotplan.advisor.scoring import Config
+    from spotplan.simulator.theory import daly_interval_s, young_interval_s
 
     prep = prepare(request)
     pools, times, settings = prep.pools, prep.times, prep.settings

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.checkpoint import Checkpoint, load_checkpoint, step_dir, write_checkpoint
-from runner.corpus import DataPosition
-from runner.job import device_name, resolve_device
-from runner.model import VOCAB_SIZE, build_model, named_config
-from runner.runlog import utc_iso
-from runner.snapshot import SnapshotBuffers
-from runner.state import TrainState, capture, restore
+from spotplan.runner.checkpoint import Checkpoint, load_checkpoint, step_dir, write_checkpoint
+from spotplan.runner.corpus import DataPosition
+from spotplan.runner.job import device_name, resolve_device
+from spotplan.runner.model import VOCAB_SIZE, build_model, named_config
+from spotplan.runner.runlog import utc_iso
+from spotplan.runner.snapshot import SnapshotBuffers
+from spotplan.runner.state import TrainState, capture, restore
 from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
 
 DEFAULT_SIZES = ("small", "base", "medium")

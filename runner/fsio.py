@@ -5,7 +5,7 @@ fsynced (ext4 ``data=ordered`` does not order a rename after the data of another
 
 Checksums are XXH3-128 (hex): they detect torn and corrupted files at ~10 GB/s per core, so hashing costs a few
 percent of a disk write; sha256 ran at 0.6-0.9 GB/s here and halved save throughput (benchmarks/bench_checkpoint).
-A checksum is not a signature: safety against crafted files comes from never unpickling (``runner.tensorfile``).
+A checksum is not a signature: safety against crafted files comes from never unpickling (``spotplan.runner.tensorfile``).
 """
 
 from __future__ import annotations

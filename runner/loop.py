@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from runner.checkpoint import iter_valid, remove_uncommitted
-from runner.corpus import DataPosition
-from runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
-from runner.policy import (
+from spotplan.runner.checkpoint import iter_valid, remove_uncommitted
+from spotplan.runner.corpus import DataPosition
+from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
+from spotplan.runner.policy import (
     ExitCode,
     IntervalUnit,
     emergency_save_fits,
@@ -27,11 +27,11 @@ from runner.policy import (
     interval_steps,
     should_checkpoint,
 )
-from runner.runlog import RunLog, utc_iso
-from runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
-from runner.snapshot import Saver, SaveResult
-from runner.state import capture, restore
-from runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
+from spotplan.runner.runlog import RunLog, utc_iso
+from spotplan.runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
+from spotplan.runner.snapshot import Saver, SaveResult
+from spotplan.runner.state import capture, restore
+from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
 from spotplan.errors import CheckpointError
 from spotplan.schemas.events import EventKind
 from spotplan.schemas.plan import Market, Plan

@@ -1,6 +1,6 @@
 """The JSON-lines run log: one ``spotplan.schemas.RunEvent`` per line, appended by the loop and its threads.
 
-This is the interruption event format the simulator's data layer replays (``simulator.traces.load_event_log``).
+This is the interruption event format the simulator's data layer replays (``spotplan.simulator.market.traces.load_event_log``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
+from spotplan.runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
 from spotplan.errors import CheckpointError
 
 

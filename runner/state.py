@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner.checkpoint import Checkpoint
-from runner.corpus import DataPosition
+from spotplan.runner.checkpoint import Checkpoint
+from spotplan.runner.corpus import DataPosition
 from spotplan.errors import CheckpointError
 
 

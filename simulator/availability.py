@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.series import AvailabilityTrace
+from spotplan.simulator.market.series import AvailabilityTrace
 from spotplan.errors import ConfigError
 
 INF = math.inf

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from simulator.series import PriceSeries
+from spotplan.simulator.market.series import PriceSeries
 
 SECONDS_PER_HOUR = 3600.0
 

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.availability import AlwaysUp, Availability, RenewalAvailability, TraceAvailability, exponential
-from simulator.billing import BillingRules, FlatPrice, ReplayedPrice
-from simulator.series import PriceSeries
-from simulator.theory import daly_interval_s, young_interval_s
+from spotplan.simulator.availability import AlwaysUp, Availability, RenewalAvailability, TraceAvailability, exponential
+from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
+from spotplan.simulator.market.series import PriceSeries
+from spotplan.simulator.theory import daly_interval_s, young_interval_s
 from spotplan.errors import ConfigError, SpotplanError
 from spotplan.paths import shared_data_dir
 from spotplan.schemas.plan import Market
@@ -136,21 +136,21 @@ class _Loader:
         return p
 
     def history(self, p: Path):  # -> PriceHistory
-        from simulator.prices import load_price_history
+        from spotplan.simulator.market.prices import load_price_history
 
         if p not in self._histories:
             self._histories[p] = load_price_history(p)
         return self._histories[p]
 
     def catalog(self):  # -> Catalog
-        from simulator.catalog import load_catalog
+        from spotplan.simulator.market.catalog import load_catalog
 
         if self._catalog is None:
             self._catalog = load_catalog()
         return self._catalog
 
     def fitted(self):  # -> FittedBehaviour
-        from simulator.fitted import load_fitted
+        from spotplan.simulator.market.fitted import load_fitted
 
         if self._fitted is None:
             self._fitted = load_fitted()
@@ -195,7 +195,7 @@ def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader) -
             raise ConfigError(f"{ld.source}: {where}.kind: on-demand capacity is modelled as 'always'")
         return AlwaysUp(), "always available"
     if av.kind is AvailabilityKind.TRACE:
-        from simulator.traces import load_availability_trace
+        from spotplan.simulator.market.traces import load_availability_trace
 
         assert av.path is not None
         p = ld.path(av.path, f"{where}.path")

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from simulator.theory import _positive, segments
+from spotplan.simulator.theory import _positive, segments
 
 SECONDS_PER_HOUR = 3600.0
 

@@ -1,13 +1,13 @@
 """The SimPy model of one training run on a fallback ladder of spot and on-demand pools.
 
 Simulation time is float seconds from the job's start. The job is one SimPy process. Each pool has an
-availability process (``simulator.availability``) that ``interrupt()``s the job when the pool goes down while the
+availability process (``spotplan.simulator.availability``) that ``interrupt()``s the job when the pool goes down while the
 job holds an instance there, and pools with a replayed price history have a price-feed process (a price above the
 pool's max price interrupts too). A notice reaches the job ``detection_lag_s`` after it is issued; the job then
 runs to the next step boundary and tries an emergency save, which counts only if its snapshot *and* persist end
 before termination. Regular saves stall training for ``save_blocking_s``; the background persist must finish
 before the checkpoint becomes the recovery point, and at most one save is in flight. Work after the recovery
-point is lost at termination. Each instance lifetime is billed by ``simulator.billing``.
+point is lost at termination. Each instance lifetime is billed by ``spotplan.simulator.billing``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simulator.billing import FlatPrice, ReplayedPrice, bill_usd
-from simulator.compile import CompiledPool, CompiledScenario
-from simulator.deadline import Choice, DeadlineState, decide
-from simulator.recovery import candidate_order
-from simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
+from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
+from spotplan.simulator.compile import CompiledPool, CompiledScenario
+from spotplan.simulator.deadline import Choice, DeadlineState, decide
+from spotplan.simulator.recovery import candidate_order
+from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
 from spotplan.schemas.scenario import DeadlinePolicy
 
 INF = math.inf

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.compile import CompiledScenario, compile_scenario, load_scenario
-from simulator.model import simulate_once
-from simulator.result import CostBucket, RunResult
+from spotplan.simulator.compile import CompiledScenario, compile_scenario, load_scenario
+from spotplan.simulator.model import simulate_once
+from spotplan.simulator.result import CostBucket, RunResult
 from spotplan.schemas.plan import Distribution
 from spotplan.schemas.scenario import Scenario
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.compile import CompiledScenario, compile_scenario
-from simulator.model import simulate_once
-from simulator.result import RunResult
+from spotplan.simulator.compile import CompiledScenario, compile_scenario
+from spotplan.simulator.model import simulate_once
+from spotplan.simulator.result import RunResult
 from spotplan.schemas.scenario import Scenario
 
 

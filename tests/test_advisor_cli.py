@@ -22,8 +22,8 @@ REL_TOL = 1e-6
 @pytest.fixture(scope="module")
 def rec_json() -> dict[str, Any]:
     """The --json document of `spotplan recommend --model-size 7B` (defaults, seed 0), computed once."""
-    from advisor.api import recommend
-    from advisor.request import RecommendRequest
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
 
     return json.loads(json.dumps(recommend(RecommendRequest(model_size="7B")).to_json()))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from advisor.emit import skypilot_task, skypilot_yaml, torchrun_command
+from spotplan.advisor.emit import skypilot_task, skypilot_yaml, torchrun_command
 from spotplan.schemas.plan import (
     Distribution,
     Expected,

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from advisor.baselines import baselines
-from advisor.candidates import PoolOption
-from advisor.ladder import JobTimes, build_ladder, rank_pools, score_pool
-from advisor.savecost import SaveCosts
-from simulator.theory import daly_interval_s, young_interval_s
+from spotplan.advisor.baselines import baselines
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.ladder import JobTimes, build_ladder, rank_pools, score_pool
+from spotplan.advisor.savecost import SaveCosts
+from spotplan.simulator.theory import daly_interval_s, young_interval_s
 from spotplan.schemas.plan import Market
 
 H = 3600.0
@@ -114,7 +114,7 @@ def test_gang_mtbf_divides_by_nodes() -> None:
 def test_advisor_never_imports_torch_or_streamlit() -> None:
     """Importing the advisor (api, render, CLI command) leaves torch and streamlit out of sys.modules."""
     code = (
-        "import sys, advisor.api, advisor.render, advisor.emit, spotplan.commands.recommend\n"
+        "import sys, spotplan.advisor.api, spotplan.advisor.render, spotplan.advisor.emit, spotplan.commands.recommend\n"
         "bad = [m for m in ('torch', 'streamlit') if m in sys.modules]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from advisor.api import recommend
-from advisor.candidates import PoolOption
-from advisor.ladder import JobTimes
-from advisor.optimize import choose, paired_t, refine_interval
-from advisor.request import RecommendRequest
-from advisor.savecost import SaveCosts
-from advisor.scoring import Config, SimSettings, score
-from simulator.theory import daly_interval_s
+from spotplan.advisor.api import recommend
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.ladder import JobTimes
+from spotplan.advisor.optimize import choose, paired_t, refine_interval
+from spotplan.advisor.request import RecommendRequest
+from spotplan.advisor.savecost import SaveCosts
+from spotplan.advisor.scoring import Config, SimSettings, score
+from spotplan.simulator.theory import daly_interval_s
 from spotplan.schemas.plan import Market
 
 H = 3600.0

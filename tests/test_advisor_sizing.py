@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from advisor.request import RecommendRequest, parse_count, parse_duration_h
-from advisor.savecost import notice_checks, parse_bandwidth, save_costs
-from advisor.sizing import (
+from spotplan.advisor.request import RecommendRequest, parse_count, parse_duration_h
+from spotplan.advisor.savecost import notice_checks, parse_bandwidth, save_costs
+from spotplan.advisor.sizing import (
     nodes_to_fit,
     parse_model_size,
     per_gpu_bytes,

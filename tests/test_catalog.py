@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from simulator.catalog import CATALOG_DIR, load_catalog
+from spotplan.simulator.market.catalog import CATALOG_DIR, load_catalog
 from spotplan.errors import ConfigError
 
 REQUIRED = [
@@ -82,7 +82,7 @@ def test_zones_keyed_by_az_id() -> None:
 
 def test_catalog_rebuild_matches(shared_data, tmp_path) -> None:
     """Re-running the builder on the public data reproduces the committed instances.json."""
-    from simulator.catalog_build import build
+    from spotplan.simulator.market.catalog_build import build
 
     committed = json.loads((CATALOG_DIR / "instances.json").read_text())
     assert build(shared_data) == committed

@@ -48,7 +48,7 @@ def test_show_cache(run_cli, monkeypatch, tmp_path) -> None:
 
 def test_data_fit_writes(run_cli, shared_data, tmp_path) -> None:
     """`spotplan data fit --out` writes the same document as the committed one."""
-    from simulator.fitted import FITTED_PATH
+    from spotplan.simulator.market.fitted import FITTED_PATH
 
     out = tmp_path / "fit.json"
     code, stdout, _ = run_cli("data", "fit", "--shared-data", shared_data, "--out", out)

@@ -137,8 +137,8 @@ def test_full_advisor_gives_plan_files_and_replay_draws_a_run(app: Any) -> None:
     _run(app.button(key="full_plan").click())
     labels = {b.proto.label for b in app.get("download_button")}
     assert {"Download plan YAML", "Download SkyPilot task"} <= labels
-    from advisor.api import recommend
-    from advisor.request import RecommendRequest
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
 
     cli_plan = recommend(RecommendRequest(model_size="7B", mode="lora", runs=16)).plan  # = spotplan recommend
     assert any(c.value.startswith(f"plan {cli_plan.plan_id} ") for c in app.caption)
@@ -221,9 +221,9 @@ def test_slower_calibrated_saves_lengthen_the_interval(app: Any) -> None:
 @pytest.mark.parametrize("mode", ["lora", "full"])
 def test_quick_plan_matches_the_advisors_closed_form_stage(mode: str) -> None:
     """The quick plan prices the same first rung at the same interval grid as the full advisor's sweep."""
-    from advisor.api import recommend
-    from advisor.request import RecommendRequest
-    from dashboard.quickplan import quick_plan
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
+    from spotplan.dashboard.quickplan import quick_plan
 
     request = RecommendRequest(model_size="7B", mode=mode, runs=8, seed=3)
     quick, full = quick_plan(request), recommend(request)
@@ -236,7 +236,7 @@ def test_quick_plan_matches_the_advisors_closed_form_stage(mode: str) -> None:
 
 def test_sidebar_model_sizes_are_the_advisors() -> None:
     """Every model size the sidebar offers is one the advisor sizes (no choice fails on selection)."""
-    from advisor.sizing import parse_model_size
-    from dashboard.app_pages.sidebar_page import MODEL_SIZES
+    from spotplan.advisor.sizing import parse_model_size
+    from spotplan.dashboard.app_pages.sidebar_page import MODEL_SIZES
 
     assert [parse_model_size(s).n_params > 0 for s in MODEL_SIZES] == [True] * len(MODEL_SIZES)

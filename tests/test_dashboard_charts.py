@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import charts
+from spotplan.dashboard import charts
 
 
 def _y(trace) -> list[float]:
@@ -140,7 +140,7 @@ def test_missing_column_is_reported() -> None:
 
 def test_merge_segments_joins_back_to_back_states_only() -> None:
     """Adjacent segments of the same pool and state join; a gap or another state keeps them apart."""
-    from dashboard.frames import merge_segments
+    from spotplan.dashboard.frames import merge_segments
 
     seg = pd.DataFrame({"pool": ["a", "a", "a", "a", "b"], "state": ["training", "training", "saving", "training",
                                                                       "training"],
@@ -152,7 +152,7 @@ def test_merge_segments_joins_back_to_back_states_only() -> None:
 
 def test_breakdown_frame_names_states_and_keeps_totals() -> None:
     """The simulator's cost buckets get the issue's state names; each split keeps the summary's figures."""
-    from dashboard.frames import breakdown_frame
+    from spotplan.dashboard.frames import breakdown_frame
 
     summary = {"mean_cost_by_activity_usd": {"useful_compute": 8.0, "checkpoint_stall": 1.0, "lost_work": 0.5,
                                              "changeover_restore": 0.5, "waiting": 0.0},
@@ -165,7 +165,7 @@ def test_breakdown_frame_names_states_and_keeps_totals() -> None:
 
 def test_example_picks_median_p95_and_most_interrupted() -> None:
     """The examples are the median-cost run, the P95-cost run and the most interrupted run."""
-    from dashboard.frames import example_picks
+    from spotplan.dashboard.frames import example_picks
 
     per_run = pd.DataFrame({"cost_usd": [5.0, 1.0, 3.0, 9.0, 7.0], "interruptions": [0, 4, 1, 2, 3]})
     assert example_picks(per_run) == {"median-cost run": 0, "P95-cost run": 4, "most interruptions": 1}

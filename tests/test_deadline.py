@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.deadline import Choice, DeadlineState, decide, safety_net
+from spotplan.simulator.deadline import Choice, DeadlineState, decide, safety_net
 from spotplan.schemas.scenario import DeadlinePolicy
 from tests.sim_helpers import run, scenario, spot_pool, write_trace
 

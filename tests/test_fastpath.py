@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from simulator.fastpath import exponential_cost_usd, simulate_exponential, sweep_intervals
-from simulator.theory import daly_expected_wall_s, daly_interval_s, exact_expected_wall_s
+from spotplan.simulator.fastpath import exponential_cost_usd, simulate_exponential, sweep_intervals
+from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, exact_expected_wall_s
 
 SAVE_S, RESTART_S, WORK_S = 300.0, 600.0, 500 * 3600.0
 

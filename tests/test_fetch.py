@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from simulator.fetch import fetch_pages, fetch_to_cache
-from simulator.prices import load_price_history
+from spotplan.simulator.market.fetch import fetch_pages, fetch_to_cache
+from spotplan.simulator.market.prices import load_price_history
 from spotplan.errors import ConfigError, CredentialsError, SpotplanError
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -86,7 +86,7 @@ def test_bad_days_and_region() -> None:
     """--days outside 1..90 and unknown regions are ConfigErrors."""
     with pytest.raises(ConfigError, match="1..90"):
         fetch_to_cache(["us-east-1"], ["g5.xlarge"], days=91)
-    from simulator.fetch import check_regions
+    from spotplan.simulator.market.fetch import check_regions
 
     with pytest.raises(ConfigError, match="did you mean 'us-west-2'"):
         check_regions(["us-wset-2"])

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from simulator.catalog import load_catalog
-from simulator.fitted import FITTED_PATH, load_fitted
+from spotplan.simulator.market.catalog import load_catalog
+from spotplan.simulator.market.fitted import FITTED_PATH, load_fitted
 from spotplan.errors import ConfigError
 
 
@@ -90,7 +90,7 @@ def test_spot_price_uses_catalog_on_demand() -> None:
 
 def test_fit_reproduces_committed_file(shared_data) -> None:
     """Re-running the fit on the public data gives exactly the committed JSON."""
-    from simulator.fit import fit
+    from spotplan.simulator.market.fit import fit
 
     committed = json.loads(FITTED_PATH.read_text())
     assert json.loads(json.dumps(fit(shared_data), sort_keys=True)) == committed

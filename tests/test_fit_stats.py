@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from simulator.fit_stats import band_rate_per_h, price_stats, run_stats, sig
-from simulator.series import AvailabilityTrace, PriceSeries
+from spotplan.simulator.market.fit_stats import band_rate_per_h, price_stats, run_stats, sig
+from spotplan.simulator.market.series import AvailabilityTrace, PriceSeries
 
 
 def test_run_stats_censoring() -> None:

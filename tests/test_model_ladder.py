@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.recovery import candidate_order, pick_rung
+from spotplan.simulator.recovery import candidate_order, pick_rung
 from spotplan.schemas.scenario import RecoveryStrategy
 from tests.sim_helpers import run, scenario, spot_pool, write_trace
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.model import simulate_once
+from spotplan.simulator.model import simulate_once
 from tests.sim_helpers import compiled, scenario, spot_pool
 
 OD = {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.series import AvailabilityTrace
+from spotplan.simulator.market.series import AvailabilityTrace
 from tests.sim_helpers import run, scenario, spot_pool, write_trace
 
 

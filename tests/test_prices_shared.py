@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from simulator.price_formats import parse_file
-from simulator.prices import load_price_history
+from spotplan.simulator.market.price_formats import parse_file
+from spotplan.simulator.market.prices import load_price_history
 
 HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
 # Records per region: raw as in SOURCES.md section 2a, and after de-duplicating the overlapping weekly pulls

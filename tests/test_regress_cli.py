@@ -23,7 +23,7 @@ BASELINES = REPO_ROOT / "data" / "baselines"
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A baselines folder holding the p4d 7B reference scenario with a baseline freshly recorded by --update."""
-    from advisor.regression_suite import SuiteOptions, run_suite
+    from spotplan.regress.suite import SuiteOptions, run_suite
 
     d = tmp_path_factory.mktemp("baselines")
     shutil.copy(BASELINES / f"{SCENARIO}.yaml", d)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.regression import (
+from spotplan.regress.compare import (
     Evaluation,
     Status,
     ToleranceKind,
@@ -19,10 +19,10 @@ from advisor.regression import (
     judge,
     make_record,
 )
-from advisor.regression_changelog import append_entry, format_entry
-from advisor.regression_inputs import code_fingerprint, parse_as_of, sha256_tree, stale_sources
-from advisor.regression_report import to_json, to_junit
-from advisor.regression_suite import SuiteResult, load_scenarios
+from spotplan.regress.changelog import append_entry, format_entry
+from spotplan.regress.inputs import code_fingerprint, parse_as_of, sha256_tree, stale_sources
+from spotplan.regress.report import to_json, to_junit
+from spotplan.regress.suite import SuiteResult, load_scenarios
 from spotplan.errors import ConfigError
 from spotplan.schemas.baseline import (
     BaselineRecord,
@@ -160,14 +160,14 @@ def test_fingerprints_are_stable_and_exclude_regression_code(tmp_path: Path) -> 
     (tmp_path / "a.json").write_text("{ }")
     assert sha256_tree(tmp_path) != first
     _, files = code_fingerprint()
-    assert "simulator/series.py" in files and not any(f.startswith("advisor/regression") for f in files)
+    assert "simulator/market/series.py" in files and not any(f.startswith("advisor/regression") for f in files)
 
 
 def test_renderers_json_and_junit() -> None:
     """JSON carries status, rows and causes; JUnit XML has one testcase per scenario with failure/skipped."""
     rows = compare_figures("s", FIG, FIG.model_copy(update={"cost_usd": 1200.0}), Tolerances())
     failed = judge("s", rows, diff_inputs(_record(), REQ.model_copy(update={"seed": 3}), _eval()), FIG, 1.5)
-    from advisor.regression import ScenarioOutcome
+    from spotplan.regress.compare import ScenarioOutcome
 
     skipped = ScenarioOutcome(name="p3", status=Status.SKIPPED, notes=("needs public data",))
     result = SuiteResult(outcomes=(failed, skipped), elapsed_s=2.0, baselines_dir="b")
@@ -224,7 +224,7 @@ def test_time_limit_stops_a_hung_scenario() -> None:
     """A scenario that never returns is stopped at its limit (a CI gate must fail, not hang)."""
     import time
 
-    from advisor.regression_suite import ScenarioTimeout, time_limit
+    from spotplan.regress.suite import ScenarioTimeout, time_limit
 
     with pytest.raises(ScenarioTimeout, match="within 0.2 s"), time_limit(0.2):
         while True:
@@ -235,7 +235,7 @@ def test_time_limit_stops_a_hung_scenario() -> None:
 
 def test_inputs_are_blamed_before_plan_effects() -> None:
     """A code change is named as the input that changed; the new ladder it caused is listed as an effect after it."""
-    from advisor.regression_report import failure_message
+    from spotplan.regress.report import failure_message
 
     fp = FP.model_copy(update={"code_sha256": "b" * 64, "code_files": {"advisor/ladder.py": "2" * 16}})
     plan = PLAN.model_copy(update={"ladder": ["p4d.24xlarge spot use1-az4 x2"],
@@ -250,8 +250,8 @@ def test_inputs_are_blamed_before_plan_effects() -> None:
 
 def test_published_anchors_reproduce_and_a_broken_formula_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     """Daly's published 117/57/9.1 min and derived T_w reproduce; Young's formula in Daly's place fails them."""
-    from advisor.regression_anchors import check_anchors
-    from simulator import theory
+    from spotplan.regress.anchors import check_anchors
+    from spotplan.simulator import theory
 
     ok = check_anchors()
     assert ok.status is Status.PASS and len(ok.rows) == 7

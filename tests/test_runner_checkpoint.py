@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from runner import checkpoint as ck
-from runner.fsio import HASH_NAME, digest_of
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.fsio import HASH_NAME, digest_of
 from spotplan.errors import CheckpointError
 
 
@@ -170,7 +170,7 @@ def test_reader_accepts_reference_writer_output() -> None:
     """Files from the reference safetensors writer decode to equal tensors with our zero-copy reader."""
     from safetensors.torch import save
 
-    from runner.tensorfile import decode
+    from spotplan.runner.tensorfile import decode
 
     original = _ckpt(9).tensors
     got = decode(bytearray(save({k: v for k, v in original.items()})))
@@ -180,7 +180,7 @@ def test_reader_accepts_reference_writer_output() -> None:
 
 def test_writer_aligns_every_tensor() -> None:
     """Widest dtypes come first, so each tensor's offset is a multiple of its element size."""
-    from runner.tensorfile import decode, encode
+    from spotplan.runner.tensorfile import decode, encode
 
     tensors = {"a_bool": torch.ones(3, dtype=torch.bool), "b_bf16": torch.ones(5, dtype=torch.bfloat16),
                "c_f32": torch.ones(7), "d_i64": torch.ones(2, dtype=torch.int64)}
@@ -197,7 +197,7 @@ def test_writer_aligns_every_tensor() -> None:
     max_size=3))
 def test_reader_rejects_garbage_with_checkpoint_error_only(blob: bytes, header: dict) -> None:
     """Arbitrary bytes, or a JSON header with arbitrary entries, decode or raise CheckpointError, nothing else."""
-    from runner.tensorfile import decode
+    from spotplan.runner.tensorfile import decode
 
     head = json.dumps(header).encode()
     for data in (blob, len(head).to_bytes(8, "little") + head + blob):

@@ -8,12 +8,12 @@ import pytest
 import torch
 from runner_support import make_plan
 
-from runner import checkpoint as ck
-from runner.corpus import DataPosition
-from runner.job import build_job, resolve_device
-from runner.loop import RunOptions, run
-from runner.snapshot import SnapshotBuffers
-from runner.state import capture, restore
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.corpus import DataPosition
+from spotplan.runner.job import build_job, resolve_device
+from spotplan.runner.loop import RunOptions, run
+from spotplan.runner.snapshot import SnapshotBuffers
+from spotplan.runner.state import capture, restore
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from runner_support import read_log, runner_cmd, runner_env, wait_for, write_plan
 
-from runner import checkpoint as ck
+from spotplan.runner import checkpoint as ck
 from spotplan.errors import CheckpointError
 
 TRIALS = 20

@@ -17,8 +17,8 @@ import pytest
 import torch
 from runner_support import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
-from runner import checkpoint as ck
-from runner.policy import ExitCode
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.policy import ExitCode
 from spotplan.schemas.run_report import RunReport
 
 MAX_STEPS = 300

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from runner_support import Weed, read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
-from runner import checkpoint as ck
-from runner.policy import ExitCode
-from runner.storage import S3Storage, download_step
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.policy import ExitCode
+from spotplan.runner.storage import S3Storage, download_step
 from spotplan.schemas.run_report import RunReport
 
 pytestmark = pytest.mark.s3

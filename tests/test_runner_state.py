@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from runner_support import make_plan
 
-from runner import checkpoint as ck
-from runner.corpus import Corpus, DataPosition, load_stdlib_bytes
-from runner.job import build_job, resolve_device
-from runner.state import capture, restore
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.corpus import Corpus, DataPosition, load_stdlib_bytes
+from spotplan.runner.job import build_job, resolve_device
+from spotplan.runner.state import capture, restore
 
 
 def _job():

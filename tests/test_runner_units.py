@@ -11,11 +11,11 @@ import pytest
 import torch
 from runner_support import make_plan, write_plan
 
-from runner import checkpoint as ck
-from runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
-from runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
-from runner.snapshot import Saver, SnapshotBuffers
-from runner.storage import LocalStorage, Uploader, UploadResult
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
+from spotplan.runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
+from spotplan.runner.snapshot import Saver, SnapshotBuffers
+from spotplan.runner.storage import LocalStorage, Uploader, UploadResult
 from spotplan.errors import CheckpointError, ConfigError
 
 
@@ -51,7 +51,7 @@ def test_failed_persist_surfaces_on_next_save_and_at_close(tmp_path: Path) -> No
 
 def test_at_most_one_save_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second save waits for the first persist to finish before it snapshots."""
-    import runner.snapshot as snap
+    import spotplan.runner.snapshot as snap
 
     active, peak, lock = [0], [0], threading.Lock()
     real = snap.write_checkpoint
@@ -250,7 +250,7 @@ def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -
     """With --interval-unit seconds, saves start after the step-time probe, spaced by interval_s / step time."""
     from runner_support import read_log
 
-    from runner.loop import STEP_TIME_PROBE, RunOptions, run
+    from spotplan.runner.loop import STEP_TIME_PROBE, RunOptions, run
 
     plan = make_plan(checkpoint_interval_s=1e-6)  # shorter than any step: one save per step after the probe
     report = run(RunOptions(plan=plan, checkpoint_dir=tmp_path, device="cpu", model_size="tiny", max_steps=12,
@@ -265,7 +265,7 @@ def test_runner_never_imports_simpy_or_streamlit() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, runner.loop, runner.calibrate, spotplan.commands.runner; "
+    code = ("import sys, spotplan.runner.loop, spotplan.runner.calibrate, spotplan.commands.runner; "
             "print(sorted(m for m in ('simpy', 'streamlit', 'simulator', 'advisor') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

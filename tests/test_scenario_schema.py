@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.compile import resolve_path
+from spotplan.simulator.compile import resolve_path
 from spotplan.errors import ConfigError
 from spotplan.schemas import Scenario
 from tests.sim_helpers import compiled, scenario, spot_pool

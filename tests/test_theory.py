@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from simulator.theory import (
+from spotplan.simulator.theory import (
     brute_force_optimum_s,
     daly_expected_wall_s,
     daly_interval_s,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
-from dashboard.frames import PlanView
-from dashboard.inputs import WhatIf
+from spotplan.dashboard import charts, data
+from spotplan.dashboard.frames import PlanView
+from spotplan.dashboard.inputs import WhatIf
 
 
 def render(view: PlanView, whatif: WhatIf) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.frames import PlanView
+from spotplan.dashboard.frames import PlanView
 
 
 def render(view: PlanView) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts
-from dashboard.frames import PlanView
-from dashboard.inputs import WhatIf
+from spotplan.dashboard import charts
+from spotplan.dashboard.frames import PlanView
+from spotplan.dashboard.inputs import WhatIf
 
 
 def _metrics(view: PlanView) -> None:

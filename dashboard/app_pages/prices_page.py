@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data
-from dashboard.frames import PlanView
-from dashboard.inputs import Upload
+from spotplan.dashboard import charts, data
+from spotplan.dashboard.frames import PlanView
+from spotplan.dashboard.inputs import Upload
 
 
 def render(view: PlanView, prices: Upload | None) -> None:

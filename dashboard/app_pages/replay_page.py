@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data
-from dashboard.frames import PlanView, ReplayView
-from dashboard.inputs import WhatIf
+from spotplan.dashboard import charts, data
+from spotplan.dashboard.frames import PlanView, ReplayView
+from spotplan.dashboard.inputs import WhatIf
 
 
 def _run_replay(view: PlanView, whatif: WhatIf) -> None:

@@ -1,6 +1,6 @@
 """The sidebar: every what-if input, gathered into one frozen ``WhatIf`` (layout only, no computation).
 
-Uploaded files are validated by the same loaders as the CLI (``dashboard.data``); a bad file shows the
+Uploaded files are validated by the same loaders as the CLI (``spotplan.dashboard.data``); a bad file shows the
 CLI's one-line message and the page keeps the last valid inputs out of the plan.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S
-from advisor.sizing import DEFAULT_MFU
-from dashboard import data
-from dashboard.inputs import DEFAULT_RUNS, RUN_CHOICES, Upload, WhatIf
+from spotplan.advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S
+from spotplan.advisor.sizing import DEFAULT_MFU
+from spotplan.dashboard import data
+from spotplan.dashboard.inputs import DEFAULT_RUNS, RUN_CHOICES, Upload, WhatIf
 from spotplan.errors import SpotplanError
 
 MODEL_SIZES = ("125M", "1.3B", "7B", "13B", "70B")

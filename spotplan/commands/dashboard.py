@@ -24,7 +24,7 @@ DEFAULT_PORT = 8501
 def app_path() -> Path:
     """Path of the dashboard's Streamlit entry script (found through the import system, so it works from
     an editable install whose finder still lists ``dashboard`` as a namespace package)."""
-    spec = importlib.util.find_spec("dashboard.app")
+    spec = importlib.util.find_spec("spotplan.dashboard.app")
     if spec is None or spec.origin is None:
         raise ConfigError("the dashboard package is not installed; reinstall spotplan (pip install -e .)")
     return Path(spec.origin).resolve()

@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Output JSON (default data/fitted/...).")] = None,
     ) -> None:
         """Fit spot price level/changes, up/down-times and the advisor-band prior; write the JSON."""
-        from simulator.fit import write_fit
-        from simulator.fitted import FITTED_PATH
+        from spotplan.simulator.market.fit import write_fit
+        from spotplan.simulator.market.fitted import FITTED_PATH
 
         target = out or FITTED_PATH
         doc = write_fit(shared_data or default_shared_data(), target)

@@ -57,11 +57,11 @@ def _warn(lines: list[str]) -> None:
 
 def show_cmd(instance_type: str | None, region: str | None, source: Path | None, cache: bool, as_json: bool) -> None:
     """Implementation of ``prices show``."""
-    from simulator.catalog import load_catalog
-    from simulator.price_summary import fitted_rows, history_rows
+    from spotplan.simulator.market.catalog import load_catalog
+    from spotplan.simulator.market.price_summary import fitted_rows, history_rows
 
     if cache:
-        from simulator.fetch import cache_dir, cached_source
+        from spotplan.simulator.market.fetch import cache_dir, cached_source
 
         source = cached_source()
         if source is None:
@@ -69,7 +69,7 @@ def show_cmd(instance_type: str | None, region: str | None, source: Path | None,
 
             raise DataError("the price cache is empty; run `spotplan prices fetch` first", path=str(cache_dir()))
     if source is None:
-        from simulator.fitted import load_fitted
+        from spotplan.simulator.market.fitted import load_fitted
 
         rows = fitted_rows(load_fitted(), instance_type=instance_type, region=region)
         if as_json:
@@ -78,7 +78,7 @@ def show_cmd(instance_type: str | None, region: str | None, source: Path | None,
         else:
             _table(rows, FITTED_COLUMNS, "Embedded spot behaviour (data/fitted); spot $/h = ratio x on-demand")
         return
-    from simulator.prices import load_price_history
+    from spotplan.simulator.market.prices import load_price_history
 
     history = load_price_history(source)
     rows = history_rows(history, load_catalog(), instance_type=instance_type, region=region, source=str(source))
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         product: Annotated[str, typer.Option("--product", help="Product description.")] = "Linux/UNIX",
     ) -> None:
         """Download spot price history (boto3 paginator, standard credential chain) into the local cache."""
-        from simulator.fetch import cache_dir, check_regions, fetch_to_cache
+        from spotplan.simulator.market.fetch import cache_dir, check_regions, fetch_to_cache
 
         check_regions(region)
         files = fetch_to_cache(region, instance_type, days=days, product=product, progress=sys.stderr.isatty())

@@ -52,9 +52,9 @@ def register(app: typer.Typer) -> None:
         skypilot: Annotated[Path | None, typer.Option("--skypilot", help="Write a SkyPilot task YAML.")] = None,
     ) -> None:
         """Choose pools, fallback ladder and checkpoint interval; compare with three baselines."""
-        from advisor.api import recommend
-        from advisor.request import RecommendRequest, parse_count, parse_duration_h
-        from advisor.savecost import parse_bandwidth
+        from spotplan.advisor.api import recommend
+        from spotplan.advisor.request import RecommendRequest, parse_count, parse_duration_h
+        from spotplan.advisor.savecost import parse_bandwidth
         from spotplan.errors import ConfigError
         from spotplan.schemas.calibration import Calibration
         from spotplan.schemas.plan import TrainingMode
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rec.to_json(), indent=2))
             return
-        from advisor.render import render
+        from spotplan.advisor.render import render
 
         render(rec)
         typer.echo(f"torchrun: {rec.torchrun_command(plan_name)}")

@@ -40,8 +40,8 @@ def regress(
     """Re-run every reference scenario at its pinned seed and compare with its recorded baseline."""
     from rich.console import Console
 
-    from advisor.regression_report import render, to_json, to_junit
-    from advisor.regression_suite import SuiteOptions, run_suite
+    from spotplan.regress.report import render, to_json, to_junit
+    from spotplan.regress.suite import SuiteOptions, run_suite
     from spotplan.errors import ConfigError
 
     if update and not reason:

@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         = None,
     ) -> None:
         """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""
-        from runner.loop import RunOptions, run
-        from runner.policy import IntervalUnit
+        from spotplan.runner.loop import RunOptions, run
+        from spotplan.runner.policy import IntervalUnit
         from spotplan.errors import ConfigError
         from spotplan.schemas.plan import Plan
 
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Measure snapshot, persist and restore times for several state sizes; fit time = a + bytes / bandwidth."""
-        from runner.calibrate import DEFAULT_SIZES, calibrate, render
+        from spotplan.runner.calibrate import DEFAULT_SIZES, calibrate, render
 
         _setup_logging()
         cal = calibrate(sizes or list(DEFAULT_SIZES), device=device, out=out, checkpoint_dir=checkpoint_dir,

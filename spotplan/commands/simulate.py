@@ -76,8 +76,8 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
                      seed: int) -> dict[str, Any]:
     import numpy as np
 
-    from simulator.fastpath import sweep_intervals
-    from simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
+    from spotplan.simulator.fastpath import sweep_intervals
+    from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
 
     m_s, work_s = mtbf_h * 3600.0, work_h * 3600.0
     daly = daly_interval_s(save_s, m_s)
@@ -99,7 +99,7 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
                                           float((means[k] + 1.96 * sems[k]) / 3600)],
             "simulated_makespan_at_daly_h": float(means[j] / 3600.0),
             "simulated_runs_per_interval": runs, "simulated_intervals": len(grid), "seed": seed,
-            "simulator": "numpy fast path (exponential, one pool; simulator.fastpath)",
+            "simulator": "numpy fast path (exponential, one pool; spotplan.simulator.fastpath)",
         })
     return out
 
@@ -118,8 +118,8 @@ def register(app: typer.Typer) -> None:
             "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix).")] = None,
     ) -> None:
         """Monte Carlo of a training scenario: cost and makespan distributions, breakdowns, counts."""
-        from simulator.compile import load_scenario
-        from simulator.montecarlo import run_monte_carlo
+        from spotplan.simulator.compile import load_scenario
+        from spotplan.simulator.montecarlo import run_monte_carlo
 
         if runs < 1:
             raise ConfigError(f"--runs={runs}: expected >= 1")

@@ -2,7 +2,7 @@
 
 Units are in field names: ``_s`` seconds, ``_h`` hours, ``_usd_per_h`` dollars per hour. Paths in a scenario
 may use ``${SPOTPLAN_SHARED_DATA}`` (the public data folder) and are otherwise relative to the scenario file.
-The simulator (``simulator.compile``) turns a Scenario into runtime objects; the advisor writes Scenarios so a
+The simulator (``spotplan.simulator.compile``) turns a Scenario into runtime objects; the advisor writes Scenarios so a
 recommended plan can be replayed.
 """
 

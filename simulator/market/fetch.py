@@ -1,6 +1,6 @@
 """Fetch spot price history from AWS into the local cache that the other commands read.
 
-Network side of the data layer (load and lookup live in ``simulator/prices.py``). Uses boto3's
+Network side of the data layer (load and lookup live in ``simulator/market/prices.py``). Uses boto3's
 ``describe_spot_price_history`` paginator until ``NextToken`` is empty, with the standard credential chain
 (environment, shared files, SSO, instance role); credentials are never written anywhere. One cache file per
 (region, instance type, pull): ``<cache>/<region>/<UTC pull time>.<type>.json`` holding the list of response pages

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from simulator.catalog import Catalog
-from simulator.fit_stats import price_stats, sig
-from simulator.fitted import FittedBehaviour
-from simulator.prices import PriceHistory
+from spotplan.simulator.market.catalog import Catalog
+from spotplan.simulator.market.fit_stats import price_stats, sig
+from spotplan.simulator.market.fitted import FittedBehaviour
+from spotplan.simulator.market.prices import PriceHistory
 from spotplan.errors import ConfigError, did_you_mean
 
 

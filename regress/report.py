@@ -14,8 +14,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from advisor.regression import FIGURES, FigureRow, ScenarioOutcome, Status, ToleranceKind
-from advisor.regression_suite import SuiteResult
+from spotplan.regress.compare import FIGURES, FigureRow, ScenarioOutcome, Status, ToleranceKind
+from spotplan.regress.suite import SuiteResult
 
 MAX_LISTED = 6
 

@@ -16,8 +16,8 @@ from spotplan.schemas.baseline import BaselineRecord
 from spotplan.schemas.calibration import Calibration, LinearCostFit
 
 if TYPE_CHECKING:
-    from advisor.regression import Evaluation
-    from advisor.regression_engine import ResolvedScenario
+    from spotplan.regress.compare import Evaluation
+    from spotplan.regress.engine import ResolvedScenario
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.series import AvailabilityTrace, PriceSeries
+from spotplan.simulator.market.series import AvailabilityTrace, PriceSeries
 
 
 def sig(x: float, digits: int = 6) -> float:

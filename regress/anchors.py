@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.regression import FigureRow, ScenarioOutcome, Status, ToleranceKind
+from spotplan.regress.compare import FigureRow, ScenarioOutcome, Status, ToleranceKind
 
 ANCHOR_NAME = "anchor-daly-2006"
 SAVE_S, RESTART_S, WORK_S = 300.0, 600.0, 500 * 3600.0
@@ -35,7 +35,7 @@ class Anchor:
 
 def _tau_min(mtbf_h: float) -> Callable[[], float]:
     def f() -> float:
-        from simulator.theory import daly_interval_s
+        from spotplan.simulator.theory import daly_interval_s
 
         return daly_interval_s(SAVE_S, mtbf_h * 3600.0) / 60.0
 
@@ -44,7 +44,7 @@ def _tau_min(mtbf_h: float) -> Callable[[], float]:
 
 def _wall_h(mtbf_h: float) -> Callable[[], float]:
     def f() -> float:
-        from simulator.theory import daly_expected_wall_s, daly_interval_s
+        from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 
         m = mtbf_h * 3600.0
         return daly_expected_wall_s(WORK_S, daly_interval_s(SAVE_S, m), SAVE_S, RESTART_S, m) / 3600.0
@@ -53,8 +53,8 @@ def _wall_h(mtbf_h: float) -> Callable[[], float]:
 
 
 def _mc_wall_h() -> float:
-    from simulator.fastpath import simulate_exponential
-    from simulator.theory import daly_interval_s
+    from spotplan.simulator.fastpath import simulate_exponential
+    from spotplan.simulator.theory import daly_interval_s
 
     m = 6 * 3600.0
     runs = simulate_exponential(WORK_S, daly_interval_s(SAVE_S, m), SAVE_S, RESTART_S, m, MC_RUNS,

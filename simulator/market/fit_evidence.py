@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.fit_stats import sig
+from spotplan.simulator.market.fit_stats import sig
 
 BAMBOO = {"p3": "bamboo/p3-trace.csv", "g4dn": "bamboo/g4dn-trace.csv"}
 TOD_EVENTS = "training_on_a_dime/aws_spot_availability_events_2020-03-15.csv"

@@ -2,7 +2,7 @@
 
 ``spot_advisor[region][os][type] = {"r": band index, "s": savings % vs on-demand}``; ``ranges`` lists the bands
 (``<5%`` ... ``>20%``, with ``max`` in percent). A band is the share of capacity reclaimed over the trailing month
-for a whole region x type: a coarse ranking signal, never an MTBF (see ``simulator/fitted.py`` for how spotplan
+for a whole region x type: a coarse ranking signal, never an MTBF (see ``simulator/market/fitted.py`` for how spotplan
 turns it into a prior).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.price_formats import as_float, read_text
+from spotplan.simulator.market.price_formats import as_float, read_text
 from spotplan.errors import ConfigError, DataError, did_you_mean
 
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")

@@ -1,6 +1,6 @@
 """The embedded instance catalog: hardware facts, GPU specs and on-demand prices (USD per hour) per region.
 
-Reads the committed ``data/catalog/instances.json`` (built by ``simulator/catalog_build.py`` from the public data,
+Reads the committed ``data/catalog/instances.json`` (built by ``simulator/market/catalog_build.py`` from the public data,
 each price with as-of date, source, method and side of the June 2025 P4/P5 price cut) and
 ``data/catalog/gpus.json`` (vendor datasheet figures: dense 16-bit TFLOP/s, GiB, GB/s). Lookups are pure;
 unknown names raise ``ConfigError`` with a "did you mean".

@@ -4,7 +4,7 @@ A ``PoolBehaviour`` holds the spot price level (ratio to on-demand), how often a
 (per hour, relative std), and the up-time / down-time distributions of one spot instance (seconds; lognormal,
 sampled with an explicit ``numpy.random.Generator``). ``basis`` says where the availability figures come from:
 ``trace`` (Can't Be Late traces of that pool), ``advisor-band prior`` (Spot Advisor band mapped as documented in
-``simulator/fit.py``) or ``global prior (band 4)``. ``FittedBehaviour.pool`` never raises for a catalog instance
+``simulator/market/fit.py``) or ``global prior (band 4)``. ``FittedBehaviour.pool`` never raises for a catalog instance
 type in a catalog region; unknown names raise ConfigError with a "did you mean".
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.catalog import Catalog, load_catalog
+from spotplan.simulator.market.catalog import Catalog, load_catalog
 from spotplan.errors import DataError
 from spotplan.paths import data_dir
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from advisor.regression import FIGURES, Change, ToleranceKind
+from spotplan.regress.compare import FIGURES, Change, ToleranceKind
 from spotplan.schemas.baseline import BaselineRecord, Figures
 
 HEADER = (

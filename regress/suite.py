@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from advisor import regression_inputs as inputs
-from advisor.regression import (
+from spotplan.regress import inputs
+from spotplan.regress.compare import (
     Change,
     Evaluation,
     ScenarioOutcome,
@@ -27,9 +27,9 @@ from advisor.regression import (
     judge,
     make_record,
 )
-from advisor.regression_anchors import ANCHOR_NAME, check_anchors
-from advisor.regression_drift import DriftReport, drift_report
-from advisor.regression_engine import ResolvedScenario, evaluate, resolve
+from spotplan.regress.anchors import ANCHOR_NAME, check_anchors
+from spotplan.regress.drift import DriftReport, drift_report
+from spotplan.regress.engine import ResolvedScenario, evaluate, resolve
 from spotplan.errors import ConfigError, did_you_mean
 from spotplan.schemas.baseline import BaselineRecord, ReferenceScenario
 from spotplan.schemas.calibration import Calibration
@@ -225,7 +225,7 @@ def run_suite(opts: SuiteOptions, *, on_scenario: Callable[[str], None] | None =
 
 def _write_update(opts: SuiteOptions, records: list[tuple[BaselineRecord | None, BaselineRecord]],
                   outcomes: list[ScenarioOutcome]) -> str:
-    from advisor.regression_changelog import append_entry, format_entry
+    from spotplan.regress.changelog import append_entry, format_entry
 
     (opts.baselines_dir / EXPECTED_DIR).mkdir(parents=True, exist_ok=True)
     for _, rec in records:

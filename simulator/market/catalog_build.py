@@ -12,7 +12,7 @@ price cut on P4/P5 (``after``, ``before`` or ``not-affected``). Rules, in order:
    snapshot prices in all three US regions has identical prices there (checked here), and only where the Spot
    Advisor 2025-06-28 snapshot lists the type in that region. EU gaps stay empty: EU prices differ.
 
-Usage: ``python -m simulator.catalog_build --shared-data ../shared/data --out data/catalog/instances.json``.
+Usage: ``python -m spotplan.simulator.market.catalog_build --shared-data ../shared/data --out data/catalog/instances.json``.
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ def build(shared: Path) -> dict[str, Any]:
                         "mem_gib": float(hw["ram_gb"]), "hardware_source": f"{ADVISOR} instance_types (cores, ram_gb)",
                         "on_demand": _prices_for(t, ctx), "zone_ids": type_zones.get(t, {})}
     zones = {r: [[ZONE_NAME_BY_ID.get(z, ""), z] for z in zone_ids.get(r, [])] for r in REGIONS}
+    # The description keeps the builder's pre-namespace path so the committed catalog (and the inputs hash of
+    # every plan made from it) stays byte-identical across the layout move; the next data refresh updates it.
     return {
         "schema_version": 1,
         "description": ("spotplan instance catalog: hardware facts and on-demand USD/h per region with as-of, "

@@ -1,8 +1,9 @@
 """Fingerprints of everything a regression figure depends on, and the freshness of the data.
 
 The code version is spotplan's version plus a sha256 over the ``simulator/`` and ``advisor/`` sources (the
-regression code itself excluded: a renderer change moves no figure). Data files (the embedded catalog, the fitted
-spot behaviour, a replayed price history, a calibration) are hashed file by file; a directory is one combined hash.
+regression gate is its own package, ``spotplan.regress``, so a report change moves no fingerprint). Data files
+(the embedded catalog, the fitted spot behaviour, a replayed price history, a calibration) are hashed file by
+file; a directory is one combined hash.
 Ages are whole days; dates are UTC. I/O only reads files.
 """
 
@@ -21,8 +22,6 @@ from spotplan.errors import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_PACKAGES = ("simulator", "advisor")
-# The regression's own modules decide nothing about costs; hashing them would blame every report tweak.
-EXCLUDED_PREFIX = "advisor/regression"
 ENV_PACKAGES = ("numpy", "scipy", "pandas", "simpy")
 SHORT = 16
 
@@ -51,7 +50,7 @@ def _source_files(root: Path) -> Iterable[Path]:
     for pkg in CODE_PACKAGES:
         for p in sorted((root / pkg).rglob("*.py")):
             rel = p.relative_to(root).as_posix()
-            if "__pycache__" not in rel and not rel.startswith(EXCLUDED_PREFIX):
+            if "__pycache__" not in rel:
                 yield p
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from simulator.price_formats import as_float, read_text
-from simulator.series import AvailabilityTrace
+from spotplan.simulator.market.price_formats import as_float, read_text
+from spotplan.simulator.market.series import AvailabilityTrace
 from spotplan.errors import DataError
 from spotplan.schemas.base import first_error
 from spotplan.schemas.events import RunEvent

@@ -8,7 +8,7 @@ Figures and their sources (paths relative to the shared data folder; every pool 
   June 2025 cut): ``1 - s/100``. Missing there: the type's median over the catalog regions; else the median over
   all pools. The 2020 history level is kept as ``history_spot_to_on_demand``.
 - Up/down-time: AWS 1-node Can't Be Late traces (availability and preemption), per (type, zone) and pooled per
-  (type, region); see ``simulator/fit_stats.py`` for the censoring-aware mean and the lognormal shape.
+  (type, region); see ``simulator/market/fit_stats.py`` for the censoring-aware mean and the lognormal shape.
 - Advisor-band prior for pools without a trace: a band is NOT an MTBF. Reading band p as "a share p of instances
   is reclaimed within 30 days" gives MTBF_naive = 720 h / -ln(1-p) (14,000 h at 5%), while the traces show hours.
   spotplan keeps the bands' *ranking* and takes the *scale* from the traces: k = geometric mean over trace pools
@@ -30,10 +30,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from simulator.catalog import Catalog, load_catalog
-from simulator.catalog_build import ZONE_NAME_BY_ID
-from simulator.fit_evidence import BAMBOO, TOD_EVENTS, bamboo_lifetimes, tod_event_lifetimes
-from simulator.fit_stats import (
+from spotplan.simulator.market.catalog import Catalog, load_catalog
+from spotplan.simulator.market.catalog_build import ZONE_NAME_BY_ID
+from spotplan.simulator.market.fit_evidence import BAMBOO, TOD_EVENTS, bamboo_lifetimes, tod_event_lifetimes
+from spotplan.simulator.market.fit_stats import (
     PriceStats,
     RunStats,
     band_rate_per_h,
@@ -42,9 +42,9 @@ from simulator.fit_stats import (
     run_stats,
     sig,
 )
-from simulator.prices import load_price_history
-from simulator.spot_advisor import SpotAdvisor, load_spot_advisor
-from simulator.traces import load_availability_trace, trace_info
+from spotplan.simulator.market.prices import load_price_history
+from spotplan.simulator.market.spot_advisor import SpotAdvisor, load_spot_advisor
+from spotplan.simulator.market.traces import load_availability_trace, trace_info
 from spotplan.errors import DataError
 
 HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
@@ -264,6 +264,7 @@ def fit(shared: str | Path) -> dict[str, Any]:
     fitter = _PoolFitter(cat, now, hist_rows, hist_pools, zone_stats, region_trace, prior)
     pools = [fitter.entry(t, r, "") for t in cat.instance_types() for r in cat.regions()]
     pools += [fitter.entry(t, r, z) for (t, r, z) in sorted(zone_stats) if t in cat.instances and r in cat.regions()]
+    # Pre-namespace path kept so the committed fit stays byte-identical across the layout move (see catalog_build).
     return {
         "schema_version": 1,
         "description": "Per-pool spot behaviour fitted by `spotplan data fit` (simulator/fit.py); see its docstring.",

@@ -2,7 +2,7 @@
 
 Paths in a scenario are resolved here: ``prices_path``/``calibration_path`` relative to the baselines folder,
 ``prices_shared_path`` under the public data folder. A scenario whose public data is absent is skipped (never
-failed): a fresh user machine may not have it. Figures come from ``advisor.api.recommend`` at the scenario's pinned
+failed): a fresh user machine may not have it. Figures come from ``spotplan.advisor.api.recommend`` at the scenario's pinned
 runs and seed. Times are seconds (``_s``), prices USD per hour (``_usd_per_h``).
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor import regression_inputs as inputs
-from advisor.regression import Evaluation
+from spotplan.regress import inputs
+from spotplan.regress.compare import Evaluation
 from spotplan.errors import ConfigError
 from spotplan.schemas.baseline import Figures, Fingerprint, PlanSummary, ReferenceScenario
 from spotplan.schemas.calibration import Calibration
@@ -71,7 +71,7 @@ def _local(base: Path, rel: str, name: str, field: str) -> Path:
 
 def build_request(rs: ResolvedScenario) -> Any:
     """The advisor's RecommendRequest for a resolved scenario."""
-    from advisor.request import RecommendRequest
+    from spotplan.advisor.request import RecommendRequest
 
     req = rs.ref.request
     fields = req.model_dump(exclude={"prices_path", "prices_shared_path", "calibration_path"})
@@ -88,7 +88,7 @@ def evaluate(rs: ResolvedScenario, code: tuple[str, dict[str, str]] | None = Non
 
     ``code`` is the code fingerprint taken once per suite run (the modules are imported once, so a source edited
     during the run must not split the suite across two code versions)."""
-    from advisor.api import recommend
+    from spotplan.advisor.api import recommend
 
     t0 = time.perf_counter()
     rec = recommend(build_request(rs), progress=False)
@@ -119,7 +119,7 @@ def _rung(pool: Any) -> str:
 
 def ladder_prices(plan: Plan) -> dict[str, float]:
     """Catalog on-demand USD/h of every ladder instance type in its region ('type region' -> price)."""
-    from simulator.catalog import load_catalog
+    from spotplan.simulator.market.catalog import load_catalog
 
     catalog = load_catalog()
     out: dict[str, float] = {}
@@ -150,7 +150,7 @@ def assumptions_of(plan: Plan) -> dict[str, Any]:
 
 def data_paths(rs: ResolvedScenario) -> dict[str, Path]:
     """Named data inputs of the scenario: catalog files, the fitted behaviour, a replayed price history."""
-    import simulator.catalog as catalog_mod
+    import spotplan.simulator.market.catalog as catalog_mod
 
     shared = inputs.shared_data_dir()
     paths: dict[str, Path] = {}
@@ -167,14 +167,14 @@ def data_paths(rs: ResolvedScenario) -> dict[str, Path]:
 
 
 def _fitted_path() -> Path | None:
-    from simulator.fitted import FITTED_PATH
+    from spotplan.simulator.market.fitted import FITTED_PATH
 
     return Path(FITTED_PATH) if Path(FITTED_PATH).is_file() else None
 
 
 def as_of_dates(rs: ResolvedScenario, plan: Plan) -> dict[str, str]:
     """As-of date per source: the plan's data dates plus the catalog date of each ladder price."""
-    from simulator.catalog import load_catalog
+    from spotplan.simulator.market.catalog import load_catalog
 
     catalog = load_catalog()
     out = {f"plan {k}": v for k, v in plan.data_as_of.items()}

@@ -1,7 +1,7 @@
 """Parsers for every form ``describe-spot-price-history`` output takes on disk or in memory.
 
 Each parser returns a ``RawPull``: the raw records (dicts with the API's field names) plus the ``NextToken``s seen,
-so the normaliser in ``simulator/prices.py`` can validate values with the record index and warn about truncation.
+so the normaliser in ``simulator/market/prices.py`` can validate values with the record index and warn about truncation.
 Forms: the CLI's JSON (one document; a JSON list of pages; pages concatenated back to back), a bare list of records
 (``--query SpotPriceHistory``), boto3 response dicts (``Timestamp`` as ``datetime``), CSV/TSV exports with the
 API's column names (or snake_case), and the CLI's ``--output text`` lines. Prices are USD per hour.
