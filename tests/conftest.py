@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spotplan.paths import REPO_ROOT, shared_data_dir
-
-__all__ = ["REPO_ROOT", "shared_data_dir"]
+from spotplan.paths import shared_data_dir
 
 
 @pytest.fixture(scope="session")

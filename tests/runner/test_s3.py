@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_support import Weed, read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
+from tests.support.runner import Weed, read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode

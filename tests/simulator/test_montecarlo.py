@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
+from spotplan.paths import REPO_ROOT
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.montecarlo import describe, run_monte_carlo, run_rng
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 from spotplan.schemas import Scenario
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 DALY = REPO / "data" / "examples" / "daly-exponential.yaml"
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from spotplan.paths import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "artifacts" / "screenshots"

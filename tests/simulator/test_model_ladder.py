@@ -8,7 +8,7 @@ import pytest
 
 from spotplan.simulator.recovery import candidate_order, pick_rung
 from spotplan.schemas.scenario import RecoveryStrategy
-from tests.sim_helpers import run, scenario, spot_pool, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_trace
 
 ALWAYS = {"kind": "always"}
 

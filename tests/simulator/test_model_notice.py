@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim_helpers import run, scenario, spot_pool, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_trace
 
 # Up for ticks 0..5 (gap 600 s), down at 3600 s, back at 4200 s.
 VALUES = [1] * 6 + [0] + [1] * 100

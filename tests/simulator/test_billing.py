@@ -10,7 +10,7 @@ import pytest
 
 from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice, bill_usd, billed_seconds
 from spotplan.simulator.market.series import PriceSeries
-from tests.sim_helpers import run, scenario, spot_pool, write_prices, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_prices, write_trace
 
 # $1/h for the first 30 min, $2/h for the next 30 min, $4/h for the second hour.
 STEP = PriceSeries(times_s=np.array([0.0, 1800.0, 3600.0]), prices_usd_per_h=np.array([1.0, 2.0, 4.0]), end_s=7200.0)

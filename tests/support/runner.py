@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spotplan.paths import REPO_ROOT
 from spotplan.schemas.plan import Distribution, Expected, Market, ModelSpec, NoticeHandling, Plan, Pool
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def make_plan(**overrides: Any) -> Plan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO_ROOT
+from spotplan.paths import REPO_ROOT
 
 
 def _quick_start_commands() -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from spotplan.simulator.compile import resolve_path
 from spotplan.errors import ConfigError
 from spotplan.schemas import Scenario
-from tests.sim_helpers import compiled, scenario, spot_pool
+from tests.support.sim import compiled, scenario, spot_pool
 
 OD = {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",
       "price": {"kind": "fixed", "usd_per_h": 3.06}}

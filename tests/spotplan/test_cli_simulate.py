@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from spotplan.paths import REPO_ROOT
 from spotplan.schemas import Scenario
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 EXAMPLES = REPO / "data" / "examples"
 
 

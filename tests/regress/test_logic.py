@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from spotplan.paths import REPO_ROOT
 from spotplan.regress.compare import (
     Evaluation,
     Status,
@@ -190,7 +191,7 @@ def test_scenario_schema_rejects_unknown_tolerance(tmp_path: Path) -> None:
 
 def test_committed_scenarios_load_and_match_their_names() -> None:
     """All eight committed reference scenarios validate; --only with a typo suggests the right name."""
-    root = Path(__file__).resolve().parents[1] / "data" / "baselines"
+    root = REPO_ROOT / "data" / "baselines"
     assert len(load_scenarios(root)) == 8
     with pytest.raises(ConfigError, match="did you mean 'p5-13b-full'"):
         load_scenarios(root, ("p5-13b-ful",))
@@ -204,7 +205,7 @@ def test_example_ci_workflow_uses_real_flags() -> None:
 
     from spotplan.commands.regress import regress
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
     wf = yaml.safe_load((root / "examples" / "github-actions-spotplan-regress.yml").read_text())
     runs = [s["run"] for s in wf["jobs"]["regress"]["steps"] if "spotplan regress" in s.get("run", "")]
     assert runs, "the workflow must run spotplan regress"

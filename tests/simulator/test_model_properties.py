@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spotplan.simulator.model import simulate_once
-from tests.sim_helpers import compiled, scenario, spot_pool
+from tests.support.sim import compiled, scenario, spot_pool
 
 OD = {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",
       "price": {"kind": "fixed", "usd_per_h": 3.06}}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spotplan.simulator.deadline import Choice, DeadlineState, decide, safety_net
 from spotplan.schemas.scenario import DeadlinePolicy
-from tests.sim_helpers import run, scenario, spot_pool, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_trace
 
 UP, GREEDY = DeadlinePolicy.UNIFORM_PROGRESS, DeadlinePolicy.GREEDY
 H = 3600.0

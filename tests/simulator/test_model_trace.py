@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spotplan.simulator.market.series import AvailabilityTrace
-from tests.sim_helpers import run, scenario, spot_pool, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_trace
 
 
 def _interruptions(r) -> list[float]:

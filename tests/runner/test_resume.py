@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
-from runner_support import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
+from tests.support.runner import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runner_support import make_plan, write_plan
+from tests.support.runner import make_plan, write_plan
 
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
@@ -248,7 +248,7 @@ def test_plan_sized_model_too_big_for_memory_is_a_config_error(tmp_path: Path, r
 
 def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -> None:
     """With --interval-unit seconds, saves start after the step-time probe, spaced by interval_s / step time."""
-    from runner_support import read_log
+    from tests.support.runner import read_log
 
     from spotplan.runner.loop import STEP_TIME_PROBE, RunOptions, run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from runner_support import make_plan
+from tests.support.runner import make_plan
 
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.corpus import Corpus, DataPosition, load_stdlib_bytes

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runner_support import read_log, runner_cmd, runner_env, wait_for, write_plan
+from tests.support.runner import read_log, runner_cmd, runner_env, wait_for, write_plan
 
 from spotplan.runner import checkpoint as ck
 from spotplan.errors import CheckpointError

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT
+from spotplan.paths import REPO_ROOT
 
 SCENARIO = "p4d-7b-full-aws"
 BASELINES = REPO_ROOT / "data" / "baselines"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim_helpers import run, scenario, spot_pool, write_trace
+from tests.support.sim import run, scenario, spot_pool, write_trace
 
 
 def _killed_at_1200(tmp_path: Path, persist_s: float, **kw) -> dict:
