@@ -41,7 +41,7 @@ def single_pool_baseline(pools: list[PoolOption], times: JobTimes) -> Config | N
         return None
     p = spot[0]
     assert p.gang_mtbf_s is not None
-    tau = young_interval_s(max(times.save(p.nodes).snapshot_s, 1e-3), p.gang_mtbf_s)
+    tau = young_interval_s(times.save(p.nodes).blocking_s, p.gang_mtbf_s)
     return Config(name="single-pool-young", ladder=(p,), interval_s=tau, recovery="failover", deadline_policy="none",
                   description=f"spot in {p.key} only, Young's interval {tau / 60:.1f} min")
 

@@ -61,7 +61,7 @@ def score_pool(pool: PoolOption, times: JobTimes) -> PoolScore:
     if m is None:
         wall = work + times.restart_s(pool.nodes)  # one start; saves run in the background
         return PoolScore(pool=pool, interval_s=3600.0, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
-    delta = max(times.save(pool.nodes).snapshot_s, 1e-3)
+    delta = times.save(pool.nodes).blocking_s
     tau = daly_interval_s(delta, m)
     wall = daly_expected_wall_s(work, tau, delta, times.restart_s(pool.nodes), m)
     return PoolScore(pool=pool, interval_s=tau, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)

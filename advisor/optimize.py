@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from spotplan.advisor.baselines import baselines
-from spotplan.advisor.ladder import PoolScore, build_ladder, pick_head, rank_pools
+from spotplan.advisor.candidates import PoolOption
+from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools
 from spotplan.advisor.scoring import Config, Scored, SimSettings, score
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
 from spotplan.schemas.plan import Market
+from spotplan.stats import mean_ci_half_width
 
 DEADLINE_TARGET = 0.95  # a plan "meets" a deadline when at least 95% of replays finish in time
 SIGNIFICANT_T = 2.0  # paired t statistic needed to move away from the closed-form interval
@@ -54,6 +56,47 @@ class SearchResult:
     daly_interval_s: float | None
     p95_bound_h: float | None  # the user's, or the implied PATIENCE x on-demand bound
     simpy_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstStage:
+    """The closed-form stage of the search: pools ranked alone by Daly's model, the ladder built from that
+    ranking under a makespan bound, and the plan at its first rung's interval (or the user's)."""
+
+    ranked: list[PoolScore]
+    ladder: tuple[PoolOption, ...]
+    first: PoolScore  # the ladder's first rung, as ranked
+    config: Config  # the plan at the closed-form (or overridden) interval
+    young_interval_s: float | None  # Young's and Daly's intervals of the first rung (None: on-demand)
+    daly_interval_s: float | None
+
+
+def first_stage(
+    pools: list[PoolOption], times: JobTimes, *, head_bound_h: float | None, deadline_h: float | None,
+    prefer_regions: tuple[str, ...], interval_override_s: float | None,
+) -> FirstStage:
+    """Ladder and interval in closed form: what ``search`` refines with SimPy and the dashboard's quick plan
+    shows at once. ``head_bound_h`` is the makespan the head pool must be able to meet (see ``head_bound_h``)."""
+    ranked = rank_pools(pools, times)
+    head = pick_head(ranked, head_bound_h, prefer_regions)
+    ladder = tuple(build_ladder(ranked, prefer_regions=prefer_regions, head=head))
+    first = next(r for r in ranked if r.pool is ladder[0])
+    config = Config(name="plan", ladder=ladder, interval_s=interval_override_s or first.interval_s,
+                    recovery="eager-next-region", deadline_policy=starting_deadline_policy(deadline_h, list(ladder)),
+                    description="recommended ladder")
+    m = first.pool.gang_mtbf_s
+    block_s = times.save(first.pool.nodes).blocking_s
+    return FirstStage(ranked=ranked, ladder=ladder, first=first, config=config,
+                      young_interval_s=young_interval_s(block_s, m) if m else None,
+                      daly_interval_s=daly_interval_s(block_s, m) if m else None)
+
+
+def head_bound_h(deadline_h: float | None, p95_bound_h: float | None, on_demand_makespan_h: float | None) -> float | None:
+    """The makespan the head pool is picked under: the deadline, else the P95 bound (the user's or the implied
+    one, see ``implied_p95_bound_h``)."""
+    if deadline_h is not None:
+        return deadline_h
+    return implied_p95_bound_h(on_demand_makespan_h, deadline_h, p95_bound_h)
 
 
 def feasible(s: Scored, deadline_h: float | None, p95_bound_h: float | None) -> bool:
@@ -88,11 +131,11 @@ def sweep_frame(first: PoolScore, s: SimSettings, rng: np.random.Generator) -> p
     rows = []
     if m is None:
         return pd.DataFrame(rows, columns=_SWEEP_COLUMNS)
-    delta, work, restart = max(save.snapshot_s, 1e-3), s.times.work_s(pool), s.times.restart_s(pool.nodes)
+    delta, work, restart = save.blocking_s, s.times.work_s(pool), s.times.restart_s(pool.nodes)
     for tau in np.geomspace(first.interval_s / 8, first.interval_s * 8, SWEEP_POINTS):
         wall = simulate_exponential(work, float(tau), delta, restart, m, SWEEP_FASTPATH_RUNS, rng)
         cost = wall / 3600.0 * pool.hourly_usd
-        half = 1.96 * cost.std(ddof=1) / math.sqrt(cost.size)
+        half = mean_ci_half_width(cost)
         cf = daly_expected_wall_s(work, float(tau), delta, restart, m) / 3600.0 * pool.hourly_usd
         rows.append((float(tau), float(tau) / 60, float(cost.mean()), float(cost.mean() - half),
                      float(cost.mean() + half), cf, "fastpath"))
@@ -154,11 +197,12 @@ def _adopt(winner: Scored, ranked: list[PoolScore], run: Callable[[Config], Scor
     return run(cfg)
 
 
-def implied_p95_bound_h(od: Scored | None, deadline_h: float | None, p95_bound_h: float | None) -> float | None:
-    """The user's P95 bound; without a deadline or bound, PATIENCE x the on-demand makespan."""
-    if p95_bound_h is not None or deadline_h is not None or od is None:
+def implied_p95_bound_h(on_demand_makespan_h: float | None, deadline_h: float | None,
+                        p95_bound_h: float | None) -> float | None:
+    """The user's P95 bound; without a deadline or bound, PATIENCE x the on-demand makespan (its P95)."""
+    if p95_bound_h is not None or deadline_h is not None or on_demand_makespan_h is None:
         return p95_bound_h
-    return PATIENCE * od.expected.makespan_h.p95
+    return PATIENCE * on_demand_makespan_h
 
 
 def search(
@@ -166,7 +210,6 @@ def search(
     prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None = None,
 ) -> SearchResult:
     """Run the whole search over ``pools`` (candidates.PoolOption)."""
-    ranked = rank_pools(pools, s.times)
     simpy_s = 0.0
 
     def run(c: Config) -> Scored:
@@ -180,18 +223,15 @@ def search(
     base_cfgs = baselines(pools, s.times)
     od_cfg = next((b for b in base_cfgs if b.name == "on-demand"), None)
     od = run(od_cfg) if od_cfg is not None else None
-    bound = implied_p95_bound_h(od, deadline_h, p95_bound_h)
+    od_p95_h = od.expected.makespan_h.p95 if od is not None else None
+    bound = implied_p95_bound_h(od_p95_h, deadline_h, p95_bound_h)
     limit = deadline_h if deadline_h is not None else bound
     if limit is not None:
         s = replace(s, horizon_h=HORIZON_FACTOR * max(limit, p95_bound_h or 0.0))
     base_scored = [od if b is od_cfg else run(b) for b in base_cfgs]
-    head = pick_head(ranked, deadline_h if deadline_h is not None else bound, prefer_regions)
-    ladder = build_ladder(ranked, prefer_regions=prefer_regions, head=head)
-    first = next(r for r in ranked if r.pool is ladder[0])
-    tau_cf = interval_override_s or first.interval_s
-    policy = starting_deadline_policy(deadline_h, ladder)
-    base = Config(name="plan", ladder=tuple(ladder), interval_s=tau_cf, recovery="eager-next-region",
-                  deadline_policy=policy, description="recommended ladder")
+    stage = first_stage(pools, s.times, head_bound_h=head_bound_h(deadline_h, p95_bound_h, od_p95_h),
+                        deadline_h=deadline_h, prefer_regions=prefer_regions, interval_override_s=interval_override_s)
+    ranked, ladder, first, base = stage.ranked, stage.ladder, stage.first, stage.config
 
     def ok(c: Scored) -> bool:
         return feasible(c, deadline_h, bound)
@@ -213,18 +253,14 @@ def search(
         chosen = choose([*variants, *base_scored], deadline_h, bound)
     sweep = pd.concat([sweep_frame(first, s, np.random.default_rng(s.seed)), _simpy_rows(interval_points)],
                       ignore_index=True).sort_values(["method", "interval_s"], ignore_index=True)
-    m = first.pool.gang_mtbf_s
-    block = max(s.times.save(first.pool.nodes).snapshot_s, 1e-3)
     return SearchResult(
         chosen=chosen, finalists=[*variants, *interval_points], baselines=base_scored, ranked=ranked, sweep=sweep,
-        closed_form_interval_s=tau_cf, p95_bound_h=bound,
-        young_interval_s=young_interval_s(block, m) if m else None,
-        daly_interval_s=daly_interval_s(block, m) if m else None,
-        simpy_s=simpy_s,
+        closed_form_interval_s=base.interval_s, p95_bound_h=bound, young_interval_s=stage.young_interval_s,
+        daly_interval_s=stage.daly_interval_s, simpy_s=simpy_s,
     )
 
 
-def starting_deadline_policy(deadline_h: float | None, ladder: list) -> str:
+def starting_deadline_policy(deadline_h: float | None, ladder: list[PoolOption]) -> str:
     """Uniform progress when a deadline meets a ladder with both spot and on-demand rungs, else none."""
     markets = {p.market for p in ladder}
     both = Market.SPOT in markets and Market.ON_DEMAND in markets

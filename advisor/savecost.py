@@ -25,6 +25,8 @@ SNAPSHOT_SOURCE = (
 NOTICE_S = {"aws": 120.0, "gcp": 30.0, "azure": 30.0}
 NOTICE_SOURCE = "AWS 2-minute spot notice; GCP Spot VMs 30 s; Azure Preempt >= 30 s (reference §3.1)"
 DETECTION_LAG_S = 5.0  # AWS advises polling IMDS instance-action every 5 s
+# Young's and Daly's formulas divide by the blocking save time; a save the model takes as instant is floored here.
+MIN_BLOCKING_S = 1e-3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +39,12 @@ class SaveCosts:
     restore_s: float
     source: str
     extrapolated: bool = False
+
+    @property
+    def blocking_s(self) -> float:
+        """The training stall of one save as the interval formulas take it (δ): the snapshot, floored at
+        ``MIN_BLOCKING_S``."""
+        return max(self.snapshot_s, MIN_BLOCKING_S)
 
     @property
     def sync_save_s(self) -> float:

@@ -29,6 +29,7 @@ import numpy as np
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.schemas.plan import Distribution, Expected, Market
+from spotplan.stats import mean_ci_half_width
 
 CHUNK_MAX_H = 48.0
 CHUNK_HORIZON_SLACK = 2.0  # a chunk is cut only past twice its share of the horizon
@@ -152,7 +153,7 @@ def _dist(values: np.ndarray, ci95: tuple[float, float]) -> Distribution:
 def expected_from(cost: np.ndarray, makespan_h: np.ndarray, hit: float | None, runs: int, seed: int) -> Expected:
     """Expected figures from per-run arrays (normal-approximation 95% CI of the mean)."""
     def ci(v: np.ndarray) -> tuple[float, float]:
-        half = 1.96 * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+        half = mean_ci_half_width(v)
         return float(v.mean() - half), float(v.mean() + half)
 
     return Expected(cost_usd=_dist(cost, ci(cost)), makespan_h=_dist(makespan_h, ci(makespan_h)),

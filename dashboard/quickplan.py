@@ -10,7 +10,7 @@ Times are seconds, prices USD per hour, costs USD.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,60 +44,39 @@ def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generat
     if pool.gang_mtbf_s is None:
         wall_s = np.full(runs, score_pool(pool, times).wall_s)
     else:
-        save_s = max(times.save(pool.nodes).snapshot_s, 1e-3)  # the advisor's floor (spotplan.advisor.ladder)
-        wall_s = simulate_exponential(times.work_s(pool), config.interval_s, save_s, times.restart_s(pool.nodes),
+        wall_s = simulate_exponential(times.work_s(pool), config.interval_s, times.save(pool.nodes).blocking_s,
+                                      times.restart_s(pool.nodes),
                                       pool.gang_mtbf_s, runs, rng)
     return exponential_cost_usd(wall_s, pool.hourly_usd), wall_s / 3600.0
 
 
-def _head_bound_h(request: Any, pools: list[Any], times: Any) -> float | None:
-    """The makespan bound the advisor picks its head pool under (spotplan.advisor.optimize.search): the deadline, else the
-    P95 bound, else PATIENCE x the on-demand baseline's makespan, here its closed form (no interruptions, so the
-    SimPy figure differs only by the final save)."""
-    from spotplan.advisor.baselines import on_demand_baseline
-    from spotplan.advisor.ladder import score_pool
-    from spotplan.advisor.optimize import PATIENCE
-
-    if request.deadline_h is not None:
-        return float(request.deadline_h)
-    if request.p95_bound_h is not None:
-        return float(request.p95_bound_h)
-    od = on_demand_baseline(pools)
-    return None if od is None else PATIENCE * score_pool(od.ladder[0], times).wall_s / 3600.0
-
-
 def quick_plan(request: Any) -> QuickPlan:
-    """Closed-form ladder and interval, the advisor's sweep, and fast-path samples of plan and baselines."""
+    """Closed-form ladder and interval (the advisor's own first stage), its sweep, and fast-path samples of the
+    plan and the baselines. The head pool's makespan bound uses the on-demand baseline's closed form where the
+    advisor uses its SimPy P95 (no interruptions, so they differ only by the final save)."""
     from spotplan.advisor.api import prepare
-    from spotplan.advisor.baselines import baselines
-    from spotplan.advisor.ladder import build_ladder, pick_head, rank_pools
-    from spotplan.advisor.optimize import starting_deadline_policy, sweep_frame
-    from spotplan.advisor.scoring import Config
-    from spotplan.simulator.theory import daly_interval_s, young_interval_s
+    from spotplan.advisor.baselines import baselines, on_demand_baseline
+    from spotplan.advisor.ladder import score_pool
+    from spotplan.advisor.optimize import first_stage, head_bound_h, sweep_frame
 
     prep = prepare(request)
     pools, times, settings = prep.pools, prep.times, prep.settings
-    ranked = rank_pools(pools, times)
-    head = pick_head(ranked, _head_bound_h(request, pools, times), request.prefer_regions)
-    ladder = build_ladder(ranked, prefer_regions=request.prefer_regions, head=head)
-    first = next(r for r in ranked if r.pool is ladder[0])
-    interval_s = request.interval_s or first.interval_s
-    plan = Config(name="plan", ladder=tuple(ladder), interval_s=interval_s, recovery="eager-next-region",
-                  deadline_policy=starting_deadline_policy(request.deadline_h, ladder),
-                  description="quick plan: closed-form ladder and interval")
+    od = on_demand_baseline(pools)
+    od_h = None if od is None else score_pool(od.ladder[0], times).wall_s / 3600.0
+    stage = first_stage(pools, times, head_bound_h=head_bound_h(request.deadline_h, request.p95_bound_h, od_h),
+                        deadline_h=request.deadline_h, prefer_regions=request.prefer_regions,
+                        interval_override_s=request.interval_s)
+    plan = replace(stage.config, description="quick plan: closed-form ladder and interval")
     options = [plan, *baselines(pools, times)]
     rngs = np.random.default_rng(request.seed).spawn(len(options) + 1)
     parts = []
     for config, rng in zip(options, rngs[1:], strict=True):
         cost, makespan = sample_first_rung(config, times, request.runs, rng)
         parts.append(pd.DataFrame({"option": config.name, "cost_usd": cost, "makespan_h": makespan}))
-    m = first.pool.gang_mtbf_s
-    block_s = max(times.save(first.pool.nodes).snapshot_s, 1e-3)
     return QuickPlan(
-        ladder=tuple(ladder), interval_s=interval_s,
-        young_s=young_interval_s(block_s, m) if m else None, daly_s=daly_interval_s(block_s, m) if m else None,
-        sweep=sweep_frame(first, settings, rngs[0]), samples=pd.concat(parts, ignore_index=True), config=plan,
-        settings=settings, first_rung=first.pool.key,
+        ladder=stage.ladder, interval_s=plan.interval_s, young_s=stage.young_interval_s,
+        daly_s=stage.daly_interval_s, sweep=sweep_frame(stage.first, settings, rngs[0]),
+        samples=pd.concat(parts, ignore_index=True), config=plan, settings=settings, first_rung=stage.first.pool.key,
     )
 
 

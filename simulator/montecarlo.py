@@ -26,8 +26,8 @@ from spotplan.simulator.model import simulate_once
 from spotplan.simulator.result import CostBucket, RunResult
 from spotplan.schemas.plan import Distribution
 from spotplan.schemas.scenario import Scenario
+from spotplan.stats import Z95, Z99
 
-Z95, Z99 = 1.959963984540054, 2.5758293035489004
 PERCENTILES = (50, 90, 95, 99)
 
 

@@ -78,6 +78,7 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
 
     from spotplan.simulator.fastpath import sweep_intervals
     from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
+    from spotplan.stats import Z95
 
     m_s, work_s = mtbf_h * 3600.0, work_h * 3600.0
     daly = daly_interval_s(save_s, m_s)
@@ -95,8 +96,8 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
         j = int(np.flatnonzero(grid == daly)[0])
         out.update({
             "simulated_best_s": float(grid[k]), "simulated_makespan_h": float(means[k] / 3600.0),
-            "simulated_makespan_ci95_h": [float((means[k] - 1.96 * sems[k]) / 3600),
-                                          float((means[k] + 1.96 * sems[k]) / 3600)],
+            "simulated_makespan_ci95_h": [float((means[k] - Z95 * sems[k]) / 3600),
+                                          float((means[k] + Z95 * sems[k]) / 3600)],
             "simulated_makespan_at_daly_h": float(means[j] / 3600.0),
             "simulated_runs_per_interval": runs, "simulated_intervals": len(grid), "seed": seed,
             "simulator": "numpy fast path (exponential, one pool; spotplan.simulator.fastpath)",
