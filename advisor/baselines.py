@@ -15,6 +15,7 @@ from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import MAX_SPOT_RUNGS, JobTimes
 from spotplan.advisor.scoring import Config
 from spotplan.simulator.theory import young_interval_s
+
 from spotplan.schemas.plan import Market
 
 FIXED_INTERVAL_S = 1800.0

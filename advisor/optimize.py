@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools
 from spotplan.advisor.scoring import Config, Scored, SimSettings, score
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
+
 from spotplan.schemas.plan import Market
 from spotplan.stats import mean_ci_half_width
 

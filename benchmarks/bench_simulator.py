@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from spotplan.simulator.compile import compile_scenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.montecarlo import run_monte_carlo, run_rng
+
 from spotplan.schemas import Scenario
 
 SCENARIO = {

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from spotplan.regress.compare import FIGURES, Change, ToleranceKind
+
 from spotplan.schemas.baseline import BaselineRecord, Figures
 
 HEADER = (

@@ -16,6 +16,7 @@ from typing import Any
 
 from spotplan.regress import inputs
 from spotplan.regress.compare import Evaluation
+
 from spotplan.errors import ConfigError
 from spotplan.schemas.baseline import Figures, Fingerprint, PlanSummary, ReferenceScenario
 from spotplan.schemas.calibration import Calibration

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from spotplan.regress import inputs
+from spotplan.regress.anchors import ANCHOR_NAME, check_anchors
 from spotplan.regress.compare import (
     Change,
     Evaluation,
@@ -27,9 +28,9 @@ from spotplan.regress.compare import (
     judge,
     make_record,
 )
-from spotplan.regress.anchors import ANCHOR_NAME, check_anchors
 from spotplan.regress.drift import DriftReport, drift_report
 from spotplan.regress.engine import ResolvedScenario, evaluate, resolve
+
 from spotplan.errors import ConfigError, did_you_mean
 from spotplan.schemas.baseline import BaselineRecord, ReferenceScenario
 from spotplan.schemas.calibration import Calibration

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-
 from spotplan.runner.checkpoint import iter_valid, remove_uncommitted
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
@@ -28,10 +27,17 @@ from spotplan.runner.policy import (
     should_checkpoint,
 )
 from spotplan.runner.runlog import RunLog, utc_iso
-from spotplan.runner.signals import DEFAULT_IMDS_ENDPOINT, ImdsPoller, Notice, NoticeFlag, install_signal_handlers
+from spotplan.runner.signals import (
+    DEFAULT_IMDS_ENDPOINT,
+    ImdsPoller,
+    Notice,
+    NoticeFlag,
+    install_signal_handlers,
+)
 from spotplan.runner.snapshot import Saver, SaveResult
 from spotplan.runner.state import capture, restore
 from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
+
 from spotplan.errors import CheckpointError
 from spotplan.schemas.events import EventKind
 from spotplan.schemas.plan import Market, Plan

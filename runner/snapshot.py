@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from spotplan.runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
+
 from spotplan.errors import CheckpointError
 
 

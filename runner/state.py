@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from spotplan.runner.checkpoint import Checkpoint
 from spotplan.runner.corpus import DataPosition
+
 from spotplan.errors import CheckpointError
 
 

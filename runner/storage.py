@@ -20,6 +20,7 @@ from typing import Protocol
 
 from spotplan.runner.checkpoint import DATA_FILES, MANIFEST, dir_bytes, load_checkpoint, step_dir
 from spotplan.runner.fsio import fsync_dir
+
 from spotplan.errors import CheckpointError, ConfigError, CredentialsError
 
 log = logging.getLogger("spotplan.runner")

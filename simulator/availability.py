@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-
 from spotplan.simulator.market.series import AvailabilityTrace
+
 from spotplan.errors import ConfigError
 
 INF = math.inf

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from spotplan.simulator.compile import CompiledScenario, compile_scenario, load_scenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.result import CostBucket, RunResult
+
 from spotplan.schemas.plan import Distribution
 from spotplan.schemas.scenario import Scenario
 from spotplan.stats import Z95, Z99

@@ -45,6 +45,7 @@ from spotplan.simulator.market.fit_stats import (
 from spotplan.simulator.market.prices import load_price_history
 from spotplan.simulator.market.spot_advisor import SpotAdvisor, load_spot_advisor
 from spotplan.simulator.market.traces import load_availability_trace, trace_info
+
 from spotplan.errors import DataError
 
 HISTORY = "training_on_a_dime/aws_describe_spot_price_history"

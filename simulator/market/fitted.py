@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from spotplan.simulator.market.catalog import Catalog, load_catalog
+
 from spotplan.errors import DataError
 from spotplan.paths import data_dir
 

@@ -13,6 +13,7 @@ from spotplan.simulator.market.catalog import Catalog
 from spotplan.simulator.market.fit_stats import price_stats, sig
 from spotplan.simulator.market.fitted import FittedBehaviour
 from spotplan.simulator.market.prices import PriceHistory
+
 from spotplan.errors import ConfigError, did_you_mean
 
 

@@ -19,9 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from spotplan.simulator.market.price_formats import JSON_SUFFIXES, TABLE_SUFFIXES, RawPull, pages_to_pull, parse_file
+from spotplan.simulator.market.price_formats import (
+    JSON_SUFFIXES,
+    TABLE_SUFFIXES,
+    RawPull,
+    pages_to_pull,
+    parse_file,
+)
 from spotplan.simulator.market.series import PriceSeries
+
 from spotplan.errors import DataError, did_you_mean
 
 COLUMNS = ["timestamp", "region", "zone", "az_id", "instance_type", "product", "price_usd_per_h"]

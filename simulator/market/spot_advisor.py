@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spotplan.simulator.market.price_formats import as_float, read_text
+
 from spotplan.errors import ConfigError, DataError, did_you_mean
 
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")

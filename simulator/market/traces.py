@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-
 from spotplan.simulator.market.price_formats import as_float, read_text
 from spotplan.simulator.market.series import AvailabilityTrace
+
 from spotplan.errors import DataError
 from spotplan.schemas.base import first_error
 from spotplan.schemas.events import RunEvent

@@ -40,9 +40,9 @@ def regress(
     """Re-run every reference scenario at its pinned seed and compare with its recorded baseline."""
     from rich.console import Console
 
+    from spotplan.errors import ConfigError
     from spotplan.regress.report import render, to_json, to_junit
     from spotplan.regress.suite import SuiteOptions, run_suite
-    from spotplan.errors import ConfigError
 
     if update and not reason:
         raise ConfigError("--update needs --reason TEXT: the changelog records why the baselines moved")

@@ -50,9 +50,9 @@ def register(app: typer.Typer) -> None:
         = None,
     ) -> None:
         """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""
+        from spotplan.errors import ConfigError
         from spotplan.runner.loop import RunOptions, run
         from spotplan.runner.policy import IntervalUnit
-        from spotplan.errors import ConfigError
         from spotplan.schemas.plan import Plan
 
         _setup_logging()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from spotplan.advisor.api import recommend
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes
@@ -14,6 +13,7 @@ from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import SaveCosts
 from spotplan.advisor.scoring import Config, SimSettings, score
 from spotplan.simulator.theory import daly_interval_s
+
 from spotplan.schemas.plan import Market
 
 H = 3600.0

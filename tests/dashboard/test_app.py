@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from spotplan.paths import REPO_ROOT
 
 APP = str(REPO_ROOT / "dashboard" / "app.py")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from spotplan.paths import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")

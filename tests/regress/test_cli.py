@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from spotplan.paths import REPO_ROOT
 
 SCENARIO = "p4d-7b-full-aws"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from spotplan.runner.calibrate import calibrate, disk_of, fit_linear, render
+
 from spotplan.schemas.calibration import Calibration, LinearCostFit
 
 

@@ -15,9 +15,9 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
-
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.fsio import HASH_NAME, digest_of
+
 from spotplan.errors import CheckpointError
 
 
@@ -169,7 +169,6 @@ def test_any_flipped_bit_is_detected(tmp_path_factory: pytest.TempPathFactory, w
 def test_reader_accepts_reference_writer_output() -> None:
     """Files from the reference safetensors writer decode to equal tensors with our zero-copy reader."""
     from safetensors.torch import save
-
     from spotplan.runner.tensorfile import decode
 
     original = _ckpt(9).tensors

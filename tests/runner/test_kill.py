@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.runner import read_log, runner_cmd, runner_env, wait_for, write_plan
-
 from spotplan.runner import checkpoint as ck
+
 from spotplan.errors import CheckpointError
+from tests.support.runner import read_log, runner_cmd, runner_env, wait_for, write_plan
 
 TRIALS = 20
 

@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
-from tests.support.runner import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
-
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode
+
 from spotplan.schemas.run_report import RunReport
+from tests.support.runner import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
 MAX_STEPS = 300
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tests.support.runner import make_plan
-
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.corpus import Corpus, DataPosition, load_stdlib_bytes
 from spotplan.runner.job import build_job, resolve_device
 from spotplan.runner.state import capture, restore
+
+from tests.support.runner import make_plan
 
 
 def _job():

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.support.runner import make_plan, write_plan
-
 from spotplan.runner import checkpoint as ck
-from spotplan.runner.policy import ExitCode, IntervalUnit, emergency_save_fits, interval_steps, should_checkpoint
+from spotplan.runner.policy import (
+    ExitCode,
+    IntervalUnit,
+    emergency_save_fits,
+    interval_steps,
+    should_checkpoint,
+)
 from spotplan.runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
 from spotplan.runner.snapshot import Saver, SnapshotBuffers
 from spotplan.runner.storage import LocalStorage, Uploader, UploadResult
+
 from spotplan.errors import CheckpointError, ConfigError
+from tests.support.runner import make_plan, write_plan
 
 
 def test_snapshot_is_isolated_from_later_training(tmp_path: Path) -> None:
@@ -248,9 +254,9 @@ def test_plan_sized_model_too_big_for_memory_is_a_config_error(tmp_path: Path, r
 
 def test_seconds_interval_is_converted_with_measured_step_time(tmp_path: Path) -> None:
     """With --interval-unit seconds, saves start after the step-time probe, spaced by interval_s / step time."""
-    from tests.support.runner import read_log
-
     from spotplan.runner.loop import STEP_TIME_PROBE, RunOptions, run
+
+    from tests.support.runner import read_log
 
     plan = make_plan(checkpoint_interval_s=1e-6)  # shorter than any step: one save per step after the probe
     report = run(RunOptions(plan=plan, checkpoint_dir=tmp_path, device="cpu", model_size="tiny", max_steps=12,

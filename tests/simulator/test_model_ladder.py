@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from spotplan.simulator.recovery import candidate_order, pick_rung
+
 from spotplan.schemas.scenario import RecoveryStrategy
 from tests.support.sim import run, scenario, spot_pool, write_trace
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from spotplan.simulator.model import simulate_once
+
 from tests.support.sim import compiled, scenario, spot_pool
 
 OD = {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-
-from spotplan.paths import REPO_ROOT
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.montecarlo import describe, run_monte_carlo, run_rng
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
+
+from spotplan.paths import REPO_ROOT
 from spotplan.schemas import Scenario
 
 REPO = REPO_ROOT

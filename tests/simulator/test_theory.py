@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from spotplan.simulator.theory import (
     brute_force_optimum_s,
     daly_expected_wall_s,
@@ -14,6 +13,7 @@ from spotplan.simulator.theory import (
     segments,
     young_interval_s,
 )
+
 from spotplan.errors import ConfigError
 
 SAVE_S, RESTART_S, WORK_S = 300.0, 600.0, 500 * 3600.0

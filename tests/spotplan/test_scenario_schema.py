@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from spotplan.simulator.compile import resolve_path
+
 from spotplan.errors import ConfigError
 from spotplan.schemas import Scenario
 from tests.support.sim import compiled, scenario, spot_pool

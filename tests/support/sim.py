@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from spotplan.simulator.compile import CompiledScenario, compile_scenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.result import RunResult
+
 from spotplan.schemas.scenario import Scenario
 
 

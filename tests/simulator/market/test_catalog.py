@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from spotplan.simulator.market.catalog import CATALOG_DIR, load_catalog
+
 from spotplan.errors import ConfigError
 
 REQUIRED = [

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
 from spotplan.simulator.market.catalog import load_catalog
 from spotplan.simulator.market.fitted import FITTED_PATH, load_fitted
+
 from spotplan.errors import ConfigError
 
 

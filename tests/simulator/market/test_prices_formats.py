@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-
 from spotplan.simulator.market.prices import COLUMNS, PoolKey, history_from_responses, load_price_history
+
 from spotplan.errors import DataError
 
 RECS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from spotplan.simulator.market.spot_advisor import load_spot_advisor
+
 from spotplan.errors import ConfigError, DataError
 
 FILES = {"spot-advisor-data_2021-02-10.json": 21, "spot-advisor-data_2024-02-28.json": 29,

@@ -6,8 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from spotplan.simulator.market.traces import (
+    load_availability_trace,
+    load_availability_traces,
+    load_event_log,
+    trace_info,
+)
 
-from spotplan.simulator.market.traces import load_availability_trace, load_availability_traces, load_event_log, trace_info
 from spotplan.errors import DataError
 from spotplan.schemas.events import EventKind
 
