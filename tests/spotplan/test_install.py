@@ -46,7 +46,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pip(args: list[str], cwd: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "pip", *args], check=False, capture_output=True, text=True,
                          timeout=PIP_TIMEOUT_S, cwd=cwd)
     assert out.returncode == 0, f"pip {' '.join(args[:2])}: {out.stderr[-3000:]}"
 
@@ -80,14 +80,14 @@ def test_regular_install_runs_from_anywhere(installed: Path, tmp_path: Path) -> 
     code = ("import spotplan, spotplan.simulator.market.prices, spotplan.simulator.montecarlo, spotplan.advisor.api, "
             "spotplan.regress.suite, spotplan.runner.checkpoint, spotplan.dashboard.quickplan, spotplan.paths as p\n"
             "print(spotplan.__file__); print(p.data_dir())")
-    out = subprocess.run([str(installed), "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    out = subprocess.run([str(installed), "-c", code], check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
                          env=_env(installed))
     assert out.returncode == 0, out.stderr
     where, data = out.stdout.split()
     site = _site_packages(installed)
     assert Path(where).is_relative_to(site) and Path(data).is_relative_to(installed.parent.parent), out.stdout
     rec = subprocess.run([str(installed), "-m", "spotplan.cli", "recommend", "--model-size", "125M", "--tokens", "2e9",
-                          "--runs", "8", "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          "--runs", "8", "--json"], check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                          env=_env(installed))
     assert rec.returncode == 0, rec.stderr[-2000:]
     assert '"plan"' in rec.stdout
