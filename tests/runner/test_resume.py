@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,9 +16,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode
-
 from spotplan.schemas.run_report import RunReport
 from tests.support.runner import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
@@ -28,23 +29,32 @@ def _final(ckpt_dir: Path) -> ck.Checkpoint:
     return ck.load_checkpoint(ck.step_dir(ckpt_dir, MAX_STEPS))
 
 
-def test_sigterm_at_random_step_resumes_bit_exact(tmp_path: Path) -> None:
-    """SIGTERM at a random step, then resume: params, optimizer state and the loss curve equal an uninterrupted run."""
+def test_sigterm_at_a_drawn_step_resumes_bit_exact(tmp_path: Path) -> None:
+    """SIGTERM at a drawn step, then resume: params, optimizer state and the loss curve equal an uninterrupted run."""
     plan = write_plan(tmp_path / "plan.yaml")
     whole = run_runner(plan, tmp_path / "a", "--max-steps", str(MAX_STEPS), "--no-imds")
     assert whole.returncode == 0, whole.stderr
-    rng = np.random.default_rng()
-    delay_s = float(rng.uniform(0.0, 0.5))
-    log_b = tmp_path / "b" / "run_log.jsonl"
-    proc = subprocess.Popen(runner_cmd(plan, tmp_path / "b", "--max-steps", str(MAX_STEPS), "--no-imds"),
-                            env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: any(e["event"] == "save" for e in read_log(log_b)), 60, "the first save", proc)
-    time.sleep(delay_s)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    # the step the signal lands in, drawn from a seeded generator; the runner is held at that step (see
+    # tests.support.pause_runner) while SIGTERM is sent, so the interruption never depends on timing
+    stop_step = int(np.random.default_rng(20261201).integers(15, MAX_STEPS - 50))
+    marker, hold = tmp_path / "paused", tmp_path / "hold"
+    hold.touch()
+    run = runner_cmd(plan, tmp_path / "b", "--max-steps", str(MAX_STEPS), "--no-imds")
+    cmd = [sys.executable, "-m", "tests.support.pause_runner", "train", str(stop_step), str(marker), "--hold",
+           str(hold), "--", *run[3:]]
+    proc = subprocess.Popen(cmd, env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(marker.exists, 120, f"step {stop_step}", proc)
+        proc.send_signal(signal.SIGTERM)
+        hold.unlink()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == ExitCode.PREEMPTED, err
     first = RunReport.load(tmp_path / "b" / "run_report.json")
-    assert 0 < first.end_step < MAX_STEPS, f"signal after {delay_s:.2f} s missed the run"
+    assert first.end_step == stop_step, (first.end_step, stop_step)
     assert first.notice_source == "sigterm"
     resumed = run_runner(plan, tmp_path / "b", "--max-steps", str(MAX_STEPS), "--no-imds")
     assert resumed.returncode == 0, resumed.stderr
