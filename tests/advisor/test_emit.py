@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import yaml
-from spotplan.advisor.emit import skypilot_task, skypilot_yaml, torchrun_command
 
+from spotplan.advisor.emit import skypilot_task, skypilot_yaml, torchrun_command
 from spotplan.schemas.plan import (
     Distribution,
     Expected,

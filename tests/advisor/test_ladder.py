@@ -7,13 +7,13 @@ import subprocess
 import sys
 
 import pytest
+
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes, build_ladder, rank_pools, score_pool
 from spotplan.advisor.savecost import SaveCosts
-from spotplan.simulator.theory import daly_interval_s, young_interval_s
-
 from spotplan.schemas.plan import Market
+from spotplan.simulator.theory import daly_interval_s, young_interval_s
 
 H = 3600.0
 

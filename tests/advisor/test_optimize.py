@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from spotplan.advisor.api import recommend
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes
@@ -12,9 +13,8 @@ from spotplan.advisor.optimize import choose, paired_t, refine_interval
 from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import SaveCosts
 from spotplan.advisor.scoring import Config, SimSettings, score
-from spotplan.simulator.theory import daly_interval_s
-
 from spotplan.schemas.plan import Market
+from spotplan.simulator.theory import daly_interval_s
 
 H = 3600.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from spotplan.advisor.request import RecommendRequest, parse_count, parse_duration_h
 from spotplan.advisor.savecost import notice_checks, parse_bandwidth, save_costs
 from spotplan.advisor.sizing import (
@@ -14,7 +15,6 @@ from spotplan.advisor.sizing import (
     size_job,
     tokens_per_s,
 )
-
 from spotplan.errors import ConfigError
 from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
 from spotplan.schemas.plan import TrainingMode

@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+
+from spotplan.errors import ConfigError
+from spotplan.paths import REPO_ROOT
 from spotplan.regress.changelog import append_entry, format_entry
 from spotplan.regress.compare import (
     Evaluation,
@@ -22,9 +25,6 @@ from spotplan.regress.compare import (
 from spotplan.regress.inputs import code_fingerprint, parse_as_of, sha256_tree, stale_sources
 from spotplan.regress.report import to_json, to_junit
 from spotplan.regress.suite import SuiteResult, load_scenarios
-
-from spotplan.errors import ConfigError
-from spotplan.paths import REPO_ROOT
 from spotplan.schemas.baseline import (
     BaselineRecord,
     Figures,

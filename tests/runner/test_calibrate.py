@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spotplan.runner.calibrate import calibrate, disk_of, fit_linear, render
 
+from spotplan.runner.calibrate import calibrate, disk_of, fit_linear, render
 from spotplan.schemas.calibration import Calibration, LinearCostFit
 
 
@@ -83,7 +83,7 @@ def test_calibration_moves_the_planned_interval_as_theory_says(measured: tuple[C
     The notice is set to 0 s: with AWS's 120 s notice a 5 s save fits an emergency save, which (rightly) makes
     longer intervals cheap and is a different regime from the one Young and Daly describe.
     """
-    api = pytest.importorskip("spotplan.advisor.api", reason="the advisor is not in this checkout")
+    from spotplan.advisor import api
     from spotplan.advisor.request import RecommendRequest
 
     cal, _ = measured

@@ -15,10 +15,10 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
-from spotplan.runner import checkpoint as ck
-from spotplan.runner.fsio import HASH_NAME, digest_of
 
 from spotplan.errors import CheckpointError
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.fsio import HASH_NAME, digest_of
 
 
 def _ckpt(step: int, scale: float = 1.0) -> ck.Checkpoint:
@@ -121,7 +121,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
     # the payload is live: unpickling it in a child process does create the marker
     probe = tmp_path / "probe"
     subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=pickle.dumps(_Payload(probe)), check=True)
+                   input=pickle.dumps(_Payload(probe)), check=True, timeout=60)
     assert probe.exists()
     torch.save({"w": _Payload(marker)}, tmp_path / "evil.pt")  # the torch.save flavour of the same attack
     for blob in (evil, (tmp_path / "evil.pt").read_bytes()):
@@ -169,6 +169,7 @@ def test_any_flipped_bit_is_detected(tmp_path_factory: pytest.TempPathFactory, w
 def test_reader_accepts_reference_writer_output() -> None:
     """Files from the reference safetensors writer decode to equal tensors with our zero-copy reader."""
     from safetensors.torch import save
+
     from spotplan.runner.tensorfile import decode
 
     original = _ckpt(9).tensors

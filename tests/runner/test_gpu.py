@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import build_job, resolve_device
 from spotplan.runner.loop import RunOptions, run
 from spotplan.runner.snapshot import SnapshotBuffers
 from spotplan.runner.state import capture, restore
-
 from tests.support.runner import make_plan
 
 pytestmark = [pytest.mark.gpu,

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode
 from spotplan.runner.storage import S3Storage, download_step
-
 from spotplan.schemas.run_report import RunReport
 from tests.support.runner import Weed, read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 

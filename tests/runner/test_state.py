@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.corpus import Corpus, DataPosition, load_stdlib_bytes
 from spotplan.runner.job import build_job, resolve_device
 from spotplan.runner.state import capture, restore
-
 from tests.support.runner import make_plan
 
 
@@ -21,6 +21,9 @@ def _job():
 
 def test_rng_states_round_trip(tmp_path: Path) -> None:
     """Python, numpy and torch global RNGs draw the same numbers after restore as right after the save."""
+    random.seed(11)
+    np.random.seed(11)  # the legacy global generator is what the runner saves and restores
+    torch.manual_seed(11)
     job = _job()
     tensors, state = capture(job.train, position=DataPosition(epoch=1, index=5))
     d = ck.write_checkpoint(tmp_path, ck.Checkpoint(step=1, config_hash="h", plan_id="p", tensors=tensors,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice, bill_usd, billed_seconds
 from spotplan.simulator.market.series import PriceSeries
-
 from tests.support.sim import run, scenario, spot_pool, write_prices, write_trace
 
 # $1/h for the first 30 min, $2/h for the next 30 min, $4/h for the second hour.

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spotplan.simulator.deadline import Choice, DeadlineState, decide, safety_net
-
 from spotplan.schemas.scenario import DeadlinePolicy
+from spotplan.simulator.deadline import Choice, DeadlineState, decide, safety_net
 from tests.support.sim import run, scenario, spot_pool, write_trace
 
 UP, GREEDY = DeadlinePolicy.UNIFORM_PROGRESS, DeadlinePolicy.GREEDY

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from spotplan.simulator.fastpath import exponential_cost_usd, simulate_exponential, sweep_intervals
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, exact_expected_wall_s
 

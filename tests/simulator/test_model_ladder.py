@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spotplan.simulator.recovery import candidate_order, pick_rung
 
 from spotplan.schemas.scenario import RecoveryStrategy
+from spotplan.simulator.recovery import candidate_order, pick_rung
 from tests.support.sim import run, scenario, spot_pool, write_trace
 
 ALWAYS = {"kind": "always"}

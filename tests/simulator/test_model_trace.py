@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from spotplan.simulator.market.series import AvailabilityTrace
 
+from spotplan.simulator.market.series import AvailabilityTrace
 from tests.support.sim import run, scenario, spot_pool, write_trace
 
 

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import yaml
-from spotplan.simulator.fastpath import simulate_exponential
-from spotplan.simulator.montecarlo import describe, run_monte_carlo, run_rng
-from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 
 from spotplan.paths import REPO_ROOT
 from spotplan.schemas import Scenario
+from spotplan.simulator.fastpath import simulate_exponential
+from spotplan.simulator.montecarlo import describe, run_monte_carlo, run_rng
+from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 
 REPO = REPO_ROOT
 DALY = REPO / "data" / "examples" / "daly-exponential.yaml"

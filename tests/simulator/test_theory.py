@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+
+from spotplan.errors import ConfigError
 from spotplan.simulator.theory import (
     brute_force_optimum_s,
     daly_expected_wall_s,
@@ -13,8 +15,6 @@ from spotplan.simulator.theory import (
     segments,
     young_interval_s,
 )
-
-from spotplan.errors import ConfigError
 
 SAVE_S, RESTART_S, WORK_S = 300.0, 600.0, 500 * 3600.0
 # (M in seconds, Daly's τ in minutes, T_w in hours, Young's τ in minutes): domain reference §2.2.

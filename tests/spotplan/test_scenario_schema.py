@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from spotplan.simulator.compile import resolve_path
 
 from spotplan.errors import ConfigError
 from spotplan.schemas import Scenario
+from spotplan.simulator.compile import resolve_path
 from tests.support.sim import compiled, scenario, spot_pool
 
 OD = {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",

@@ -137,5 +137,5 @@ class Weed:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                self.proc.wait(timeout=20)
         self.proc = None

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from spotplan.schemas.scenario import Scenario
 from spotplan.simulator.compile import CompiledScenario, compile_scenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.result import RunResult
-
-from spotplan.schemas.scenario import Scenario
 
 
 def write_trace(folder: Path, name: str, values: list[int], gap_s: float) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from spotplan.simulator.market.catalog import CATALOG_DIR, load_catalog
 
 from spotplan.errors import ConfigError
+from spotplan.simulator.market.catalog import CATALOG_DIR, load_catalog
 
 REQUIRED = [
     "p3.2xlarge", "p3.8xlarge", "p3.16xlarge", "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge",

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from spotplan.simulator.market.fetch import fetch_pages, fetch_to_cache
-from spotplan.simulator.market.prices import load_price_history
 
 from spotplan.errors import ConfigError, CredentialsError, SpotplanError
+from spotplan.simulator.market.fetch import fetch_pages, fetch_to_cache
+from spotplan.simulator.market.prices import load_price_history
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

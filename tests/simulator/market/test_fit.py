@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from spotplan.simulator.market.catalog import load_catalog
-from spotplan.simulator.market.fitted import FITTED_PATH, load_fitted
 
 from spotplan.errors import ConfigError
+from spotplan.simulator.market.catalog import load_catalog
+from spotplan.simulator.market.fitted import FITTED_PATH, load_fitted
 
 
 def test_every_catalog_pool_has_behaviour() -> None:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from spotplan.simulator.market.fit_stats import band_rate_per_h, price_stats, run_stats, sig
 from spotplan.simulator.market.series import AvailabilityTrace, PriceSeries
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from spotplan.errors import SpotplanError
 from spotplan.simulator.market.prices import load_price_history
 from spotplan.simulator.market.spot_advisor import load_spot_advisor
 from spotplan.simulator.market.traces import load_availability_trace, load_event_log
-
-from spotplan.errors import SpotplanError
 
 LOADERS = (load_price_history, load_availability_trace, load_event_log, load_spot_advisor)
 SUFFIXES = (".json", ".csv", ".tsv", ".txt", ".jsonl")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from spotplan.simulator.market.prices import COLUMNS, PoolKey, history_from_responses, load_price_history
 
 from spotplan.errors import DataError
+from spotplan.simulator.market.prices import COLUMNS, PoolKey, history_from_responses, load_price_history
 
 RECS = [
     {"AvailabilityZone": "us-east-1b", "InstanceType": "p3.2xlarge", "ProductDescription": "Linux/UNIX",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from spotplan.simulator.market.price_formats import parse_file
 from spotplan.simulator.market.prices import load_price_history
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from spotplan.simulator.market.spot_advisor import load_spot_advisor
 
 from spotplan.errors import ConfigError, DataError
+from spotplan.simulator.market.spot_advisor import load_spot_advisor
 
 FILES = {"spot-advisor-data_2021-02-10.json": 21, "spot-advisor-data_2024-02-28.json": 29,
          "spot-advisor-data_2025-06-28.json": 33}

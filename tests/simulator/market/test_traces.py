@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pytest
+
+from spotplan.errors import DataError
+from spotplan.schemas.events import EventKind
 from spotplan.simulator.market.traces import (
     load_availability_trace,
     load_availability_traces,
     load_event_log,
     trace_info,
 )
-
-from spotplan.errors import DataError
-from spotplan.schemas.events import EventKind
 
 
 def test_all_cant_be_late_traces_load(shared_data) -> None:
