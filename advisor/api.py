@@ -30,7 +30,6 @@ from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
 from spotplan.advisor.scoring import Scored, SimSettings
 from spotplan.advisor.sizing import JobSizing, parse_model_size, size_job
-
 from spotplan.errors import InfeasibleError
 from spotplan.schemas.plan import Assumption, Expected, Market, NoticeHandling
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import MAX_SPOT_RUNGS, JobTimes
 from spotplan.advisor.scoring import Config
-from spotplan.simulator.theory import young_interval_s
-
 from spotplan.schemas.plan import Market
+from spotplan.simulator.theory import young_interval_s
 
 FIXED_INTERVAL_S = 1800.0
 ON_DEMAND_INTERVAL_S = 3600.0  # on-demand is not interrupted; hourly saves only guard against crashes

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from spotplan.advisor.sizing import JobSizing, nodes_to_fit, tokens_per_s
-
 from spotplan.errors import ConfigError, InfeasibleError, did_you_mean
 from spotplan.schemas.plan import Market
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.savecost import SaveCosts
-from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
-
 from spotplan.schemas.plan import Market
+from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 
 HEAD_MARGIN = 0.8  # the head's closed-form makespan must leave 20% of the bound for what Daly's model omits
 MAX_SPOT_RUNGS = 6

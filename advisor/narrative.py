@@ -14,7 +14,6 @@ from typing import Any
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import NoticeCheck, SaveCosts
-
 from spotplan.schemas.plan import Assumption, Market, Plan
 
 PROGRESS_AFTER_S = 1.0  # the bar appears only when the search takes longer than this

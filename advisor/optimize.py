@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools
 from spotplan.advisor.scoring import Config, Scored, SimSettings, score
+from spotplan.schemas.plan import Market
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
-
-from spotplan.schemas.plan import Market
 from spotplan.stats import mean_ci_half_width
 
 DEADLINE_TARGET = 0.95  # a plan "meets" a deadline when at least 95% of replays finish in time

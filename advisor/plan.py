@@ -19,7 +19,6 @@ from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import SaveCosts
 from spotplan.advisor.sizing import JobSizing
-
 from spotplan.schemas.plan import Assumption, Expected, ModelSpec, NoticeHandling, Plan, Pool
 
 KEEP_LAST_K = 3

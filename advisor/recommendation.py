@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
 from spotplan.advisor.emit import skypilot_yaml, torchrun_command
 from spotplan.advisor.savecost import NoticeCheck
-
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 
 

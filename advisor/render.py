@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
-from spotplan.advisor.recommendation import Recommendation
 
+from spotplan.advisor.recommendation import Recommendation
 from spotplan.schemas.plan import Distribution, Expected
 
 

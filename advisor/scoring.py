@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
-
 from spotplan.schemas.plan import Distribution, Expected, Market
 from spotplan.stats import mean_ci_half_width
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
+
 from spotplan.runner.calibrate import _train_state, disk_of
 from spotplan.runner.checkpoint import load_checkpoint, step_dir
 from spotplan.runner.corpus import DataPosition

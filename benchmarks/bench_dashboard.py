@@ -29,9 +29,10 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
+    from streamlit.testing.v1 import AppTest
+
     from spotplan.advisor.api import recommend
     from spotplan.advisor.request import RecommendRequest
-    from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=600)
     first_s = _timed(at.run)

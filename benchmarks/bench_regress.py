@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
+
 from spotplan.regress.engine import build_request, resolve
 from spotplan.regress.inputs import shared_data_dir
 from spotplan.regress.suite import SuiteOptions, run_suite
-
 from spotplan.schemas.baseline import ReferenceScenario
 
 ROOT = Path(__file__).resolve().parents[1]

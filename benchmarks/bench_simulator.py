@@ -30,11 +30,10 @@ from report import add_row  # benchmarks/report.py (scripts run from benchmarks/
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from spotplan.schemas import Scenario
 from spotplan.simulator.compile import compile_scenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.montecarlo import run_monte_carlo, run_rng
-
-from spotplan.schemas import Scenario
 
 SCENARIO = {
     "name": "bench-100h",

@@ -8,6 +8,7 @@ user asks; the page modules draw the results with the pure builders of ``spotpla
 from __future__ import annotations
 
 import streamlit as st
+
 from spotplan.dashboard import data
 from spotplan.dashboard.app_pages import (
     distributions_page,
@@ -19,7 +20,6 @@ from spotplan.dashboard.app_pages import (
 )
 from spotplan.dashboard.frames import PlanView
 from spotplan.dashboard.inputs import Upload, WhatIf
-
 from spotplan.errors import SpotplanError
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 import yaml
+
 from spotplan.dashboard import frames
 from spotplan.dashboard.inputs import Upload, WhatIf
-
 from spotplan.errors import ConfigError, DataError
 
 
@@ -114,7 +114,6 @@ def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
     from spotplan.advisor.request import RecommendRequest
     from spotplan.advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S, NOTICE_S
     from spotplan.advisor.sizing import DEFAULT_MFU
-
     from spotplan.schemas.calibration import Calibration
     from spotplan.schemas.plan import TrainingMode
 
@@ -226,9 +225,8 @@ def replay_chunks(runs: int) -> list[tuple[int, int]]:
 
 
 def _compiled(scenario_json: str) -> Any:
-    from spotplan.simulator.compile import compile_scenario
-
     from spotplan.schemas.scenario import Scenario
+    from spotplan.simulator.compile import compile_scenario
 
     return compile_scenario(Scenario.model_validate_json(scenario_json))
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from spotplan.regress.compare import FigureRow, ScenarioOutcome, Status, ToleranceKind
 
 ANCHOR_NAME = "anchor-daly-2006"

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 from spotplan.regress.compare import FIGURES, Change, ToleranceKind
-
 from spotplan.schemas.baseline import BaselineRecord, Figures
 
 HEADER = (

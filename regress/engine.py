@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spotplan.errors import ConfigError
 from spotplan.regress import inputs
 from spotplan.regress.compare import Evaluation
-
-from spotplan.errors import ConfigError
 from spotplan.schemas.baseline import Figures, Fingerprint, PlanSummary, ReferenceScenario
 from spotplan.schemas.calibration import Calibration
 from spotplan.schemas.plan import Plan

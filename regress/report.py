@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
 from spotplan.regress.compare import FIGURES, FigureRow, ScenarioOutcome, Status, ToleranceKind
 from spotplan.regress.suite import SuiteResult
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from spotplan.errors import ConfigError, did_you_mean
 from spotplan.regress import inputs
 from spotplan.regress.anchors import ANCHOR_NAME, check_anchors
 from spotplan.regress.compare import (
@@ -30,8 +31,6 @@ from spotplan.regress.compare import (
 )
 from spotplan.regress.drift import DriftReport, drift_report
 from spotplan.regress.engine import ResolvedScenario, evaluate, resolve
-
-from spotplan.errors import ConfigError, did_you_mean
 from spotplan.schemas.baseline import BaselineRecord, ReferenceScenario
 from spotplan.schemas.calibration import Calibration
 

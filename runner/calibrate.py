@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from spotplan.runner.checkpoint import Checkpoint, load_checkpoint, step_dir, write_checkpoint
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import device_name, resolve_device
@@ -24,7 +25,6 @@ from spotplan.runner.model import VOCAB_SIZE, build_model, named_config
 from spotplan.runner.runlog import utc_iso
 from spotplan.runner.snapshot import SnapshotBuffers
 from spotplan.runner.state import TrainState, capture, restore
-
 from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCostFit, MachineInfo
 
 DEFAULT_SIZES = ("small", "base", "medium")

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from spotplan.runner.fsio import HASH_NAME, fsync_dir, read_hashed, write_atomic, write_buffers
-from spotplan.runner.tensorfile import decode, encode
 
 from spotplan.errors import CheckpointError
+from spotplan.runner.fsio import HASH_NAME, fsync_dir, read_hashed, write_atomic, write_buffers
+from spotplan.runner.tensorfile import decode, encode
 
 log = logging.getLogger("spotplan.runner")
 

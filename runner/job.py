@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 
 import torch
+
+from spotplan.errors import ConfigError
 from spotplan.runner.checkpoint import FORMAT_VERSION
 from spotplan.runner.corpus import Corpus, load_stdlib_bytes
 from spotplan.runner.model import GPT, GPTConfig, build_model, config_for_params, named_config
 from spotplan.runner.state import TrainState
-
-from spotplan.errors import ConfigError
 from spotplan.schemas.plan import Plan
 
 LR = 3e-4

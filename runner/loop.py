@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from spotplan.errors import CheckpointError
 from spotplan.runner.checkpoint import iter_valid, remove_uncommitted
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
@@ -37,8 +39,6 @@ from spotplan.runner.signals import (
 from spotplan.runner.snapshot import Saver, SaveResult
 from spotplan.runner.state import capture, restore
 from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
-
-from spotplan.errors import CheckpointError
 from spotplan.schemas.events import EventKind
 from spotplan.schemas.plan import Market, Plan
 from spotplan.schemas.run_report import RunReport

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from spotplan.runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
 
 from spotplan.errors import CheckpointError
+from spotplan.runner.checkpoint import Checkpoint, CommitInfo, prune, write_checkpoint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from spotplan.runner.checkpoint import Checkpoint
-from spotplan.runner.corpus import DataPosition
 
 from spotplan.errors import CheckpointError
+from spotplan.runner.checkpoint import Checkpoint
+from spotplan.runner.corpus import DataPosition
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

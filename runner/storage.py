@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from spotplan.errors import CheckpointError, ConfigError, CredentialsError
 from spotplan.runner.checkpoint import DATA_FILES, MANIFEST, dir_bytes, load_checkpoint, step_dir
 from spotplan.runner.fsio import fsync_dir
-
-from spotplan.errors import CheckpointError, ConfigError, CredentialsError
 
 log = logging.getLogger("spotplan.runner")
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from spotplan.simulator.market.series import AvailabilityTrace
 
 from spotplan.errors import ConfigError
+from spotplan.simulator.market.series import AvailabilityTrace
 
 INF = math.inf
 Sampler = Callable[[np.random.Generator, int], np.ndarray]

@@ -15,17 +15,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from spotplan.simulator.availability import (
-    AlwaysUp,
-    Availability,
-    RenewalAvailability,
-    TraceAvailability,
-    exponential,
-)
-from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
-from spotplan.simulator.market.series import PriceSeries
-from spotplan.simulator.theory import daly_interval_s, young_interval_s
-
 from spotplan.errors import ConfigError, SpotplanError
 from spotplan.paths import shared_data_dir
 from spotplan.schemas.plan import Market
@@ -39,6 +28,16 @@ from spotplan.schemas.scenario import (
     RecoveryStrategy,
     Scenario,
 )
+from spotplan.simulator.availability import (
+    AlwaysUp,
+    Availability,
+    RenewalAvailability,
+    TraceAvailability,
+    exponential,
+)
+from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
+from spotplan.simulator.market.series import PriceSeries
+from spotplan.simulator.theory import daly_interval_s, young_interval_s
 
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 

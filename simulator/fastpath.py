@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from spotplan.simulator.theory import _positive, segments
 
 SECONDS_PER_HOUR = 3600.0

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 import simpy
+
+from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
 from spotplan.simulator.deadline import Choice, DeadlineState, decide
 from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
-
-from spotplan.schemas.scenario import DeadlinePolicy
 
 INF = math.inf
 EPS = 1e-6

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from spotplan.simulator.compile import CompiledScenario, compile_scenario, load_scenario
-from spotplan.simulator.model import simulate_once
-from spotplan.simulator.result import CostBucket, RunResult
 
 from spotplan.schemas.plan import Distribution
 from spotplan.schemas.scenario import Scenario
+from spotplan.simulator.compile import CompiledScenario, compile_scenario, load_scenario
+from spotplan.simulator.model import simulate_once
+from spotplan.simulator.result import CostBucket, RunResult
 from spotplan.stats import Z95, Z99
 
 PERCENTILES = (50, 90, 95, 99)

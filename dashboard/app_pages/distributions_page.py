@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+
 from spotplan.dashboard import charts, data
 from spotplan.dashboard.frames import PlanView
 from spotplan.dashboard.inputs import WhatIf

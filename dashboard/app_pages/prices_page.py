@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from spotplan.dashboard import charts, data
 from spotplan.dashboard.frames import PlanView
 from spotplan.dashboard.inputs import Upload

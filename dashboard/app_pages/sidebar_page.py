@@ -7,11 +7,11 @@ CLI's one-line message and the page keeps the last valid inputs out of the plan.
 from __future__ import annotations
 
 import streamlit as st
+
 from spotplan.advisor.savecost import DEFAULT_PERSIST_BYTES_PER_S
 from spotplan.advisor.sizing import DEFAULT_MFU
 from spotplan.dashboard import data
 from spotplan.dashboard.inputs import DEFAULT_RUNS, RUN_CHOICES, Upload, WhatIf
-
 from spotplan.errors import SpotplanError
 
 MODEL_SIZES = ("125M", "1.3B", "7B", "13B", "70B")

@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from spotplan.errors import DataError
 from spotplan.simulator.market.catalog import Catalog, load_catalog
 from spotplan.simulator.market.catalog_build import ZONE_NAME_BY_ID
 from spotplan.simulator.market.fit_evidence import BAMBOO, TOD_EVENTS, bamboo_lifetimes, tod_event_lifetimes
@@ -45,8 +46,6 @@ from spotplan.simulator.market.fit_stats import (
 from spotplan.simulator.market.prices import load_price_history
 from spotplan.simulator.market.spot_advisor import SpotAdvisor, load_spot_advisor
 from spotplan.simulator.market.traces import load_availability_trace, trace_info
-
-from spotplan.errors import DataError
 
 HISTORY = "training_on_a_dime/aws_describe_spot_price_history"
 TRACES = "cant_be_late_spot_traces"

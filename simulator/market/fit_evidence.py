@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from spotplan.simulator.market.fit_stats import sig
 
 BAMBOO = {"p3": "bamboo/p3-trace.csv", "g4dn": "bamboo/g4dn-trace.csv"}

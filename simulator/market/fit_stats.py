@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from spotplan.simulator.market.series import AvailabilityTrace, PriceSeries
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from spotplan.simulator.market.catalog import Catalog, load_catalog
 
 from spotplan.errors import DataError
 from spotplan.paths import data_dir
+from spotplan.simulator.market.catalog import Catalog, load_catalog
 
 FITTED_PATH = data_dir() / "fitted" / "spot_behaviour.json"
 

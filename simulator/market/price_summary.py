@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from spotplan.errors import ConfigError, did_you_mean
 from spotplan.simulator.market.catalog import Catalog
 from spotplan.simulator.market.fit_stats import price_stats, sig
 from spotplan.simulator.market.fitted import FittedBehaviour
 from spotplan.simulator.market.prices import PriceHistory
-
-from spotplan.errors import ConfigError, did_you_mean
 
 
 def _check_filter(value: str | None, present: set[str], what: str, source: str) -> None:

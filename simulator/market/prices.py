@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from spotplan.errors import DataError, did_you_mean
 from spotplan.simulator.market.price_formats import (
     JSON_SUFFIXES,
     TABLE_SUFFIXES,
@@ -27,8 +29,6 @@ from spotplan.simulator.market.price_formats import (
     parse_file,
 )
 from spotplan.simulator.market.series import PriceSeries
-
-from spotplan.errors import DataError, did_you_mean
 
 COLUMNS = ["timestamp", "region", "zone", "az_id", "instance_type", "product", "price_usd_per_h"]
 GAP_WARN_S = 2 * 86400.0

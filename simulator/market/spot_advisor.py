@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spotplan.simulator.market.price_formats import as_float, read_text
-
 from spotplan.errors import ConfigError, DataError, did_you_mean
+from spotplan.simulator.market.price_formats import as_float, read_text
 
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 

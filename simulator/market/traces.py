@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from spotplan.simulator.market.price_formats import as_float, read_text
-from spotplan.simulator.market.series import AvailabilityTrace
 
 from spotplan.errors import DataError
 from spotplan.schemas.base import first_error
 from spotplan.schemas.events import RunEvent
+from spotplan.simulator.market.price_formats import as_float, read_text
+from spotplan.simulator.market.series import AvailabilityTrace
 
 # File-name accelerator tag -> instance type (SOURCES.md section 1/5; by GPU count where the README disagrees:
 # its "p2.2xlarge" does not exist and 8 K80s are a p2.8xlarge).
