@@ -4,6 +4,10 @@ GCP's preemption signal is SIGTERM (30 s before power-off), so it arrives throug
 poller PUTs ``/latest/api/token`` (TTL header) and GETs ``/latest/meta-data/spot/instance-action`` every
 ``poll_s`` seconds with that token; HTTP 404 means "no interruption scheduled" and is not an error, 401 means the
 token expired. A notice's ``deadline_s`` is POSIX epoch seconds UTC.
+
+An IMDS response is untrusted input: bodies are read up to a small bound, parsed strictly (a JSON object with a
+known ``action`` and an ISO-8601 ``time``) and anything else is one failed poll. No response, however malformed,
+slow or refused, stops the poller: a dead poller would switch AWS notice handling off for the rest of the run.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 
 log = logging.getLogger("spotplan.runner")
@@ -24,6 +28,9 @@ log = logging.getLogger("spotplan.runner")
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
 TOKEN_TTL_S = 21600
 INSTANCE_ACTION_PATH = "/latest/meta-data/spot/instance-action"
+MAX_BODY_BYTES = 4096  # an instance-action document is ~60 bytes, a token 56
+MAX_TIME_CHARS = 64
+ACTIONS = ("terminate", "stop", "hibernate")  # AWS's spot instance-action values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +75,38 @@ def install_signal_handlers(flag: NoticeFlag, *, notice_s: float) -> None:
 
 
 def parse_instance_action(body: bytes) -> tuple[str, float]:
-    """``{"action": "terminate", "time": "2017-09-18T08:22:00Z"}`` -> (action, epoch seconds)."""
-    doc = json.loads(body)
-    when = datetime.fromisoformat(str(doc["time"]))
-    return str(doc["action"]), when.timestamp()
+    """``{"action": "terminate", "time": "2017-09-18T08:22:00Z"}`` -> (action, epoch seconds).
+
+    Raises ``ValueError`` naming what was wrong for anything else (too long, not JSON, nested too deep, not an
+    object, an unknown action, a time that is not ISO-8601); a time without a zone is UTC, as IMDS means it.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise ValueError(f"instance-action body over {MAX_BODY_BYTES} bytes: expected a small JSON object")
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"instance-action body is not JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"instance-action body is a JSON {type(doc).__name__}: expected an object")  # noqa: TRY004 - one type for every bad document
+    action, when = doc.get("action"), doc.get("time")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ValueError(f"instance-action action={str(action)[:40]!r}: expected one of {', '.join(ACTIONS)}")
+    if not isinstance(when, str) or len(when) > MAX_TIME_CHARS:
+        raise ValueError(f"instance-action time={str(when)[:40]!r}: expected an ISO-8601 string")
+    try:
+        t = datetime.fromisoformat(when)
+    except ValueError:
+        raise ValueError(f"instance-action time={when!r}: expected ISO-8601 such as 2017-09-18T08:22:00Z") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return action, t.timestamp()
+
+
+def _read_bounded(resp: object) -> bytes:
+    body = resp.read(MAX_BODY_BYTES + 1)  # type: ignore[attr-defined]
+    if len(body) > MAX_BODY_BYTES:
+        raise ValueError(f"IMDS response over {MAX_BODY_BYTES} bytes")
+    return body
 
 
 class ImdsPoller(threading.Thread):
@@ -86,7 +121,8 @@ class ImdsPoller(threading.Thread):
         self.timeout_s = timeout_s
         self._stop_event = threading.Event()
         self._token: str | None = None
-        self._warned = False
+        self._warned: set[str] = set()  # kinds of failure already logged: each is said once
+        self.failures = 0  # failed polls so far (the thread keeps polling after every one)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -97,7 +133,10 @@ class ImdsPoller(threading.Thread):
             headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_S)},
         )
         with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-            return resp.read().decode().strip()
+            token = _read_bounded(resp).decode("ascii", errors="replace").strip()
+        if not token or not token.isprintable():
+            raise ValueError("IMDS token endpoint returned an empty or non-printable token")
+        return token
 
     def poll_once(self) -> Notice | None:
         """One token-authenticated GET; None on 404 (no notice)."""
@@ -108,7 +147,7 @@ class ImdsPoller(threading.Thread):
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                action, deadline_s = parse_instance_action(resp.read())
+                action, deadline_s = parse_instance_action(_read_bounded(resp))
         except urllib.error.HTTPError as exc:
             if exc.code == 401:
                 self._token = None  # expired token: fetch a new one next time
@@ -118,14 +157,23 @@ class ImdsPoller(threading.Thread):
         now = time.time()
         return Notice(source="imds", action=action, deadline_s=deadline_s, received_s=now)
 
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        kind = "document" if isinstance(exc, ValueError) else "unreachable"
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        if kind == "unreachable":  # off EC2 (or a 5xx, a refused or slow token endpoint): said once
+            log.warning("IMDS %s not usable (%s); still watching SIGTERM and polling", self.endpoint, exc)
+        else:
+            log.warning("IMDS %s sent a bad instance-action document (%s); still polling", self.endpoint, exc)
+
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
                 notice = self.poll_once()
-            except (OSError, ValueError, KeyError) as exc:  # unreachable IMDS (not on EC2), bad document
-                if not self._warned:
-                    log.warning("IMDS %s not usable (%s); still watching SIGTERM", self.endpoint, exc)
-                    self._warned = True
+            except Exception as exc:  # noqa: BLE001 - any failure is one failed poll; the thread must live on
+                self._failed(exc)
                 notice = None
             if notice is not None:
                 self.flag.set(notice)

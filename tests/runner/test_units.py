@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -289,3 +290,80 @@ def test_runner_never_imports_simpy_or_streamlit() -> None:
             "print(sorted(m for m in ('simpy', 'streamlit', 'spotplan.simulator', 'spotplan.advisor') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "[]"
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """An IMDS that misbehaves in every way before it sends a valid notice (one response per request)."""
+
+    token_script: ClassVar[list[str]] = []
+    body_script: ClassVar[list[bytes | int]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_PUT(self) -> None:
+        step = type(self).token_script.pop(0) if type(self).token_script else "ok"
+        if step == "slow":
+            time.sleep(0.5)  # past the poller's 0.2 s timeout
+            return self._reply(200, b"T")
+        if step == "refuse":
+            return self._reply(403, b"")
+        self._reply(200, b"T")
+
+    def do_GET(self) -> None:
+        item = type(self).body_script.pop(0) if type(self).body_script else VALID_NOTICE
+        if isinstance(item, int):
+            return self._reply(item, b"")
+        self._reply(200, item)
+
+    def _reply(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+VALID_NOTICE = b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}'
+HOSTILE_BODIES: list[bytes | int] = [
+    b"[]", b'"terminate"', b"null", b"42", b"[" * 100_000 + b"]" * 100_000, b"[" * 2000 + b"]" * 2000,
+    b'{"action": "terminate"}',
+    b'{"action": ["terminate"], "time": "2030-01-01T00:00:00Z"}', b'{"action": "reboot", "time": "2030-01-01"}',
+    b'{"action": "terminate", "time": {"t": 1}}', b'{"action": "terminate", "time": "soon"}',
+    b'{"action": "terminate", "time": "' + b"9" * 10_000 + b'"}', b"\xff\xfe not utf-8", b"{" * 50, 500, 503,
+]
+
+
+def test_imds_poller_survives_hostile_responses_then_reads_the_notice(caplog: pytest.LogCaptureFixture) -> None:
+    """Slow and refusing token endpoints, non-object, nested, oversized and malformed bodies and 5xx: each is one
+    failed poll, the thread keeps polling and the valid notice that follows is delivered."""
+    handler = type("H", (_Hostile,), {"token_script": ["slow", "refuse"], "body_script": list(HOSTILE_BODIES)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    flag = NoticeFlag()
+    poller = ImdsPoller(flag, endpoint=f"http://127.0.0.1:{server.server_address[1]}", poll_s=0.01, timeout_s=0.2)
+    try:
+        with caplog.at_level(logging.WARNING):
+            poller.start()
+            poller.join(timeout=60)
+        assert not poller.is_alive(), "no notice after the hostile responses"
+        assert flag.notice is not None and flag.notice.action == "terminate"
+        assert flag.notice.deadline_s == 1893456000.0
+        assert poller.failures >= 2 + len(HOSTILE_BODIES)
+        said = [r.getMessage() for r in caplog.records if "IMDS" in r.getMessage()]
+        assert len(said) == 2, said  # unreachable/refused once, bad document once
+    finally:
+        poller.stop()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("body", [b for b in HOSTILE_BODIES if isinstance(b, bytes)])
+def test_instance_action_rejects_hostile_bodies_with_a_value_error(body: bytes) -> None:
+    """Every malformed document is a ValueError naming what was wrong, never another exception."""
+    with pytest.raises(ValueError, match="instance-action"):
+        parse_instance_action(body)
+
+
+def test_instance_action_time_without_zone_is_utc() -> None:
+    """IMDS times are UTC; a time written without a zone is read as UTC, not as the machine's local time."""
+    assert parse_instance_action(b'{"action": "terminate", "time": "2030-01-01T00:00:00"}')[1] == 1893456000.0
