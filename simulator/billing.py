@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from spotplan.simulator.market.series import PriceSeries
 
 SECONDS_PER_HOUR = 3600.0
@@ -81,6 +83,21 @@ class ReplayedPrice:
         """Exact integral of the replayed step price over [t0_s, t1_s] in USD."""
         return self._cum(t1_s) - self._cum(t0_s)
 
+    def costs_usd(self, t0_s: np.ndarray, t1_s: np.ndarray) -> np.ndarray:
+        """``cost_usd`` of many intervals at once (one instance each)."""
+        return self._cum_many(np.asarray(t1_s, dtype=float)) - self._cum_many(np.asarray(t0_s, dtype=float))
+
+    def _cum_many(self, t_s: np.ndarray) -> np.ndarray:
+        s = self.series
+        span = s.span_s
+        x = self.offset_s + t_s
+        if not self.wrap or span <= 0:
+            src = s.start_s + np.minimum(x, span)
+            extra = np.maximum(0.0, x - span) * s.prices_usd_per_h[-1] / SECONDS_PER_HOUR
+            return _cum_at(s, src) + extra
+        k = np.floor(x / span)
+        return k * s.cumulative_usd(s.end_s) + _cum_at(s, s.start_s + (x - k * span))
+
     def changes(self, after_s: float) -> Iterator[tuple[float, float]]:
         """(simulation time, new price) of every change point after ``after_s``, forever when wrapping."""
         s = self.series
@@ -95,6 +112,12 @@ class ReplayedPrice:
             if not self.wrap or span <= 0:
                 return
             k, i = k + 1, 0
+
+
+def _cum_at(s: PriceSeries, t_s: np.ndarray) -> np.ndarray:
+    """``PriceSeries.cumulative_usd`` at many times inside the history."""
+    i = np.clip(np.searchsorted(s.times_s, t_s, side="right") - 1, 0, s.times_s.size - 1)
+    return s._cum_usd[i] + s.prices_usd_per_h[i] * (t_s - s.times_s[i]) / SECONDS_PER_HOUR
 
 
 def billed_seconds(duration_s: float, rules: BillingRules) -> float:

@@ -37,6 +37,7 @@ from spotplan.simulator.availability import (
 )
 from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
 from spotplan.simulator.market.series import PriceSeries
+from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.theory import daly_interval_s, young_interval_s
 
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
@@ -97,6 +98,10 @@ class CompiledScenario:
     fixed_offset_s: float | None
     replay_span_s: float | None  # offsets are drawn in [0, span); None when nothing is replayed
     max_sim_s: float
+    rung_orders: dict[tuple[str | None, bool], tuple[int, ...]]  # (preempted region, spot only) -> rungs to try
+    spot_rungs: tuple[int, ...]
+    od_rung: int | None  # the first on-demand rung (deadline policies)
+    od_rate: float  # on-demand progress per wall second, net of blocking saves (deadline policies)
 
     @property
     def changeover_s(self) -> float:
@@ -278,6 +283,15 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
     cp, ch, nt = sc.checkpoint, sc.changeover, sc.notice
     deadline_s = sc.deadline.deadline_h * 3600.0 if sc.deadline.deadline_h is not None else None
     work_s = sc.job.work_s
+    regions = [p.region for p in cpools]
+    spot = tuple(i for i, p in enumerate(cpools) if p.spot)
+    od = next((i for i, p in enumerate(cpools) if not p.spot), None)
+    orders = {(r, spot_only): tuple(candidate_order(sc.ladder.recovery, regions, r, spot if spot_only else None))
+              for r in (None, *sorted(set(regions))) for spot_only in (False, True)}
+    od_rate = 0.0
+    if od is not None:
+        od_tp = cpools[od].throughput
+        od_rate = od_tp * tau / (tau + cp.save_blocking_s * od_tp)
     return CompiledScenario(
         name=sc.name, work_s=work_s, interval_s=tau, interval_source=why, step_time_s=sc.job.step_time_s,
         save_blocking_s=cp.save_blocking_s, persist_s=cp.persist_background_s, restore_s=cp.restore_s,
@@ -291,6 +305,7 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
         fixed_offset_s=sc.replay.start_offset_h * 3600.0 if sc.replay.start_offset_h is not None else None,
         replay_span_s=min(spans) if spans else None,
         max_sim_s=max(100.0 * work_s, 3 * (deadline_s or 0.0), 30 * 86400.0),
+        rung_orders=orders, spot_rungs=spot, od_rung=od, od_rate=od_rate,
     )
 
 

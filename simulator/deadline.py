@@ -111,3 +111,39 @@ def _uniform_progress(st: DeadlineState, spot_rate_s: float) -> Decision:
     if choice is Choice.IDLE:
         t_next = min(t_next, st.progress_s / r)  # falls behind ep(t) at t = cp / r
     return Decision(choice=choice, commit=False, next_check_s=t_next)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A rule that fires at the first instant where ``progress - a * t`` is below ``b`` (or at least ``b``)."""
+
+    a: float
+    b: float
+    below: bool
+
+
+def safety_trigger(*, work_s: float, deadline_s: float, changeover_s: float, od_rate: float,
+                   on_demand_now: bool) -> Trigger:
+    """The safety net R(t) < C(t) + 2d as a linear rule on (t, progress): p - od_rate t < b."""
+    c = 0.0 if on_demand_now else changeover_s
+    return Trigger(a=od_rate, b=work_s + od_rate * (c + 2.0 * changeover_s + TOL_S - deadline_s), below=True)
+
+
+def training_triggers(policy: DeadlinePolicy, *, on_demand: bool, committed: bool, work_s: float,
+                      deadline_s: float, changeover_s: float, od_rate: float) -> tuple[Trigger | None, Trigger | None]:
+    """(switch, commit) rules while training; the job switches at the first instant its switch rule fires.
+
+    On spot, both policies keep training until the safety net fires, then stop for on-demand. On on-demand,
+    uniform progress leaves once cp >= ep(t + 2d) (the hysteresis), unless the safety net fired first, which
+    commits the job to on-demand for good. Greedy reaches on-demand only through the safety net (committed).
+    Decisions are taken at these instants, computed in closed form, not polled.
+    """
+    if policy is DeadlinePolicy.NONE or committed:
+        return None, None
+    kw = {"work_s": work_s, "deadline_s": deadline_s, "changeover_s": changeover_s, "od_rate": od_rate}
+    if not on_demand:
+        return safety_trigger(**kw, on_demand_now=False), None
+    if policy is DeadlinePolicy.GREEDY:
+        return None, None
+    r = work_s / deadline_s
+    return Trigger(a=r, b=2.0 * changeover_s * r, below=False), safety_trigger(**kw, on_demand_now=True)

@@ -1,4 +1,11 @@
-"""The SimPy model of one training run on a fallback ladder of spot and on-demand pools.
+"""The step-by-step reference: one SimPy event per activity, kept in the tests to check the closed-form core.
+
+This is the model spotplan shipped before the closed-form core (``spotplan.simulator.model``), with the same rules
+made explicit where the old one left them to event order: a kill or notice is processed after everything else at
+the same instant (a save, persist or job end at a termination counts); a deadline decision fires at the exact
+instant its rule holds (each activity is checked with ``first_crossing`` on its own, linear, piece), and a planned
+stop saves only what is new; a pool priced above its max price at the start is blocked. It walks every
+checkpoint, so it is slow by design.
 
 Simulation time is float seconds from the job's start. The job is one SimPy process. Each pool has an
 availability process (``spotplan.simulator.availability``) that ``interrupt()``s the job when the pool goes down while the
@@ -22,9 +29,10 @@ import simpy
 from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
-from spotplan.simulator.deadline import Choice, DeadlineState, decide
+from spotplan.simulator.deadline import Choice, DeadlineState, Trigger, decide, training_triggers
 from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
+from spotplan.simulator.schedule import Segment, first_crossing
 
 INF = math.inf
 EPS = 1e-6
@@ -60,7 +68,8 @@ class _Pool:
         self.i, self.cp, self.price = i, cp, price
         self.up = False
         self.in_notice = False
-        self.price_blocked = False
+        cap = cp.max_price_usd_per_h
+        self.price_blocked = cap is not None and cp.series is not None and price.price_at(0.0) > cap
         self.attached: _Instance | None = None
 
     @property
@@ -87,6 +96,7 @@ class _Run:
         self.inst: _Instance | None = None
         self.preempted_region: str | None = None
         self.committed = False
+        self.trig: tuple[Trigger | None, Trigger | None] = (None, None)
         self.launches = self.interruptions = self.checkpoints = 0
         self.emergency_ok = self.emergency_fail = self.failed_launches = 0
         self.lost_work_s = 0.0
@@ -153,11 +163,16 @@ class _Run:
             self._kill(pool, term)
 
     def _kill(self, pool: _Pool, term: float) -> None:
-        """Termination without a seen notice: interrupt the job holding an instance here."""
+        """Termination without a seen notice: interrupt the job holding an instance here (after the instant)."""
         inst = pool.attached
         if inst is not None and not inst.notified:
+            self.env.process(self._late(pool, inst, Preemption(term, warned=False)))
+
+    def _late(self, pool: _Pool, inst: _Instance, pre: Preemption) -> Generator[Any, Any, None]:
+        yield self.env.timeout(0)  # whatever else happens at this instant happens first
+        if pool.attached is inst and not inst.notified:
             inst.notified = True
-            self.proc.interrupt(Preemption(term, warned=False))
+            self.proc.interrupt(pre)
 
     def _warn(self, pool: _Pool, inst: _Instance, term: float) -> None:
         """Deliver a notice after the detection lag if the job can still act on it."""
@@ -168,6 +183,7 @@ class _Run:
 
     def _deliver(self, pool: _Pool, inst: _Instance, term: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.cs.detection_lag_s)
+        yield self.env.timeout(0)
         if pool.attached is inst and not inst.notified:
             inst.notified = True
             self.proc.interrupt(Preemption(term, warned=True))
@@ -324,13 +340,56 @@ class _Run:
             yield from self._preempted(pre)
             return ENDED
 
+    def _triggers(self) -> tuple[Trigger | None, Trigger | None]:
+        cs = self.cs
+        if cs.deadline_policy is DeadlinePolicy.NONE:
+            return None, None
+        assert self.inst is not None and cs.deadline_s is not None
+        return training_triggers(cs.deadline_policy, on_demand=not self.inst.pool.cp.spot, committed=self.committed,
+                                 work_s=cs.work_s, deadline_s=cs.deadline_s, changeover_s=cs.changeover_s,
+                                 od_rate=cs.od_rate)
+
+    def _piece(self, kind: str, activity: Activity, dur_s: float) -> Generator[Any, Any, bool]:
+        """One activity, cut short when the switch rule fires inside it; True if it did."""
+        env = self.env
+        now = env.now
+        end = now + dur_s
+        fire = INF
+        switch, commit = self.trig
+        if switch is not None or commit is not None:
+            slope = self._rate() if activity is _COMPUTE else 0.0
+            seg = (Segment(now, max(end, now + 1e-12), activity, kind, self.progress,
+                           self.progress + slope * dur_s),)
+            ts = INF if switch is None else first_crossing(seg, self._rate(), switch.a, switch.b, switch.below, now)
+            tc = INF if commit is None else first_crossing(seg, self._rate(), commit.a, commit.b, commit.below, now)
+            if tc < INF and tc <= ts:
+                self.committed, self.trig = True, (None, None)
+            else:
+                fire = ts
+        stop = min(end, fire)
+        if dur_s > 0 and stop > now:
+            self.cur = (kind, now, end, activity)
+            yield env.timeout(stop - now)
+            self.cur = None
+            self._record(now, env.now, activity, kind)
+        return fire < end or (fire == end == now)
+
+    def _stop(self, kind: str, planned_end: float) -> Generator[Any, Any, None]:
+        """A planned stop: finish a snapshot under way, save what is new, drain, release the instance."""
+        if kind == _SNAPSHOT:
+            yield from self._act(_SNAPSHOT, _CHECKPOINT, planned_end - self.env.now)
+            self._start_persist(self.progress)
+        last = self.pending[0] if self.pending is not None else self.recovery
+        if self.progress > last + EPS:
+            yield from self._save()
+        yield from self._drain()
+        self._terminate(interrupted=False)
+
     def _train(self) -> Generator[Any, Any, str]:
         env, cs = self.env, self.cs
         assert self.inst is not None
         rate = self._rate()
-        on_demand = not self.inst.pool.cp.spot
-        save_s = cs.save_blocking_s
-        has_policy = cs.deadline_policy is not DeadlinePolicy.NONE
+        self.trig = self._triggers()
         while True:
             if cs.work_s - self.progress <= EPS:
                 if cs.final_save and self.progress > self.recovery + EPS and (
@@ -339,42 +398,23 @@ class _Run:
                 yield from self._drain()
                 self._terminate(interrupted=False)
                 return DONE
-            check_at = INF
-            if has_policy:
-                d = decide(cs.deadline_policy, self._deadline_state(on_demand), spot_rate_s=rate)
-                self.committed = self.committed or d.commit
-                wanted = Choice.ON_DEMAND if on_demand else Choice.SPOT
-                if d.choice is not wanted:
-                    yield from self._save()
-                    yield from self._drain()
-                    self._terminate(interrupted=False)
-                    return SWITCH
-                check_at = d.next_check_s
             boundary = min(self.seg_start + cs.interval_s, cs.work_s)
-            now = env.now
-            end = now + (boundary - self.progress) / rate
-            if now + EPS < check_at < end:
-                end = check_at
-            if end > now:  # inlined _act: the hot path resumes through fewer generator frames
-                self.cur = ("", now, end, _COMPUTE)
-                yield env.timeout(end - now)
-                self.cur = None
-                self._record(now, env.now, _COMPUTE)
+            if (yield from self._piece("", _COMPUTE, (boundary - self.progress) / rate)):
+                yield from self._stop("", env.now)
+                return SWITCH
             if self.progress >= boundary - EPS:
                 self.progress = boundary
                 if boundary < cs.work_s - EPS:
-                    pend = self.pending
-                    if pend is None or pend[1] <= env.now:  # inlined _save when nothing is in flight
-                        self._commit(env.now)
-                        now = env.now
-                        if save_s > 0:
-                            self.cur = (_SNAPSHOT, now, now + save_s, _CHECKPOINT)
-                            yield env.timeout(save_s)
-                            self.cur = None
-                            self._record(now, env.now, _CHECKPOINT)
-                        self._start_persist(self.progress)
-                    else:
-                        yield from self._save()
+                    if self.pending is not None and self.pending[1] > env.now:
+                        if (yield from self._piece(_PERSIST_WAIT, _CHECKPOINT, self.pending[1] - env.now)):
+                            yield from self._stop(_PERSIST_WAIT, env.now)
+                            return SWITCH
+                    self._commit(env.now)
+                    planned = env.now + cs.save_blocking_s
+                    if (yield from self._piece(_SNAPSHOT, _CHECKPOINT, cs.save_blocking_s)):
+                        yield from self._stop(_SNAPSHOT, planned)
+                        return SWITCH
+                    self._start_persist(self.progress)
                     self.seg_start = self.progress
 
     # ---- interruptions --------------------------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""The job process: choose a rung, launch, train in closed form, stop or react to a notice, recover.
+
+One SimPy process per run. It sleeps from one instant that can change its course to the next: the end of a
+provisioning, the first preemption event of the instance it holds (a notice it sees, or a termination), a
+deadline decision's switch instant (computed in closed form by ``spotplan.simulator.schedule``), the end of its
+plan on the instance, and, while it waits for capacity, the next capacity event aligned to the launch-retry grid.
+Between those instants nothing is simulated: the plan says where the job is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from spotplan.schemas.scenario import DeadlinePolicy
+from spotplan.simulator.compile import CompiledScenario
+from spotplan.simulator.deadline import Choice, DeadlineState, decide, training_triggers
+from spotplan.simulator.ledger import Ledger
+from spotplan.simulator.pools import PoolClock
+from spotplan.simulator.reaction import notice_segments, stop_segments
+from spotplan.simulator.result import Activity
+from spotplan.simulator.schedule import EPS, INF, Plan, SaveCosts, Segment, first_crossing, training_plan, \
+    training_window
+
+LOOK_AGAIN_MIN_S = 1e-3  # a policy look-again time must move the clock, or a threshold met exactly would spin
+
+
+class Job:
+    """State of the job between instances, and the instance it holds (for settling at the horizon)."""
+
+    def __init__(self, env: simpy.Environment, cs: CompiledScenario, clocks: list[PoolClock],
+                 ledger: Ledger) -> None:
+        self.env, self.cs, self.clocks, self.ledger = env, cs, clocks, ledger
+        self.costs = SaveCosts(interval=cs.interval_s, snapshot_s=cs.save_blocking_s, persist_s=cs.persist_s,
+                               final_save=cs.final_save)
+        self.recovery = self.recovery_at_s = 0.0
+        self.preempted_region: str | None = None
+        self.committed = False  # the deadline safety net fired: on-demand to the end
+        self.end_s: float | None = None
+        self.live: tuple[Plan, int, int, float, float] | None = None  # plan, rung, instance, launch, billing start
+        self.proc = env.process(self._run())
+
+    # ---- between instances ------------------------------------------------------------------------------
+    def _run(self) -> Generator[Any, Any, None]:
+        cs = self.cs
+        while True:
+            idx, until = self._choose()
+            if idx is None:
+                yield from self._wait(max(until, self.env.now + LOOK_AGAIN_MIN_S))
+                continue
+            done = yield from self._instance(idx)
+            if done:
+                self.end_s = self.env.now
+                return
+            if self.recovery >= cs.work_s - EPS:  # the final checkpoint was durable before the instance ended
+                self.end_s = self.recovery_at_s
+                return
+
+    def _deadline_state(self) -> DeadlineState:
+        cs = self.cs
+        assert cs.deadline_s is not None
+        now = self.env.now
+        return DeadlineState(
+            now_s=now, progress_s=self.recovery, work_s=cs.work_s, deadline_s=cs.deadline_s,
+            changeover_s=cs.changeover_s, od_rate=cs.od_rate, on_demand_now=False,
+            spot_available=any(self.clocks[i].available_at(now, cs.notice_s) for i in cs.spot_rungs),
+            committed=self.committed,
+        )
+
+    def _choose(self) -> tuple[int | None, float]:
+        """(rung to launch, or None and the time to look again)."""
+        cs = self.cs
+        if cs.deadline_policy is DeadlinePolicy.NONE:
+            return self._first_up(False), INF
+        d = decide(cs.deadline_policy, self._deadline_state())
+        self.committed = self.committed or d.commit
+        if d.choice is Choice.ON_DEMAND:
+            return cs.od_rung, INF
+        if d.choice is Choice.SPOT:
+            idx = self._first_up(True)
+            if idx is not None:
+                return idx, INF
+        return None, d.next_check_s
+
+    def _first_up(self, spot_only: bool) -> int | None:
+        """First rung with capacity in the recovery strategy's order."""
+        now, notice = self.env.now, self.cs.notice_s
+        for i in self.cs.rung_orders[(self.preempted_region, spot_only)]:
+            if self.clocks[i].available_at(now, notice):
+                return i
+        return None
+
+    def _wait(self, until_s: float) -> Generator[Any, Any, None]:
+        """Sleep to the next capacity event, aligned to the retry grid, or to ``until_s``; unbilled."""
+        env = self.env
+        start = env.now
+        wake = min(c.next_capacity_s(start) for c in self.clocks)
+        target = until_s
+        if wake < until_s:
+            gap = self.cs.retry_gap_s
+            aligned = start + math.ceil((wake - start) / gap - 1e-9) * gap
+            target = min(until_s, max(wake, aligned))
+        if target == INF:
+            yield env.event()  # nothing will ever come back: the run ends at the horizon
+        yield env.timeout(target - start)
+        self.ledger.unbilled(start, env.now, Activity.WAITING)
+
+    # ---- one instance -----------------------------------------------------------------------------------
+    def _instance(self, idx: int) -> Generator[Any, Any, bool]:
+        """Run on rung ``idx`` until the instance ends; True when the job finished on it."""
+        env, cs, ledger = self.env, self.cs, self.ledger
+        clock = self.clocks[idx]
+        cp = clock.cp
+        ledger.counts.launches += 1
+        n = ledger.counts.launches
+        launch = env.now
+        fate = clock.fate(launch, cs)
+        if fate.at_s < launch + cs.provisioning_s:  # lost the capacity while provisioning: nothing billed
+            yield env.timeout(fate.at_s - launch)
+            ledger.counts.failed_launches += 1
+            ledger.unbilled(launch, env.now, Activity.PROVISIONING)
+            self.preempted_region = cp.region
+            return False
+        if cs.provisioning_s > 0:
+            yield env.timeout(cs.provisioning_s)
+        start = env.now
+        plan = training_plan(t0_s=start, recovery=self.recovery, recovery_at_s=self.recovery_at_s, work=cs.work_s,
+                             rate=cp.throughput, costs=self.costs, setup_s=cs.setup_s, restore_s=cs.restore_s)
+        switch_at = self._switch_at(plan, not cp.spot)
+        stopping = False
+        while True:
+            self.live = (plan, idx, n, launch, start)
+            t = min(plan.end_s, switch_at, fate.at_s)
+            yield env.timeout(t - env.now)
+            now = env.now
+            if plan.end_s <= min(switch_at, fate.at_s):  # ties: the job's own end comes first
+                self._settle(plan, interrupted=False)
+                return not stopping
+            if switch_at <= fate.at_s:  # a deadline decision: save what is new, drain, release the instance
+                plan = plan.cut(now).then(stop_segments(plan.state_at(now), snapshot_s=cs.save_blocking_s,
+                                                        persist_s=cs.persist_s))
+                switch_at, stopping = INF, True
+                continue
+            break
+        ledger.counts.interruptions += 1
+        self.preempted_region = cp.region
+        if not fate.warned:
+            self._settle(plan.cut(now), interrupted=True)
+            return False
+        out = notice_segments(plan.state_at(now), term_s=fate.term_s, snapshot_s=cs.save_blocking_s,
+                              persist_s=cs.persist_s, step_s=cs.step_time_s, rate=cp.throughput)
+        ledger.counts.emergency_ok += out.emergency_ok
+        ledger.counts.emergency_failed += out.emergency_failed
+        plan = plan.cut(now).then(out.segments)
+        end = max(now, plan.end_s)
+        finished = plan.state_at(end).recovery >= cs.work_s - EPS  # done during the notice: stop at once
+        if not finished and end < fate.term_s:
+            plan = plan.then([Segment(end, fate.term_s, Activity.NOTICE_IDLE)])
+            end = fate.term_s
+        self.live = (plan, idx, n, launch, start)
+        yield env.timeout(end - now)
+        self._settle(plan, interrupted=not finished)
+        return False
+
+    def _switch_at(self, plan: Plan, on_demand: bool) -> float:
+        """When the deadline policy stops this instance (INF if it never does while training)."""
+        cs = self.cs
+        if cs.deadline_policy is DeadlinePolicy.NONE:
+            return INF
+        assert cs.deadline_s is not None
+        switch, commit = training_triggers(cs.deadline_policy, on_demand=on_demand, committed=self.committed,
+                                           work_s=cs.work_s, deadline_s=cs.deadline_s,
+                                           changeover_s=cs.changeover_s, od_rate=cs.od_rate)
+        window = training_window(plan)
+        if not window or (switch is None and commit is None):
+            return INF
+        t0 = window[0].start_s
+        at = INF if switch is None else first_crossing(window, plan.rate, switch.a, switch.b, switch.below, t0)
+        if commit is not None and first_crossing(window, plan.rate, commit.a, commit.b, commit.below, t0) <= at:
+            self.committed = True  # the safety net fires first: on-demand for good (nothing reads it before then)
+            return INF
+        return at
+
+    def _settle(self, plan: Plan, *, interrupted: bool) -> None:
+        """Bill and book the instance in hand; carry its recovery point to the next one."""
+        assert self.live is not None
+        _, idx, n, launch, start = self.live
+        clock = self.clocks[idx]
+        end = self.env.now
+        st = self.ledger.close(plan, pool=clock.cp, price=clock.price, instance=n, launch_s=launch, start_s=start,
+                               end_s=end, interrupted=interrupted)
+        self.recovery, self.recovery_at_s = st.recovery, st.recovery_at_s
+        self.live = None
+
+    def settle_at_horizon(self) -> None:
+        """The horizon reached: stop the instance in hand (billed, nothing more)."""
+        if self.end_s is None and self.live is not None:
+            self._settle(self.live[0].cut(self.env.now), interrupted=False)
