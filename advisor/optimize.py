@@ -115,8 +115,12 @@ def choose(cands: list[Scored], deadline_h: float | None, p95_bound_h: float | N
 
 
 def paired_t(a: Scored, b: Scored) -> float:
-    """t statistic of the per-run cost difference a - b (negative: a cheaper). Runs share replays."""
-    d = a.cost_usd - b.cost_usd
+    """t statistic of the per-run cost difference a - b (negative: a cheaper). Runs share replays.
+
+    A configuration stopped at its first cut run has fewer runs: the runs both have are compared.
+    """
+    n = min(a.cost_usd.size, b.cost_usd.size)
+    d = a.cost_usd[:n] - b.cost_usd[:n]
     sd = float(d.std(ddof=1)) if d.size > 1 else 0.0
     if sd == 0.0:
         return 0.0 if d.mean() == 0 else math.copysign(math.inf, float(d.mean()))

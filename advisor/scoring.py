@@ -4,23 +4,18 @@ Every configuration is run with the same seed and run count, so all of them see 
 offsets and random streams (common random numbers): differences between them are the configuration's,
 not the dice's. Costs are USD, makespans hours, times seconds.
 
-Long jobs without a deadline (hundreds of hours of compute, tens of thousands of checkpoints) are simulated
-as ``k`` chunks of at most ``CHUNK_MAX_H`` hours of compute: the SimPy model runs one chunk per run, and each
-full-job sample is the sum of ``k`` chunk samples drawn (with replacement, by a fixed generator shared by all
-configurations) from the runs. Without a deadline nothing couples one chunk to the next except the rung in
-use, so the mean is exact up to ``k - 1`` extra start-ups and final saves (each a few minutes against
-``CHUNK_MAX_H`` hours: under 1%), and the percentiles assume independent chunks. Under a deadline policy
-the decisions depend on global progress, so the whole job is simulated.
+Every run simulates the whole job: the core's cost grows with the market events a run meets, not with its
+checkpoints, so a 500-hour job with thousands of saves costs what its few dozen interruptions cost.
 
-Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound; a chunk at twice its share) so that a hopeless
-configuration, e.g. an 8-node spot gang that is almost never all up, does not simulate for months; a
-configuration with any cut run is reported as non-compliant, and its cost is a lower bound.
+Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound) so that a hopeless configuration, e.g. an 8-node
+spot gang that is almost never all up, does not simulate for months; a configuration with any cut run is
+reported as non-compliant, and its cost is a lower bound.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,9 +25,6 @@ from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.schemas.plan import Distribution, Expected, Market
 from spotplan.stats import mean_ci_half_width
-
-CHUNK_MAX_H = 48.0
-CHUNK_HORIZON_SLACK = 2.0  # a chunk is cut only past twice its share of the horizon
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +67,6 @@ class Scored:
     cost_usd: np.ndarray
     makespan_h: np.ndarray
     elapsed_s: float
-    chunks: int = 1
     cut_runs: int = 0  # runs stopped at the horizon: their cost is a lower bound, the configuration misses
 
     @property
@@ -108,15 +99,8 @@ def _pool_spec(p: PoolOption, ref_tokens_per_s: float, s: SimSettings) -> dict[s
     return spec
 
 
-def chunks(config: Config, s: SimSettings) -> int:
-    """How many chunks the job is simulated in (1 with a deadline or when it is short)."""
-    if s.deadline_h is not None or config.deadline_policy != "none":
-        return 1
-    return max(1, math.ceil(s.times.work_s(config.ladder[0]) / 3600.0 / CHUNK_MAX_H))
-
-
-def to_scenario(config: Config, s: SimSettings, *, parts: int = 1) -> Any:
-    """The simulator Scenario of ``config`` (work measured on its own first rung), or one of ``parts`` chunks."""
+def to_scenario(config: Config, s: SimSettings) -> Any:
+    """The simulator Scenario of ``config`` (work measured on its own first rung)."""
     from spotplan.schemas.scenario import Scenario
 
     ref = config.ladder[0]
@@ -128,7 +112,7 @@ def to_scenario(config: Config, s: SimSettings, *, parts: int = 1) -> Any:
     doc = {
         "name": config.name,
         "description": config.description,
-        "job": {"work_h": s.times.work_s(ref) / 3600.0 / parts, "nodes": ref.nodes, "step_time_s": s.step_time_ref_s / factor},
+        "job": {"work_h": s.times.work_s(ref) / 3600.0, "nodes": ref.nodes, "step_time_s": s.step_time_ref_s / factor},
         "checkpoint": {
             "save_blocking_s": save.snapshot_s, "persist_background_s": save.persist_s,
             "restore_s": save.restore_s, "keep_last": s.keep_last, "checkpoint_bytes": s.checkpoint_bytes,
@@ -161,34 +145,39 @@ def expected_from(cost: np.ndarray, makespan_h: np.ndarray, hit: float | None, r
 
 
 def score(config: Config, s: SimSettings) -> Scored:
-    """Run the SimPy Monte Carlo for ``config`` (single worker: small run counts, no process start-up)."""
+    """Run the SimPy Monte Carlo for ``config`` (single worker: small run counts, no process start-up).
+
+    Runs go in run order and stop at the first run cut at the horizon: from then on the configuration cannot be
+    compliant, and simulating dozens more runs of a gang that never stays up (each months of simulated time)
+    would only sharpen a lower bound. Its figures then come from the runs done (``Expected.runs`` says how many).
+    """
     from spotplan.simulator.compile import compile_scenario
-    from spotplan.simulator.montecarlo import run_monte_carlo
+    from spotplan.simulator.model import simulate_once
+    from spotplan.simulator.montecarlo import run_rng
 
     scenario = to_scenario(config, s)
-    k = chunks(config, s)
-    simulated = scenario if k == 1 else to_scenario(replace(config, name=f"{config.name}-chunk"), s, parts=k)
-    compiled = compile_scenario(simulated, source=f"advisor candidate '{config.name}'")
+    compiled = compile_scenario(scenario, source=f"advisor candidate '{config.name}'")
     if s.horizon_h is not None:  # hopeless runs (a gang that never stays up) would otherwise run for months
-        share = CHUNK_HORIZON_SLACK / k if k > 1 else 1.0  # one slow chunk alone must not sink a whole job
-        compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0 * share))
+        compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0))
     t0 = time.perf_counter()
-    mc = run_monte_carlo(compiled, runs=s.runs, seed=s.seed, workers=1, progress=False, keep_timelines=0)
+    results = []
+    for i in range(s.runs):
+        results.append(simulate_once(compiled, run_rng(s.seed, i), keep_timeline=False))
+        if not results[-1].finished:
+            break
     elapsed = time.perf_counter() - t0
-    cut = sum(not r.finished for r in mc.results)
-    cost, makespan_h, met = per_run_arrays(mc)
-    if k > 1:
-        idx = np.random.default_rng([s.seed, k]).integers(0, s.runs, size=(s.runs, k))
-        cost, makespan_h, met = cost[idx].sum(axis=1), makespan_h[idx].sum(axis=1), None
+    cut = sum(not r.finished for r in results)
+    cost, makespan_h, met = per_run_arrays(results)
     hit = None if s.deadline_h is None else float(np.mean(makespan_h <= s.deadline_h + 1e-9))
     if met is not None and s.deadline_h is not None and config.deadline_policy != "none":
         hit = float(np.mean(met))
-    return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, s.runs, s.seed),
-                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed, chunks=k, cut_runs=cut)
+    return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, len(results), s.seed),
+                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed, cut_runs=cut)
 
 
-def per_run_arrays(mc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(cost USD, makespan h, deadline met or None) per run, in run order."""
-    cost, makespan_h = np.asarray(mc.cost_usd, dtype=float), np.asarray(mc.makespan_h, dtype=float)
-    met = [r.deadline_met for r in mc.results]
+def per_run_arrays(results: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(cost USD, makespan h, deadline met or None) per run of ``results`` (RunResult), in run order."""
+    cost = np.array([r.cost_usd for r in results], dtype=float)
+    makespan_h = np.array([r.makespan_s for r in results], dtype=float) / 3600.0
+    met = [r.deadline_met for r in results]
     return cost, makespan_h, (None if any(m is None for m in met) else np.array(met, dtype=bool))

@@ -22,8 +22,16 @@ from spotplan.simulator.ledger import Ledger
 from spotplan.simulator.pools import PoolClock
 from spotplan.simulator.reaction import notice_segments, stop_segments
 from spotplan.simulator.result import Activity
-from spotplan.simulator.schedule import EPS, INF, Plan, SaveCosts, Segment, first_crossing, training_plan, \
-    training_window
+from spotplan.simulator.schedule import (
+    EPS,
+    INF,
+    Plan,
+    SaveCosts,
+    Segment,
+    first_crossing,
+    training_plan,
+    training_window,
+)
 
 LOOK_AGAIN_MIN_S = 1e-3  # a policy look-again time must move the clock, or a threshold met exactly would spin
 
@@ -40,6 +48,7 @@ class Job:
         self.preempted_region: str | None = None
         self.committed = False  # the deadline safety net fired: on-demand to the end
         self.end_s: float | None = None
+        self.best_rate = max(p.throughput for p in cs.pools)
         self.live: tuple[Plan, int, int, float, float] | None = None  # plan, rung, instance, launch, billing start
         self.proc = env.process(self._run())
 
@@ -47,6 +56,8 @@ class Job:
     def _run(self) -> Generator[Any, Any, None]:
         cs = self.cs
         while True:
+            if self.env.now + (cs.work_s - self.recovery) / self.best_rate > cs.max_sim_s:
+                return  # cannot finish by the horizon even at full speed from here: the run is cut now
             idx, until = self._choose()
             if idx is None:
                 yield from self._wait(max(until, self.env.now + LOOK_AGAIN_MIN_S))
@@ -128,7 +139,8 @@ class Job:
             yield env.timeout(cs.provisioning_s)
         start = env.now
         plan = training_plan(t0_s=start, recovery=self.recovery, recovery_at_s=self.recovery_at_s, work=cs.work_s,
-                             rate=cp.throughput, costs=self.costs, setup_s=cs.setup_s, restore_s=cs.restore_s)
+                             rate=cp.throughput, costs=self.costs, setup_s=cs.setup_s, restore_s=cs.restore_s,
+                             until_s=fate.at_s)
         switch_at = self._switch_at(plan, not cp.spot)
         stopping = False
         while True:

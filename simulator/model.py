@@ -14,7 +14,9 @@ Regular saves stall training for ``save_blocking_s``; the background persist mus
 becomes the recovery point, and at most one save is in flight. Work after the recovery point is lost at
 termination. Anything that ends at the same instant as a termination (a save, a persist, the job) has happened.
 Each instance lifetime is billed by ``spotplan.simulator.billing``. The cost of a run grows with the number of
-market events it meets, not with the number of checkpoints.
+market events it meets, not with the number of checkpoints. A run that cannot finish by the horizon
+(``max_sim_s``) even at the best rung's speed from where it stands is cut at once: it would be cut at the horizon
+anyway, so its makespan is reported as the horizon and its cost (spent so far) is a lower bound.
 """
 
 from __future__ import annotations
@@ -52,5 +54,5 @@ def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s
     env.run(until=job.proc | env.timeout(cs.max_sim_s))
     job.settle_at_horizon()
     finished = job.end_s is not None
-    makespan = job.end_s if job.end_s is not None else env.now
+    makespan = job.end_s if job.end_s is not None else cs.max_sim_s  # a cut run counts as reaching the horizon
     return ledger.result(finished=finished, makespan_s=makespan, offset_s=offset)

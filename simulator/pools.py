@@ -53,16 +53,22 @@ class PoolClock:
         self._cap = cp.max_price_usd_per_h if isinstance(self.price, ReplayedPrice) else None
 
     def _peek(self, i: int) -> tuple[float, float]:
-        while len(self._buf) <= i:
-            self._buf.append(next(self._periods, (INF, INF)))
-        return self._buf[i]
+        buf = self._buf
+        while len(buf) <= i:
+            buf.append(next(self._periods, (INF, INF)))
+        return buf[i]
 
     def period_at(self, t_s: float) -> tuple[float, float] | None:
         """The up period holding ``t_s`` (half-open), or None; drops the periods that ended by ``t_s``."""
-        while self._peek(0)[1] <= t_s and self._buf[0][0] < INF:
-            self._buf.pop(0)
-        start, end = self._buf[0]
-        return (start, end) if start <= t_s < end else None
+        buf = self._buf
+        if not buf:
+            buf.append(next(self._periods, (INF, INF)))
+        while buf[0][1] <= t_s:
+            buf.pop(0)
+            if not buf:
+                buf.append(next(self._periods, (INF, INF)))
+        per = buf[0]
+        return per if per[0] <= t_s else None
 
     def next_capacity_s(self, after_s: float) -> float:
         """The first capacity event strictly after ``after_s``: an up period starts, or the price falls to the cap."""

@@ -18,7 +18,7 @@ Times are simulation seconds; progress is reference compute seconds (work measur
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,7 +29,7 @@ EPS = 1e-6
 SNAPSHOT, PERSIST_WAIT = "snapshot", "persist_wait"  # kinds of checkpoint activity; "" for everything else
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Save:
     """A checkpoint of ``progress``: its snapshot ended at ``snapshot_end_s``, it is durable at ``persist_end_s``.
 
@@ -42,7 +42,7 @@ class Save:
     counted: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Segment:
     """One activity over [start_s, end_s]; progress goes from p0 to p1 (equal unless computing).
 
@@ -128,7 +128,8 @@ class Cycles:
 
     def truncated(self, count: int) -> Cycles:
         """The first ``count`` cycles."""
-        return replace(self, count=count)
+        return Cycles(self.start_s, self.p0, self.rate, self.interval, self.compute_s, self.wait_s, self.snapshot_s,
+                      self.persist_s, count)
 
     def totals(self) -> tuple[float, float]:
         """(compute, checkpoint stall) wall seconds of the whole block."""
@@ -164,7 +165,7 @@ CYCLE_KIND = ("", PERSIST_WAIT, SNAPSHOT)
 Piece = Segment | Cycles
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class State:
     """The job at one instant on one instance."""
 
@@ -268,11 +269,12 @@ class Plan:
             elif piece.start_s < t_s:
                 out.append(_truncate(piece, t_s, self.rate))
             break
-        return replace(self, pieces=tuple(out))
+        return Plan(tuple(out), self.recovery, self.recovery_at_s, self.rate)
 
     def then(self, segments: list[Segment]) -> Plan:
         """This plan followed by ``segments`` (zero-length ones dropped)."""
-        return replace(self, pieces=self.pieces + tuple(s for s in segments if s.end_s > s.start_s or s.save))
+        return Plan(self.pieces + tuple(s for s in segments if s.end_s > s.start_s or s.save), self.recovery,
+                    self.recovery_at_s, self.rate)
 
     def segments(self) -> list[Segment]:
         """Every piece as explicit segments (O(checkpoints): timelines and replayed prices only)."""
@@ -317,8 +319,11 @@ class SaveCosts:
 
 
 def training_plan(*, t0_s: float, recovery: float, recovery_at_s: float, work: float, rate: float,
-                  costs: SaveCosts, setup_s: float, restore_s: float) -> Plan:
-    """Setup, restore (when a checkpoint exists), the regular cycles, the remainder, the final save and drain."""
+                  costs: SaveCosts, setup_s: float, restore_s: float, until_s: float = INF) -> Plan:
+    """Setup, restore (when a checkpoint exists), the regular cycles, the remainder, the final save and drain.
+
+    ``until_s``: the instance is known to end by then, so a plan whose start-up reaches it stops there.
+    """
     pieces: list[Piece] = []
     t = t0_s
     p0 = recovery
@@ -328,6 +333,8 @@ def training_plan(*, t0_s: float, recovery: float, recovery_at_s: float, work: f
     if recovery > 0 and restore_s > 0:
         pieces.append(Segment(t, t + restore_s, Activity.RESTORE, "", p0, p0))
         t += restore_s
+    if t >= until_s:
+        return Plan(tuple(pieces), recovery, recovery_at_s, rate)
     interval, snap, persist = costs.interval, costs.snapshot_s, costs.persist_s
     x = (work - EPS - p0) / interval
     m = max(0, math.ceil(x) - 1) if x > 0 else 0
@@ -355,7 +362,7 @@ def training_plan(*, t0_s: float, recovery: float, recovery_at_s: float, work: f
         pending_end = t + persist
     if pending_end > t:
         pieces.append(Segment(t, pending_end, Activity.CHECKPOINT, PERSIST_WAIT, work, work))
-    return Plan(pieces=tuple(pieces), recovery=recovery, recovery_at_s=recovery_at_s, rate=rate)
+    return Plan(tuple(pieces), recovery, recovery_at_s, rate)
 
 
 def training_window(plan: Plan) -> tuple[Piece, ...]:
