@@ -3,7 +3,7 @@ run is cut at the horizon and reported so.
 
 Some drawn scenarios cannot finish (a 3-node gang of 0.2 h MTBF instances and no on-demand rung is interrupted
 every few minutes, before a restart and a save complete). The model cuts such a run at its horizon
-(``CompiledScenario.max_sim_s``) with ``finished=False``; the test bounds that horizon so every example is
+(``CompiledScenario.max_sim_s``), or as soon as it can no longer finish by then, with ``finished=False``; the test bounds that horizon so every example is
 short, and checks what a cut run must report instead of failing on it.
 """
 
@@ -63,4 +63,7 @@ def test_invariants(mtbf_h: float, down_h: float, work_h: float, save_s: float, 
     for iv in r.timeline:
         assert iv.end_s >= iv.start_s >= prev_end - 1e-6
         prev_end = iv.end_s
-    assert r.timeline[-1].end_s == pytest.approx(r.makespan_s)
+    if r.finished:
+        assert r.timeline[-1].end_s == pytest.approx(r.makespan_s)
+    else:  # given up once it could no longer finish by the horizon, at or before it
+        assert r.timeline[-1].end_s <= r.makespan_s + 1e-6
