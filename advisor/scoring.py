@@ -26,7 +26,6 @@ from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.schemas.plan import Distribution, Expected, Market
 from spotplan.stats import mean_ci_half_width
 
-
 HOPELESS_CUT_SHARE = 0.05  # more runs than this cut at the horizon: P95 is past it, stop scoring
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -48,7 +50,7 @@ def test_state_matches_the_explicit_segments(interval: float, snap: float, persi
                                              work: float, frac: float) -> None:
     plan = _plan(interval, snap, persist, rate, work)
     segs = plan.segments()
-    assert all(b.start_s == pytest.approx(a.end_s, abs=1e-6) for a, b in zip(segs, segs[1:], strict=False))
+    assert all(b.start_s == pytest.approx(a.end_s, abs=1e-6) for a, b in itertools.pairwise(segs))
     times = plan.time_by_activity()
     for act in set(times):
         assert times[act] == pytest.approx(sum(s.end_s - s.start_s for s in segs if s.activity is act), abs=1e-6)

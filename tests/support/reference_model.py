@@ -405,10 +405,10 @@ class _Run:
             if self.progress >= boundary - EPS:
                 self.progress = boundary
                 if boundary < cs.work_s - EPS:
-                    if self.pending is not None and self.pending[1] > env.now:
-                        if (yield from self._piece(_PERSIST_WAIT, _CHECKPOINT, self.pending[1] - env.now)):
-                            yield from self._stop(_PERSIST_WAIT, env.now)
-                            return SWITCH
+                    waiting = self.pending is not None and self.pending[1] > env.now
+                    if waiting and (yield from self._piece(_PERSIST_WAIT, _CHECKPOINT, self.pending[1] - env.now)):
+                        yield from self._stop(_PERSIST_WAIT, env.now)
+                        return SWITCH
                     self._commit(env.now)
                     planned = env.now + cs.save_blocking_s
                     if (yield from self._piece(_SNAPSHOT, _CHECKPOINT, cs.save_blocking_s)):
