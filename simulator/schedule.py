@@ -245,8 +245,6 @@ class Plan:
             if piece.save is not None:
                 started(piece.save)
                 counted += piece.save.counted
-        if pending is not None and pending.persist_end_s <= horizon:  # pragma: no cover - settled in started()
-            pending = None
         return State(t_s=t_s, progress=progress, recovery=rec, recovery_at_s=rec_at, pending=pending,
                      last_started=last, current=current, checkpoints=counted)
 
@@ -407,10 +405,7 @@ def first_crossing(pieces: tuple[Piece, ...], rate: float, a: float, b: float, b
         if piece.end_s <= from_s:
             continue
         if isinstance(piece, Segment):
-            t0 = max(from_s, piece.start_s)
-            slope = (rate if piece.activity is Activity.COMPUTE else 0.0) - a
-            g0 = piece.p0 + (t0 - piece.start_s) * (slope + a) - a * t0
-            hit = _linear(t0, piece.end_s, g0, slope, b, below)
+            hit = _phases_crossing((piece,), rate, a, b, below, from_s)
         else:
             hit = _cycles_crossing(piece, a, b, below, from_s)
         if hit is not None:

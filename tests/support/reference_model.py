@@ -30,6 +30,7 @@ from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
 from spotplan.simulator.deadline import Choice, DeadlineState, Trigger, decide, training_triggers
+from spotplan.simulator.model import draw_offset_s
 from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
 from spotplan.simulator.schedule import Segment, first_crossing
@@ -575,15 +576,6 @@ class _Run:
             failed_launches=self.failed_launches, lost_work_s=self.lost_work_s, deadline_met=deadline_met,
             start_offset_s=self.offset_s, timeline=tuple(timeline), bills=tuple(self.bills),
         )
-
-
-def draw_offset_s(cs: CompiledScenario, rng: np.random.Generator) -> float:
-    """The run's replay start offset: fixed, or uniform over the shortest replayed span (0 if none)."""
-    if cs.fixed_offset_s is not None:
-        return cs.fixed_offset_s
-    if cs.replay_span_s is None:
-        return 0.0
-    return float(rng.uniform(0.0, cs.replay_span_s))
 
 
 def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s: float | None = None,
