@@ -25,6 +25,7 @@ from spotplan.errors import ConfigError
 from spotplan.simulator.market.series import AvailabilityTrace
 
 INF = math.inf
+RENEWAL_BATCH = 64  # periods drawn per generator call (pools.period_batches draws the same batches)
 Sampler = Callable[[np.random.Generator, int], np.ndarray]
 
 
@@ -150,7 +151,7 @@ class RenewalAvailability:
 
     def periods(self, rng: np.random.Generator, offset_s: float) -> Iterator[tuple[float, float]]:
         """Up periods in simulation time; the offset does not matter for a stationary process."""
-        t, batch = 0.0, 64  # draw in batches: one numpy call per 64 periods, not two per period
+        t, batch = 0.0, RENEWAL_BATCH  # draw in batches: one numpy call per 64 periods, not two per period
         while True:
             ups = self.sample_up_s(rng, batch * self.nodes).reshape(batch, self.nodes).min(axis=1)
             downs = self.sample_down_s(rng, batch)

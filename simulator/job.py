@@ -32,15 +32,17 @@ from spotplan.simulator.schedule import (
     training_plan,
     training_window,
 )
+from spotplan.simulator.skip import FastForward
 
-LOOK_AGAIN_MIN_S = 1e-3  # a policy look-again time must move the clock, or a threshold met exactly would spin
+LOOK_AGAIN_MIN_S = 1e-3
+SKIP_AGAIN_MIN_STEPS = 8  # a fast-forward that covered fewer decisions stopped near the end: not tried again  # a policy look-again time must move the clock, or a threshold met exactly would spin
 
 
 class Job:
     """State of the job between instances, and the instance it holds (for settling at the horizon)."""
 
     def __init__(self, env: simpy.Environment, cs: CompiledScenario, clocks: list[PoolClock],
-                 ledger: Ledger) -> None:
+                 ledger: Ledger, fast_forward: FastForward | None = None) -> None:
         self.env, self.cs, self.clocks, self.ledger = env, cs, clocks, ledger
         self.costs = SaveCosts(interval=cs.interval_s, snapshot_s=cs.save_blocking_s, persist_s=cs.persist_s,
                                final_save=cs.final_save)
@@ -50,14 +52,22 @@ class Job:
         self.end_s: float | None = None
         self.best_rate = max(p.throughput for p in cs.pools)
         self.live: tuple[Plan, int, int, float, float] | None = None  # plan, rung, instance, launch, billing start
+        self.ff = fast_forward  # walks the middle of a long run without events (dropped once near the end)
         self.proc = env.process(self._run())
 
     # ---- between instances ------------------------------------------------------------------------------
     def _run(self) -> Generator[Any, Any, None]:
         cs = self.cs
+        just_skipped = False
         while True:
             if self.env.now + (cs.work_s - self.recovery) / self.best_rate > cs.max_sim_s:
                 return  # cannot finish by the horizon even at full speed from here: the run is cut now
+            if self.ff is not None and self.recovery > 0 and not just_skipped:
+                just_skipped = True
+                moved = yield from self._skip()
+                if moved:
+                    continue
+            just_skipped = False
             idx, until = self._choose()
             if idx is None:
                 yield from self._wait(max(until, self.env.now + LOOK_AGAIN_MIN_S))
@@ -69,6 +79,20 @@ class Job:
             if self.recovery >= cs.work_s - EPS:  # the final checkpoint was durable before the instance ended
                 self.end_s = self.recovery_at_s
                 return
+
+    def _skip(self) -> Generator[Any, Any, bool]:
+        """Fast-forward from this decision (``spotplan.simulator.skip``); True when it moved the job."""
+        assert self.ff is not None
+        now = self.env.now
+        ho = self.ff.run(now, self.preempted_region, self.recovery, self.recovery_at_s, self.clocks, self.ledger)
+        if ho.steps < SKIP_AGAIN_MIN_STEPS:
+            self.ff = None  # near the end of the run: the event path takes the rest
+        if not ho.steps:
+            return False
+        self.recovery, self.recovery_at_s, self.preempted_region = ho.recovery, ho.recovery_at_s, ho.region
+        if ho.t_s > now:
+            yield self.env.timeout(ho.t_s - now)
+        return True
 
     def _deadline_state(self) -> DeadlineState:
         cs = self.cs

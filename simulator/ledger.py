@@ -14,7 +14,16 @@ import numpy as np
 
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
-from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
+from spotplan.simulator.result import (
+    BUCKET_OF,
+    Activity,
+    BillBlock,
+    Bills,
+    CostBucket,
+    InstanceBill,
+    Interval,
+    RunResult,
+)
 from spotplan.simulator.schedule import EPS, Plan, Segment, State
 
 _BUCKET_VALUE = tuple((a, b.value) for a, b in BUCKET_OF.items())
@@ -42,7 +51,9 @@ class Ledger:
     lost_work_s: float = 0.0
     cost_a: dict[Activity, float] = field(default_factory=lambda: dict.fromkeys(Activity, 0.0))
     time_a: dict[Activity, float] = field(default_factory=lambda: dict.fromkeys(Activity, 0.0))
-    bills: list[InstanceBill] = field(default_factory=list)
+    bills: list[InstanceBill | BillBlock] = field(default_factory=list)
+    billed: list[float] = field(default_factory=list)  # billed USD per lifetime, in order (the cost sums)
+    billed_pools: list[str] = field(default_factory=list)  # their pool labels
     timeline: list[Interval] = field(default_factory=list)
 
     def unbilled(self, start_s: float, end_s: float, activity: Activity) -> None:
@@ -65,6 +76,8 @@ class Ledger:
                                rules=self.cs.billing)
         self.bills.append(InstanceBill(pool=pool.label, start_s=start_s, end_s=end_s, nodes=pool.nodes,
                                        interrupted=interrupted, raw_usd=raw, billed_usd=billed))
+        self.billed.append(billed)
+        self.billed_pools.append(pool.label)
         scale = billed / raw if raw > 0 else 0.0
         self.time_a[Activity.PROVISIONING] += start_s - launch_s
         if self.keep and start_s > launch_s:
@@ -102,8 +115,8 @@ class Ledger:
         """The run's figures; both cost splits sum to the billed total."""
         cs, n = self.cs, self.counts
         cost_by_pool: dict[str, float] = {p.label: 0.0 for p in cs.pools}
-        for bill in self.bills:
-            cost_by_pool[bill.pool] += bill.billed_usd
+        for label, usd in zip(self.billed_pools, self.billed, strict=True):
+            cost_by_pool[label] += usd
         cost_b = {b.value: 0.0 for b in CostBucket}
         time_b = {b.value: 0.0 for b in CostBucket}
         for act, bucket in _BUCKET_VALUE:
@@ -112,13 +125,13 @@ class Ledger:
         timeline = tuple(sorted(self.timeline, key=lambda iv: (iv.start_s, iv.end_s))) if self.keep else ()
         deadline_met = None if cs.deadline_s is None else bool(finished and makespan_s <= cs.deadline_s + EPS)
         return RunResult(
-            finished=finished, makespan_s=makespan_s, cost_usd=sum(b.billed_usd for b in self.bills),
+            finished=finished, makespan_s=makespan_s, cost_usd=sum(self.billed),
             cost_by_pool_usd=cost_by_pool, cost_by_bucket_usd=cost_b, time_by_bucket_s=time_b,
             interruptions=n.interruptions, checkpoints=n.checkpoints, emergency_saves=n.emergency_ok,
             emergency_save_failures=n.emergency_failed,
             restarts=max(0, n.launches - 1 - n.failed_launches), failed_launches=n.failed_launches,
             lost_work_s=self.lost_work_s, deadline_met=deadline_met, start_offset_s=offset_s, timeline=timeline,
-            bills=tuple(self.bills),
+            bills=Bills(self.bills),
         )
 
 

@@ -29,6 +29,8 @@ from spotplan.simulator.job import Job
 from spotplan.simulator.ledger import Ledger
 from spotplan.simulator.pools import PoolClock
 from spotplan.simulator.result import RunResult
+from spotplan.simulator.skip import FastForward
+from spotplan.simulator.skip import eligible as skip_eligible
 
 
 def draw_offset_s(cs: CompiledScenario, rng: np.random.Generator) -> float:
@@ -41,16 +43,20 @@ def draw_offset_s(cs: CompiledScenario, rng: np.random.Generator) -> float:
 
 
 def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s: float | None = None,
-                  *, keep_timeline: bool = True, env: simpy.Environment | None = None) -> RunResult:
+                  *, keep_timeline: bool = True, env: simpy.Environment | None = None,
+                  fast_forward: bool = True) -> RunResult:
     """One SimPy run of the compiled scenario; the offset is drawn from ``rng`` when not given.
 
     ``env`` lets a benchmark pass a fresh environment it inspects afterwards; by default a new one is made.
+    ``fast_forward`` walks the middle of a long run without events where the scenario allows it
+    (``spotplan.simulator.skip``; never with a timeline); False runs every decision through SimPy.
     """
     offset = draw_offset_s(cs, rng) if start_offset_s is None else start_offset_s
     env = simpy.Environment() if env is None else env
     clocks = [PoolClock(p, child, offset, cs.wrap) for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
     ledger = Ledger(cs=cs, keep=keep_timeline)
-    job = Job(env, cs, clocks, ledger)
+    ff = FastForward(cs) if fast_forward and not keep_timeline and skip_eligible(cs) else None
+    job = Job(env, cs, clocks, ledger, ff)
     env.run(until=job.proc | env.timeout(cs.max_sim_s))
     job.settle_at_horizon()
     finished = job.end_s is not None

@@ -19,9 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
+from spotplan.simulator.availability import RENEWAL_BATCH, Availability, RenewalAvailability
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
 
@@ -41,42 +43,67 @@ NEVER = Fate(INF, False, INF)
 
 
 class PoolClock:
-    """Lazy availability of one pool in simulation time (queries must not go back in time)."""
+    """Lazy availability of one pool in simulation time (queries must not go back in time).
 
-    __slots__ = ("_buf", "_cap", "_periods", "cp", "price")
+    Up periods are kept as two lists (starts, ends) filled in batches from the pool's generator, with ``i0`` the
+    first period not over yet; a sentinel (inf, inf) closes a finite source. The lists are what the fast-forward
+    (``spotplan.simulator.skip``) reads as arrays: drawing ahead does not change any period, because each pool
+    has its own generator and draws in time order.
+    """
+
+    __slots__ = ("_batches", "_cap", "cp", "done", "ends", "i0", "price", "starts")
 
     def __init__(self, cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> None:
         self.cp = cp
         self.price: FlatPrice | ReplayedPrice = cp.price(offset_s, wrap)
-        self._periods: Iterator[tuple[float, float]] = cp.availability.periods(rng, offset_s)
-        self._buf: list[tuple[float, float]] = []  # periods drawn but not yet over, in time order
+        self._batches: Iterator[tuple[list[float], list[float]]] = period_batches(cp.availability, rng, offset_s)
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.i0 = 0
+        self.done = False  # the source is exhausted (the sentinel is in the lists)
         self._cap = cp.max_price_usd_per_h if isinstance(self.price, ReplayedPrice) else None
 
+    def _more(self) -> None:
+        """Draw the next batch of periods (or the sentinel)."""
+        nxt = next(self._batches, None)
+        if nxt is None:
+            self.starts.append(INF)
+            self.ends.append(INF)
+            self.done = True
+        else:
+            self.starts += nxt[0]
+            self.ends += nxt[1]
+
+    def draw_until(self, t_s: float) -> None:
+        """Draw until the last period known starts at or after ``t_s`` (or the source is exhausted)."""
+        while not self.done and (not self.starts or self.starts[-1] < t_s):
+            self._more()
+
     def _peek(self, i: int) -> tuple[float, float]:
-        buf = self._buf
-        while len(buf) <= i:
-            buf.append(next(self._periods, (INF, INF)))
-        return buf[i]
+        while len(self.starts) <= i:
+            self._more()
+        return self.starts[i], self.ends[i]
 
     def period_at(self, t_s: float) -> tuple[float, float] | None:
         """The up period holding ``t_s`` (half-open), or None; drops the periods that ended by ``t_s``."""
-        buf = self._buf
-        if not buf:
-            buf.append(next(self._periods, (INF, INF)))
-        while buf[0][1] <= t_s:
-            buf.pop(0)
-            if not buf:
-                buf.append(next(self._periods, (INF, INF)))
-        per = buf[0]
-        return per if per[0] <= t_s else None
+        ends, i = self.ends, self.i0
+        while True:
+            if i >= len(ends):
+                self._more()
+            if ends[i] > t_s:
+                break
+            i += 1
+        self.i0 = i
+        start = self.starts[i]
+        return (start, ends[i]) if start <= t_s else None
 
     def next_capacity_s(self, after_s: float) -> float:
         """The first capacity event strictly after ``after_s``: an up period starts, or the price falls to the cap."""
         self.period_at(after_s)
-        i = 0
+        i = self.i0
         while self._peek(i)[0] <= after_s:
             i += 1
-        nxt = self._buf[i][0]
+        nxt = self.starts[i]
         if self._cap is not None:
             assert isinstance(self.price, ReplayedPrice)
             nxt = min(nxt, price_crossing(self.price, self._cap, after_s, to_over=False))
@@ -141,3 +168,29 @@ def price_crossing(price: ReplayedPrice, cap: float, after_s: float, *, to_over:
         if j < times.size:
             return float(times[j])
     return INF
+
+
+def period_batches(av: Availability, rng: np.random.Generator,
+                   offset_s: float) -> Iterator[tuple[list[float], list[float]]]:
+    """The source's up periods as batches of (starts, ends) lists, exactly the values of ``av.periods``.
+
+    A renewal source is drawn in its own batches of 64 (the same generator calls in the same order, and the same
+    float operations: ``np.cumsum`` adds in order like the scalar loop); other sources are chunked.
+    """
+    if isinstance(av, RenewalAvailability):
+        t, batch, nodes = 0.0, RENEWAL_BATCH, av.nodes
+        while True:
+            ups = av.sample_up_s(rng, batch * nodes).reshape(batch, nodes).min(axis=1) / av.rate_multiplier
+            downs = av.sample_down_s(rng, batch)
+            # periods() does: yield (t, t + up); t += up + down
+            ts = np.cumsum(np.concatenate(([t], ups + downs)))
+            starts = ts[:-1]
+            yield starts.tolist(), (starts + ups).tolist()
+            t = float(ts[-1])
+    else:
+        it = av.periods(rng, offset_s)
+        while True:
+            chunk = list(islice(it, 64))
+            if not chunk:
+                return
+            yield [a for a, _ in chunk], [b for _, b in chunk]

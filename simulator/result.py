@@ -6,8 +6,10 @@ and by activity bucket (``CostBucket``); both splits sum to ``cost_usd``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import overload
 
 import pandas as pd
 
@@ -74,6 +76,80 @@ class InstanceBill:
     billed_usd: float  # after the minimum, rounding and first-hour rules
 
 
+@dataclass(frozen=True, slots=True)
+class BillBlock:
+    """Bills of consecutive interrupted lifetimes in columns (what the fast-forward books at once)."""
+
+    pools: list[str]
+    starts_s: list[float]
+    ends_s: list[float]
+    nodes: list[int]
+    raw_usd: list[float]
+    billed_usd: list[float]
+
+    def bills(self) -> list[InstanceBill]:
+        """The rows as ``InstanceBill`` records."""
+        return [InstanceBill(pool=p, start_s=a, end_s=b, nodes=n, interrupted=True, raw_usd=r, billed_usd=c)
+                for p, a, b, n, r, c in zip(self.pools, self.starts_s, self.ends_s, self.nodes, self.raw_usd,
+                                            self.billed_usd, strict=True)]
+
+
+class Bills(Sequence[InstanceBill]):
+    """A run's instance bills in order; blocks booked by the fast-forward become ``InstanceBill`` records only
+    when read (a long run has thousands of lifetimes and the advisor reads none of them)."""
+
+    __slots__ = ("_parts", "_rows")
+
+    def __init__(self, parts: Sequence[InstanceBill | BillBlock] = ()) -> None:
+        self._parts = tuple(parts)
+        self._rows: tuple[InstanceBill, ...] | None = None
+
+    def _all(self) -> tuple[InstanceBill, ...]:
+        if self._rows is None:
+            rows: list[InstanceBill] = []
+            for part in self._parts:
+                if isinstance(part, BillBlock):
+                    rows += part.bills()
+                else:
+                    rows.append(part)
+            self._rows = tuple(rows)
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    @overload
+    def __getitem__(self, i: int) -> InstanceBill: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[InstanceBill, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> InstanceBill | tuple[InstanceBill, ...]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[InstanceBill]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Bills):
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Bills({len(self)} lifetimes)"
+
+    def __getstate__(self) -> tuple[InstanceBill | BillBlock, ...]:
+        return self._parts
+
+    def __setstate__(self, state: tuple[InstanceBill | BillBlock, ...]) -> None:
+        self._parts, self._rows = state, None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
     """Outcome of one simulated run."""
@@ -94,7 +170,7 @@ class RunResult:
     deadline_met: bool | None
     start_offset_s: float
     timeline: tuple[Interval, ...] = field(repr=False)
-    bills: tuple[InstanceBill, ...] = field(repr=False)
+    bills: Sequence[InstanceBill] = field(repr=False)  # a ``Bills`` from the model, a tuple from the reference
 
     @property
     def makespan_h(self) -> float:
