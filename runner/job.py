@@ -90,7 +90,12 @@ class Job:
     train: TrainState
     device: torch.device
     total_steps: int
-    config_hash: str
+    config: dict[str, object]  # every setting that changes the trajectory; see ``config_hash``
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 of ``config``: checkpoints of another configuration are refused, not resumed."""
+        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
 
     @property
     def model(self) -> GPT:
@@ -109,9 +114,8 @@ def build_job(plan: Plan, *, model_size: str | None, device: torch.device, seed:
     opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total))
     settings = {
-        "format_version": FORMAT_VERSION, "model": cfg.as_dict(), "seed": seed, "lr": LR, "betas": BETAS,
+        "format_version": FORMAT_VERSION, "model": cfg.as_dict(), "seed": seed, "lr": LR, "betas": list(BETAS),
         "weight_decay": WEIGHT_DECAY, "grad_clip": GRAD_CLIP, "total_steps": total, "corpus": corpus.digest,
     }
-    config_hash = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return Job(cfg=cfg, corpus=corpus, train=TrainState(model=model, optimizer=opt, scheduler=sched),
-               device=device, total_steps=total, config_hash=config_hash)
+               device=device, total_steps=total, config=settings)

@@ -8,16 +8,19 @@ it keeps the last periodic checkpoint. Either way it waits for the save in fligh
 
 from __future__ import annotations
 
+import logging
+import random
 import signal
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from spotplan.errors import CheckpointError
-from spotplan.runner.checkpoint import iter_valid, remove_uncommitted
+from spotplan.runner.checkpoint import remove_uncommitted
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
 from spotplan.runner.policy import (
@@ -28,6 +31,7 @@ from spotplan.runner.policy import (
     interval_steps,
     should_checkpoint,
 )
+from spotplan.runner.resume import resume
 from spotplan.runner.runlog import RunLog, utc_iso
 from spotplan.runner.signals import (
     DEFAULT_IMDS_ENDPOINT,
@@ -37,11 +41,13 @@ from spotplan.runner.signals import (
     install_signal_handlers,
 )
 from spotplan.runner.snapshot import Saver, SaveResult
-from spotplan.runner.state import capture, restore
-from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult, restore_from_remote
+from spotplan.runner.state import capture
+from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult
 from spotplan.schemas.events import EventKind
 from spotplan.schemas.plan import Market, Plan
 from spotplan.schemas.run_report import RunReport
+
+log = logging.getLogger("spotplan.runner")
 
 STEP_TIME_PROBE = 5  # steps timed before converting a seconds interval into steps
 
@@ -66,6 +72,7 @@ class RunOptions:
     upload_drain_s: float = 60.0
     run_log: Path | None = None
     report: Path | None = None
+    allow_nonfinite: bool = False  # load checkpoints whose weights hold NaN or inf (refused by default)
     storage: Storage | None = field(default=None, compare=False)
 
 
@@ -76,7 +83,19 @@ class _Tally:
     step_times_s: list[float] = field(default_factory=list)
 
 
-def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog) -> tuple[int, DataPosition, str | None, float]:
+def seed_everything(seed: int) -> None:
+    """Seed every global RNG a checkpoint saves (Python, numpy, torch CPU and CUDA) from the run's seed.
+
+    The model and the data order use their own generators; this makes the saved RNG states, and so the
+    checkpoint files, the same in every run of the same plan. A restore then overwrites them.
+    """
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global state is what a checkpoint captures
+    torch.manual_seed(seed)
+
+
+def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog, *,
+            check_finite: bool) -> tuple[int, DataPosition, str | None, float]:
     """Restore the newest valid checkpoint (local, else remote); return (step, position, source, seconds)."""
     t0 = time.perf_counter()
     remove_uncommitted(root)
@@ -84,22 +103,13 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog) -> tuple
     def warn(msg: str) -> None:
         log.emit(EventKind.RESTORE, ok=False, reason=msg)
 
-    source = "local"
-    ckpt = next(iter_valid(root, warn), None)
-    if ckpt is None and storage is not None and restore_from_remote(storage, root, warn) is not None:
-        ckpt, source = next(iter_valid(root, warn), None), "s3"
-    if ckpt is None:
+    found = resume(job, root, storage, warn, check_finite=check_finite)
+    if found is None:
         return 0, DataPosition(), None, 0.0
-    if ckpt.config_hash != job.config_hash:
-        raise CheckpointError(
-            f"{root}: newest checkpoint (step {ckpt.step}) was made by another configuration "
-            f"(config hash {ckpt.config_hash[:12]}, this run {job.config_hash[:12]}); use another --checkpoint-dir"
-        )
-    position = restore(job.train, ckpt)
     restore_s = time.perf_counter() - t0
-    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
-    log.emit(EventKind.RESTORE, step=ckpt.step, restore_s=restore_s, bytes=n_bytes, ok=True, source=source)
-    return ckpt.step, position, source, restore_s
+    log.emit(EventKind.RESTORE, step=found.step, restore_s=restore_s, bytes=found.bytes, ok=True,
+             source=found.source)
+    return found.step, found.position, found.source, restore_s
 
 
 def _train_step(job: Job, position: DataPosition, saver: Saver) -> tuple[float, DataPosition]:
@@ -118,10 +128,11 @@ def _train_step(job: Job, position: DataPosition, saver: Saver) -> tuple[float, 
 class _Runner:
     """State of one invocation; ``run()`` returns the report."""
 
-    def __init__(self, opts: RunOptions) -> None:
+    def __init__(self, opts: RunOptions, flag: NoticeFlag) -> None:
         self.opts = opts
         self.plan = opts.plan
         self.root = opts.checkpoint_dir
+        self.flag = flag
         self.device = resolve_device(opts.device)
         self.job = build_job(self.plan, model_size=opts.model_size, device=self.device, seed=opts.seed,
                              corpus_bytes=opts.corpus_bytes)
@@ -133,7 +144,7 @@ class _Runner:
         )
         self.uploader: Uploader | None = None
         self.tally = _Tally()
-        self.flag = NoticeFlag()
+        self.step = 0  # the last completed training step
         self.saver = Saver(self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save
                            and self.plan.async_save, on_done=self._on_saved)
 
@@ -152,7 +163,7 @@ class _Runner:
     def _save(self, step: int, position: DataPosition, kind: str) -> None:
         tensors, state = capture(self.job.train, position=position)
         self.saver.save(step=step, kind=kind, tensors=tensors, state=state, config_hash=self.job.config_hash,
-                        plan_id=self.plan.plan_id)
+                        plan_id=self.plan.plan_id, config=self.job.config)
 
     def _handle_notice(self, notice: Notice, step: int, last_saved: int, position: DataPosition) -> str:
         """Emergency save if it fits before the deadline; returns the exit reason."""
@@ -162,7 +173,8 @@ class _Runner:
         need_s = expected_save_s(last.blocking_s if last else None, last.persist_s if last else None, self.plan)
         now = time.time()
         if step == last_saved:
-            return f"notice from {notice.source}: step {step} is already checkpointed"
+            done = f"step {step} is already checkpointed" if step else "no training step ran yet"
+            return f"notice from {notice.source}: {done}"
         if self.plan.notice.emergency_save and emergency_save_fits(
             now_s=now, deadline_s=notice.deadline_s, expected_s=need_s
         ):
@@ -177,7 +189,6 @@ class _Runner:
             self.uploader = Uploader(self.storage, self.root, keep_last_k=self.plan.keep_last_k,
                                      on_result=self._on_uploaded)
             self.uploader.start()
-        install_signal_handlers(self.flag, notice_s=self.plan.notice.notice_s)
         poll = self.opts.imds if self.opts.imds is not None else self.plan.ladder[0].market is Market.SPOT
         if not poll:
             return None
@@ -203,6 +214,7 @@ class _Runner:
             self.tally.step_times_s.append(time.perf_counter() - t0)
             self.tally.losses.append(loss)
             step += 1
+            self.step = step
             if every is None and len(self.tally.step_times_s) > STEP_TIME_PROBE:
                 measured = statistics.median(self.tally.step_times_s[1:])  # the first step warms caches
                 every = interval_steps(self.plan, IntervalUnit.SECONDS, measured)
@@ -212,28 +224,36 @@ class _Runner:
 
     def run(self) -> RunReport:
         self.log.emit(EventKind.START, step=None)
-        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log)
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        seed_everything(self.opts.seed)
+        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log,
+                                                     check_finite=not self.opts.allow_nonfinite)
         poller = self._start_threads()
         end = self.job.total_steps if self.opts.max_steps is None else min(self.opts.max_steps, self.job.total_steps)
         code, reason, step = ExitCode.USER_ERROR, "error", start
+        self.step = start
         try:
             step, code, reason = self._loop(start, position, max(end, start))
             self.saver.close()
             if self.uploader is not None and not self.uploader.drain(self._drain_budget_s()):
                 reason += f"; upload to {self.storage.describe() if self.storage else ''} not finished"
         except CheckpointError as exc:
-            reason = str(exc)
+            code, reason, step = ExitCode.USER_ERROR, str(exc), self.step
+            self._report_failure(start, step, source, restore_s, reason)
             raise
         finally:
-            for s, h in handlers.items():
-                signal.signal(s, h)
             if poller is not None:
                 poller.stop()
             if self.uploader is not None:
                 self.uploader.stop()
             self.log.emit(EventKind.EXIT, step=step, exit_code=int(code), reason=reason, sync=True)
         return self._report(start, step, source, restore_s, code, reason)
+
+    def _report_failure(self, start: int, step: int, source: str | None, restore_s: float, reason: str) -> None:
+        """A failed save (disk full, ...) still leaves a report saying how far training got and what is on disk."""
+        try:
+            self._report(start, step, source, restore_s, ExitCode.USER_ERROR, reason)
+        except (OSError, ValueError) as exc:  # the disk may be too full even for the report: say so, keep the cause
+            log.warning("could not write the run report: %s", exc)
 
     def _drain_budget_s(self) -> float:
         notice = self.flag.notice
@@ -271,5 +291,16 @@ class _Runner:
 
 
 def run(opts: RunOptions) -> RunReport:
-    """Execute ``opts.plan``; the report's ``exit_code`` is the process exit code (``policy.ExitCode``)."""
-    return _Runner(opts).run()
+    """Execute ``opts.plan``; the report's ``exit_code`` is the process exit code (``policy.ExitCode``).
+
+    The SIGTERM/SIGINT handlers are installed first, before the job is built and the checkpoint restored (which
+    can take minutes for a large state): a notice during start-up is handled at the first step boundary.
+    """
+    flag = NoticeFlag()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    install_signal_handlers(flag, notice_s=opts.plan.notice.notice_s)
+    try:
+        return _Runner(opts, flag).run()
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)

@@ -21,7 +21,10 @@ def utc_iso(epoch_s: float | None = None) -> str:
 
 
 class RunLog:
-    """Appends RunEvents to ``path``; one ``write`` per line with O_APPEND, so lines never interleave."""
+    """Appends RunEvents to ``path``; one ``write`` per line with O_APPEND, so lines never interleave.
+
+    The log is opened with O_NOFOLLOW: a symlink planted at its path is refused (ELOOP), never appended through.
+    """
 
     def __init__(self, path: Path, *, instance_type: str | None = None, zone: str | None = None) -> None:
         self.path = path
@@ -34,7 +37,7 @@ class RunLog:
         record = RunEvent(event=event, ts_utc=utc_iso(), **self._context, **fields)
         line = (record.model_dump_json(exclude_none=True) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
             try:
                 os.write(fd, line)
                 if sync:

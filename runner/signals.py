@@ -61,11 +61,15 @@ class NoticeFlag:
 
 
 def install_signal_handlers(flag: NoticeFlag, *, notice_s: float) -> None:
-    """SIGTERM and SIGINT set ``flag`` (deadline = now + ``notice_s``); the loop saves at the next step boundary."""
+    """SIGTERM and SIGINT set ``flag`` (deadline = now + ``notice_s``); the loop saves at the next step boundary.
+
+    Repeated signals are idempotent: the first notice stands, later ones change nothing (an exception raised from
+    a handler could land inside a save or a native call and abort the process).
+    """
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and flag.notice is not None:
-            raise KeyboardInterrupt  # a second Ctrl-C: the user wants out now, not at the step boundary
+        if flag.notice is not None:
+            return
         now = time.time()
         source = "sigterm" if signum == signal.SIGTERM else "sigint"
         flag.set(Notice(source=source, action="terminate", deadline_s=now + notice_s, received_s=now))

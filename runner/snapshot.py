@@ -128,7 +128,7 @@ class Saver:
 
     def save(
         self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
-        config_hash: str, plan_id: str,
+        config_hash: str, plan_id: str, config: dict[str, Any] | None = None,
     ) -> float:
         """Start a save of ``tensors`` (live) and ``state`` (already a copy); return the seconds blocked so far."""
         t0 = time.perf_counter()
@@ -136,7 +136,8 @@ class Saver:
         on_cuda = any(t.device.type == "cuda" for t in tensors.values())
         if on_cuda:
             tensors = self._buffers.copy(tensors)
-        ckpt = Checkpoint(step=step, config_hash=config_hash, plan_id=plan_id, tensors=tensors, state=state)
+        ckpt = Checkpoint(step=step, config_hash=config_hash, plan_id=plan_id, tensors=tensors, state=state,
+                          config=config or {})
         if not self.async_save:  # --sync-save: training stalls for the whole write
             self._run(ckpt, kind, copy=False, sync_t0=t0)
             self.wait()

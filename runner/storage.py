@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Protocol
 
 from spotplan.errors import CheckpointError, ConfigError, CredentialsError
-from spotplan.runner.checkpoint import DATA_FILES, MANIFEST, dir_bytes, load_checkpoint, step_dir
+from spotplan.runner.checkpoint import (
+    DATA_FILES,
+    MANIFEST,
+    Checkpoint,
+    ForeignCheckpointError,
+    dir_bytes,
+    load_checkpoint,
+    step_dir,
+)
 from spotplan.runner.fsio import fsync_dir
 
 log = logging.getLogger("spotplan.runner")
@@ -137,31 +145,42 @@ def delete_remote_step(storage: Storage, step: int) -> None:
         storage.delete(f"{_step_name(step)}/{name}")
 
 
-def download_step(storage: Storage, step: int, root: Path) -> Path:
-    """Fetch a remote step into ``root`` (manifest last), verify it, and move it into place."""
+def download_step(storage: Storage, step: int, root: Path,
+                  check: Callable[[Checkpoint], None] | None = None) -> Path:
+    """Fetch a remote step into ``root`` (manifest last), verify it (and ``check`` it), and move it into place."""
     name = _step_name(step)
     tmp = root / f".download-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for fname in (*DATA_FILES, MANIFEST):
         storage.get_file(f"{name}/{fname}", tmp / fname)
-    load_checkpoint(tmp)  # raises CheckpointError on a bad download
+    ckpt = load_checkpoint(tmp, expect_step=step)  # raises CheckpointError on a bad download
+    if check is not None:
+        check(ckpt)
     final = root / name
+    if final.is_symlink():
+        final.unlink()  # the link itself, never its target
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     fsync_dir(root)
     return final
 
 
-def restore_from_remote(storage: Storage, root: Path, warn: Callable[[str], None]) -> Path | None:
-    """Download the newest remote step that verifies; skip bad ones with a warning. None if there is none."""
+def restore_from_remote(storage: Storage, root: Path, warn: Callable[[str], None],
+                        check: Callable[[Checkpoint], None] | None = None) -> Path | None:
+    """Download the newest remote step that verifies (and passes ``check``); skip bad ones with a warning.
+
+    None if there is none; a step of another configuration (``ForeignCheckpointError``) stops the search.
+    """
     try:
         steps = storage.committed_steps()
     except Exception as exc:  # noqa: BLE001 - botocore/network/permission: training from scratch would be wrong
         raise CheckpointError(f"cannot list remote checkpoints in {storage.describe()}: {exc}") from None
     for step in steps:
         try:
-            return download_step(storage, step, root)
+            return download_step(storage, step, root, check)
+        except ForeignCheckpointError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a bad remote step is skipped, whatever went wrong
             warn(f"skipping remote checkpoint step {step} in {storage.describe()}: {exc}")
     return None

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from spotplan.errors import CheckpointError
+from spotplan.runner.fsio import loads_bounded
 
 DTYPES: dict[torch.dtype, str] = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -25,6 +26,8 @@ DTYPES: dict[torch.dtype, str] = {
 }
 _BY_CODE = {code: dtype for dtype, code in DTYPES.items()}
 MAX_HEADER_BYTES = 100 << 20
+MAX_HEADER_DEPTH = 3  # {name: {"shape": [...]}}
+MAX_NDIM = 16
 
 
 def _tensor_bytes(t: torch.Tensor) -> memoryview:
@@ -58,7 +61,7 @@ def _entry(name: str, spec: Any) -> tuple[torch.dtype, list[int], int, int]:
     shape, offs = (spec.get("shape"), spec.get("data_offsets")) if ok else (None, None)
     valid = (
         dtype is not None and isinstance(shape, list) and isinstance(offs, list) and len(offs) == 2
-        and all(type(d) is int and d >= 0 for d in shape) and all(type(o) is int and o >= 0 for o in offs)
+        and len(shape) <= MAX_NDIM and all(type(d) is int and d >= 0 for d in shape) and all(type(o) is int and o >= 0 for o in offs)
     )
     if not valid:
         raise CheckpointError(f"tensor {name!r}: malformed safetensors header entry")
@@ -76,18 +79,24 @@ def decode(buf: bytearray) -> dict[str, torch.Tensor]:
     if n > min(MAX_HEADER_BYTES, len(buf) - 8):
         raise CheckpointError(f"safetensors header length {n} exceeds the file")
     try:
-        header = json.loads(bytes(buf[8 : 8 + n]))
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError("safetensors header is not JSON") from None
+        header = loads_bounded(memoryview(buf)[8 : 8 + n], "safetensors header", max_bytes=MAX_HEADER_BYTES,
+                               max_depth=MAX_HEADER_DEPTH)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(header, dict):
         raise CheckpointError("safetensors header is not a JSON object")
-    header.pop("__metadata__", None)
-    entries = sorted((*_entry(name, spec)[2:], name, *_entry(name, spec)[:2]) for name, spec in header.items())
+    meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError("safetensors __metadata__ must map strings to strings")
+    parsed = [(name, _entry(name, spec)) for name, spec in header.items()]
+    entries = sorted((start, end, name, dtype, shape) for name, (dtype, shape, start, end) in parsed)
     base, expect = 8 + n, 0
     tensors: dict[str, torch.Tensor] = {}
     for start, end, name, dtype, shape in entries:
         if start != expect:
             raise CheckpointError(f"tensor {name!r}: data region has a gap or overlap at byte {start}")
+        if base + end > len(buf):
+            raise CheckpointError(f"tensor {name!r}: data_offsets end at byte {end}, past the end of the file")
         expect = end
         count = math.prod(shape)
         t = torch.frombuffer(buf, dtype=dtype, count=count, offset=base + start) if count else torch.empty(0, dtype=dtype)

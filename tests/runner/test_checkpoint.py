@@ -129,6 +129,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path) -> None:
         (d / ck.TENSORS).write_bytes(blob)
         manifest = json.loads((d / ck.MANIFEST).read_text())
         manifest["files"][ck.TENSORS] = {HASH_NAME: digest_of(blob), "bytes": len(blob)}
+        manifest[ck.MANIFEST_HASH] = ck.manifest_digest(manifest)  # a consistent, resealed forgery
         (d / ck.MANIFEST).write_text(json.dumps(manifest))
         with pytest.raises(CheckpointError, match="refusing to load"):
             ck.load_checkpoint(d)
