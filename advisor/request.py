@@ -15,6 +15,8 @@ from spotplan.schemas.plan import TrainingMode
 
 DEFAULT_RUNS = 48
 DEFAULT_SEED = 0
+MAX_RUNS = 100_000
+MAX_TOKENS = 1e14  # 100T tokens, ~7x the largest published pre-training run (Llama 3, 15T)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,8 +53,9 @@ class RecommendRequest:
         object.__setattr__(self, "mode", TrainingMode(self.mode))
         for name in ("regions", "prefer_regions", "families"):
             object.__setattr__(self, name, tuple(getattr(self, name) or ()))
-        if self.tokens is not None and self.tokens <= 0:
-            raise ConfigError(f"--tokens {self.tokens} must be > 0; e.g. --tokens 2e10 for 20B tokens")
+        if self.tokens is not None and not 0 < self.tokens <= MAX_TOKENS:
+            raise ConfigError(f"--tokens {self.tokens:.3g}: expected a count in (0, {MAX_TOKENS:.0e}]; "
+                              "e.g. --tokens 2e10 for 20B tokens")
         _positive_or_none("--deadline", self.deadline_h, "e.g. --deadline 48h")
         _positive_or_none("--p95-max", self.p95_bound_h, "e.g. --p95-max 60h")
         if self.notice_s is not None and not (math.isfinite(self.notice_s) and self.notice_s >= 0):
@@ -62,8 +65,8 @@ class RecommendRequest:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"{name}={v!r} must be a finite number > 0 (1.0 = as measured)")
-        if self.runs < 4:
-            raise ConfigError(f"--runs {self.runs} must be >= 4 for a usable P95")
+        if not 4 <= self.runs <= MAX_RUNS:
+            raise ConfigError(f"--runs {self.runs}: expected between 4 (for a usable P95) and {MAX_RUNS:,}")
         if not 1 <= self.max_nodes <= 64:
             raise ConfigError(f"max_nodes={self.max_nodes} must be between 1 and 64")
 

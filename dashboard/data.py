@@ -85,12 +85,13 @@ def validate_prices(upload: Upload) -> None:
 
 def validate_calibration(upload: Upload) -> str:
     """The calibration as canonical JSON (a cache key); ConfigError naming the file and field when invalid."""
+    from spotplan.schemas.base import parse_yaml
     from spotplan.schemas.calibration import Calibration
 
     try:
-        raw = yaml.safe_load(upload.content.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{upload.name}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        raw = parse_yaml(upload.content.decode("utf-8"), upload.name)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{upload.name}: not UTF-8 text; expected a calibration YAML or JSON file") from None
     calibration = Calibration.from_dict(raw, source=upload.name)
     return json.dumps(calibration.model_dump(mode="json"), sort_keys=True)
 

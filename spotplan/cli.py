@@ -10,6 +10,11 @@ import sys
 
 import typer
 
+try:  # typer 0.2x vendors its click as typer._click; older typer uses click itself
+    from typer._click import exceptions as cli_exc
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as cli_exc  # type: ignore[no-redef]
+
 from spotplan.errors import SpotplanError
 
 app = typer.Typer(
@@ -51,21 +56,39 @@ def version() -> None:
 
 
 
+def _usage_line(exc: cli_exc.UsageError) -> str:
+    where = exc.ctx.command_path if exc.ctx is not None else "spotplan"
+    return f"spotplan: error: {exc.format_message()} (see '{where} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code.
 
-    Typer handles usage errors itself (exit 2 with the usage line); a ``SpotplanError`` raised by a
-    command becomes one line on stderr and its exit code, never a traceback.
+    Bad input of any kind is one line on stderr and exit 2, never a traceback: a usage error (unknown option,
+    a value that does not parse) names the option and the command's help; a ``SpotplanError`` raised by a
+    command carries its own message and exit code.
     """
+    command = typer.main.get_command(app)
     try:
-        app(args=argv, prog_name="spotplan")
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        result = command.main(args=argv, prog_name="spotplan", standalone_mode=False)
+    except cli_exc.NoArgsIsHelpError as exc:  # bare ``spotplan`` or a bare group: its help
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        return 2
+    except cli_exc.UsageError as exc:
+        print(_usage_line(exc), file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("spotplan: aborted", file=sys.stderr)
+        return 130
     except SpotplanError as exc:
         print(f"spotplan: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return 0
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

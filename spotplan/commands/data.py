@@ -39,7 +39,9 @@ def register(app: typer.Typer) -> None:
         from spotplan.simulator.market.fit import write_fit
         from spotplan.simulator.market.fitted import FITTED_PATH
 
-        target = out or FITTED_PATH
+        from spotplan.outputs import output_file
+
+        target = output_file(out or FITTED_PATH, "--out")
         doc = write_fit(shared_data or default_shared_data(), target)
         bases = Counter(p["basis"] for p in doc["pools"])
         typer.echo(f"wrote {target}: {len(doc['pools'])} pools ("

@@ -56,9 +56,13 @@ def register(app: typer.Typer) -> None:
         from spotplan.advisor.request import RecommendRequest, parse_count, parse_duration_h
         from spotplan.advisor.savecost import parse_bandwidth
         from spotplan.errors import ConfigError
+        from spotplan.outputs import output_file
         from spotplan.schemas.calibration import Calibration
         from spotplan.schemas.plan import TrainingMode
 
+        for flag, path in (("--out", out), ("--skypilot", skypilot)):
+            if path is not None:
+                output_file(path, flag)
         if mode not in {m.value for m in TrainingMode}:
             raise ConfigError(f"--mode {mode!r} is not a mode; use full or lora")
         request = RecommendRequest(

@@ -48,8 +48,10 @@ def regress(
         raise ConfigError("--update needs --reason TEXT: the changelog records why the baselines moved")
     if reason is not None and not update:
         raise ConfigError("--reason only goes with --update")
-    if junit is not None and not junit.parent.is_dir():
-        raise ConfigError(f"--junit {junit}: folder {junit.parent} does not exist")
+    if junit is not None:
+        from spotplan.outputs import output_file
+
+        output_file(junit, "--junit")
     from spotplan.paths import data_dir
 
     opts = SuiteOptions(baselines_dir=baselines or data_dir() / "baselines", only=tuple(only or ()), update_reason=reason if update else None,

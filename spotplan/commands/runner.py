@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
             bool | None, typer.Option("--imds/--no-imds", help="Poll AWS IMDS (default: when rung 1 is spot).")
         ] = None,
         imds_endpoint: Annotated[str, typer.Option(help="IMDS base URL.")] = "http://169.254.169.254",
+        allow_nonfinite: Annotated[
+            bool, typer.Option(help="Resume from checkpoints whose weights hold NaN or inf (refused by default).")
+        ] = False,
         run_log: Annotated[Path | None, typer.Option(help="JSON-lines run log (default CKPT/run_log.jsonl).")]
         = None,
         report: Annotated[Path | None, typer.Option(help="RunReport JSON (default CKPT/run_report.json).")]
@@ -51,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""
         from spotplan.errors import ConfigError
+        from spotplan.outputs import output_dir, output_file
         from spotplan.runner.loop import RunOptions, run
         from spotplan.runner.policy import IntervalUnit
         from spotplan.schemas.plan import Plan
@@ -58,11 +62,16 @@ def register(app: typer.Typer) -> None:
         _setup_logging()
         if interval_unit not in {u.value for u in IntervalUnit}:
             raise ConfigError(f"--interval-unit {interval_unit!r}: expected steps or seconds")
+        plan = Plan.load(plan_path)
+        # every output is checked before the model is built, so no path can fail a run after hours of training
+        root = output_dir(checkpoint_dir, "--checkpoint-dir").resolve()
+        run_log = output_file(run_log or root / "run_log.jsonl", "--run-log")
+        report = output_file(report or root / "run_report.json", "--report")
         opts = RunOptions(
-            plan=Plan.load(plan_path), checkpoint_dir=checkpoint_dir, device=device, model_size=model_size,
+            plan=plan, checkpoint_dir=root, device=device, model_size=model_size,
             max_steps=max_steps, sync_save=sync_save, interval_unit=IntervalUnit(interval_unit), seed=seed,
             s3_url=s3, endpoint_url=endpoint_url, imds=imds, imds_endpoint=imds_endpoint, run_log=run_log,
-            report=report,
+            report=report, allow_nonfinite=allow_nonfinite,
         )
         result = run(opts)
         typer.echo(f"{result.exit_reason}; steps {result.start_step}->{result.end_step}, {result.saves} saves, "
@@ -85,9 +94,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Measure snapshot, persist and restore times for several state sizes; fit time = a + bytes / bandwidth."""
+        from spotplan.outputs import output_dir, output_file
         from spotplan.runner.calibrate import DEFAULT_SIZES, calibrate, render
 
         _setup_logging()
+        output_file(out, "--out")
+        if checkpoint_dir is not None:
+            output_dir(checkpoint_dir, "--checkpoint-dir")
         cal = calibrate(sizes or list(DEFAULT_SIZES), device=device, out=out, checkpoint_dir=checkpoint_dir,
                         repeats=repeats)
         typer.echo(render(cal, predict_bytes or [1e9, 1e10, 1.12e11]))

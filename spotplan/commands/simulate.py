@@ -87,6 +87,10 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
         "young_s": young_interval_s(save_s, m_s), "daly_s": daly,
         "expected_makespan_h": daly_expected_wall_s(work_s, daly, save_s, restart_s, m_s) / 3600.0,
     }
+    bad = [k for k in ("young_s", "daly_s", "expected_makespan_h") if not (math.isfinite(out[k]) and out[k] > 0)]
+    if bad:
+        raise ConfigError(f"--save-s {save_s:g} with --mtbf-h {mtbf_h:g}: {bad[0]} = {out[bad[0]]:g}, not a finite "
+                          "positive number; expected a save time and an MTBF within a few orders of magnitude")
     if simulate:
         if runs < 2:
             raise ConfigError(f"--runs={runs}: expected at least 2 for a simulated sweep")
@@ -103,6 +107,10 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
             "simulator": "numpy fast path (exponential, one pool; spotplan.simulator.fastpath)",
         })
     return out
+
+
+MAX_RUNS = 10_000_000
+MAX_WORKERS = 1024
 
 
 def register(app: typer.Typer) -> None:
@@ -122,10 +130,14 @@ def register(app: typer.Typer) -> None:
         from spotplan.simulator.compile import load_scenario
         from spotplan.simulator.montecarlo import run_monte_carlo
 
-        if runs < 1:
-            raise ConfigError(f"--runs={runs}: expected >= 1")
-        if workers < 0:
-            raise ConfigError(f"--workers={workers}: expected >= 0 (0 = all cores)")
+        from spotplan.outputs import output_file
+
+        if not 1 <= runs <= MAX_RUNS:
+            raise ConfigError(f"--runs={runs}: expected between 1 and {MAX_RUNS:,}")
+        if not 0 <= workers <= MAX_WORKERS:
+            raise ConfigError(f"--workers={workers}: expected between 0 (all cores) and {MAX_WORKERS}")
+        if timeline is not None:
+            output_file(timeline, "--timeline")
         cs = load_scenario(scenario)
         mc = run_monte_carlo(cs, runs, seed=seed, workers=workers or None, progress=not as_json)
         summary = mc.summary()
@@ -152,7 +164,10 @@ def register(app: typer.Typer) -> None:
                                  ("--restart-s", restart_s, True), ("--work-h", work_h, False)):
             if not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
                 raise ConfigError(f"{name}={v}: expected a finite number {'>= 0' if zero_ok else '> 0'}")
+        if simulate_ and not 1 <= runs <= MAX_RUNS:
+            raise ConfigError(f"--runs={runs}: expected between 1 and {MAX_RUNS:,}")
         rep = _interval_report(save_s, mtbf_h, restart_s, work_h, simulate_, runs, seed)
+
         if as_json:
             typer.echo(json.dumps(rep, indent=2))
             return

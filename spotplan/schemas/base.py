@@ -12,6 +12,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from spotplan.errors import ConfigError
 
 M = TypeVar("M", bound="SchemaModel")
+MAX_DOCUMENT_BYTES = 64 << 20  # a scenario, plan or calibration is kilobytes; a price history goes elsewhere
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse a YAML or JSON document; ConfigError (one line) for anything malformed, oversized or nested too deep."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters, over the {MAX_DOCUMENT_BYTES}-byte bound of a "
+                          "spotplan file")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a spotplan file") from None
 
 
 class StrictModel(BaseModel):
@@ -33,10 +47,14 @@ class SchemaModel(StrictModel):
         if not p.is_file():
             raise ConfigError(f"{p}: file does not exist; expected a {cls.__name__} YAML or JSON file")
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
-        return cls.from_dict(raw, source=str(p))
+            if p.stat().st_size > MAX_DOCUMENT_BYTES:
+                raise ConfigError(f"{p}: over the {MAX_DOCUMENT_BYTES}-byte bound of a {cls.__name__} file")
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not UTF-8 text; expected a {cls.__name__} YAML or JSON file") from None
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot be read ({exc.strerror})") from None
+        return cls.from_dict(parse_yaml(text, str(p)), source=str(p))
 
     @classmethod
     def from_dict(cls: type[M], raw: Any, *, source: str = "<input>") -> M:
@@ -53,6 +71,8 @@ class SchemaModel(StrictModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"{source}: {first_error(exc)}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: nested too deeply to be a {cls.__name__} document") from None
 
     def dump(self, path: str | Path) -> None:
         """Write YAML (``.yaml``/``.yml``) or JSON, atomically enough for a config file."""
