@@ -178,13 +178,25 @@ def period_batches(av: Availability, rng: np.random.Generator,
     float operations: ``np.cumsum`` adds in order like the scalar loop); other sources are chunked.
     """
     if isinstance(av, RenewalAvailability):
-        t, batch, nodes = 0.0, RENEWAL_BATCH, av.nodes
+        t, batch, nodes, mult = 0.0, RENEWAL_BATCH, av.nodes, av.rate_multiplier
+        up, down = av.sample_up_s, av.sample_down_s
         while True:
-            ups = av.sample_up_s(rng, batch * nodes).reshape(batch, nodes).min(axis=1) / av.rate_multiplier
-            downs = av.sample_down_s(rng, batch)
-            # periods() does: yield (t, t + up); t += up + down
-            ts = np.cumsum(np.concatenate(([t], ups + downs)))
-            starts = ts[:-1]
+            raw = up(rng, batch * nodes)
+            if nodes == 1:
+                ups = raw
+            elif nodes == 2:
+                ups = np.minimum(raw[0::2], raw[1::2])  # the row minima of raw.reshape(batch, 2)
+            else:
+                ups = raw.reshape(batch, nodes).min(axis=1)
+            if mult != 1.0:  # x / 1.0 is x: skip the division
+                ups = ups / mult
+            steps = ups + down(rng, batch)
+            # periods() does: yield (t, t + up); t += up + down -- a running sum in order, as np.cumsum adds
+            steps[0] += t
+            ts = steps.cumsum()
+            starts = np.empty(batch)
+            starts[0] = t
+            starts[1:] = ts[:-1]
             yield starts.tolist(), (starts + ups).tolist()
             t = float(ts[-1])
     else:

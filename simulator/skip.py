@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.availability import AlwaysUp, RenewalAvailability
-from spotplan.simulator.billing import BillingRules, FlatPrice, bill_usd
+from spotplan.simulator.billing import BillingRules
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.ledger import Ledger
 from spotplan.simulator.pools import PoolClock
@@ -84,6 +84,7 @@ class FastForward:
         self.rungs = tuple(rungs)
         self.best_rate = max(p.throughput for p in cs.pools)
         self.margin = 2.0 * interval + (cs.step_time_s or 0.0) + 1.0  # progress kept clear of the end of the work
+        self.orders = {r: o for (r, spot_only), o in cs.rung_orders.items() if not spot_only}
 
     def run(self, t: float, region: str | None, recovery: float, recovery_at: float, clocks: list[PoolClock],
             ledger: Ledger) -> Handover:
@@ -94,11 +95,17 @@ class FastForward:
         setup, restore, snap, persist = cs.setup_s, cs.restore_s, cs.save_blocking_s, cs.persist_s
         interval, step, gap = cs.interval_s, cs.step_time_s, cs.retry_gap_s
         rules: BillingRules = cs.billing
-        orders = cs.rung_orders
+        per_second, minimum_s, hour_free = rules.per_second, rules.minimum_s, rules.first_hour_free_on_interruption
+        orders = self.orders
         R, R_at = recovery, recovery_at
-        # what the ledger gets, in booking order (sums are taken in this order, as the event path adds them)
-        time_add: dict[Activity, list[float]] = {a: [] for a in Activity}
-        cost_add: dict[Activity, list[float]] = {a: [] for a in Activity}
+        # The ledger's sums, carried as locals and added to in the event path's order (so they round alike).
+        ta, ca = ledger.time_a, ledger.cost_a
+        t_wait, t_prov = ta[WAITING], ta[PROV]
+        t_setup, t_restore, t_comp, t_lost = ta[SETUP], ta[RESTORE], ta[COMPUTE], ta[LOST]
+        t_ckpt, t_emerg, t_idle = ta[CKPT], ta[EMERG], ta[IDLE]
+        c_setup, c_restore, c_comp, c_lost = ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST]
+        c_ckpt, c_emerg, c_idle = ca[CKPT], ca[EMERG], ca[IDLE]
+        lost_work = ledger.lost_work_s
         b_pool: list[str] = []
         b_start: list[float] = []
         b_end: list[float] = []
@@ -106,41 +113,56 @@ class FastForward:
         b_raw: list[float] = []
         b_billed: list[float] = []
         launches = failed = interrupted = checkpoints = em_ok = em_failed = waits = 0
-        lost_add: list[float] = []
 
         while True:
             # ---- the decision at t (Job._run's loop top) ---------------------------------------------------
             if t + (work - R) / best_rate > max_sim:
                 break
             chosen = -1
-            for i in orders[(region, False)]:
+            for i in orders[region]:  # Job._first_up: PoolClock.available_at, inlined
                 c = clocks[i]
                 ends = c.ends
                 k = c.i0
                 while True:
-                    if k >= len(ends):
-                        c._more()
-                    if ends[k] > t:
+                    try:
+                        while ends[k] <= t:
+                            k += 1
                         break
-                    k += 1
+                    except IndexError:
+                        c._more()
                 c.i0 = k
                 if c.starts[k] <= t < ends[k] - notice:
                     chosen = i
                     break
             if chosen < 0:  # wait for capacity on the retry grid (Job._wait with no deadline to look again at)
                 wake = INF
-                for c in clocks:
-                    nxt = c.next_capacity_s(t)
-                    wake = min(wake, nxt)
+                for c in clocks:  # PoolClock.next_capacity_s, inlined
+                    ends, starts = c.ends, c.starts
+                    k = c.i0
+                    while True:
+                        try:
+                            while ends[k] <= t:
+                                k += 1
+                            break
+                        except IndexError:
+                            c._more()
+                    c.i0 = k
+                    while True:
+                        try:
+                            while starts[k] <= t:
+                                k += 1
+                            break
+                        except IndexError:
+                            c._more()
+                    wake = min(wake, starts[k])
                 if wake == INF:
                     break
-                aligned = t + math.ceil((wake - t) / gap - 1e-9) * gap
-                target = max(wake, aligned)
+                target = max(wake, t + math.ceil((wake - t) / gap - 1e-9) * gap)
                 if target >= max_sim - 1.0:
                     break
                 now = t + (target - t)
                 if now > t:
-                    time_add[WAITING].append(now - t)
+                    t_wait += now - t
                 waits += 1
                 t = now
                 continue
@@ -158,7 +180,7 @@ class FastForward:
                 launches += 1
                 failed += 1
                 if now > L:
-                    time_add[PROV].append(now - L)
+                    t_prov += now - L
                 region = rg.region
                 t = now
                 continue
@@ -174,175 +196,208 @@ class FastForward:
             h = x + EPS
             s1 = start + setup if setup > 0 else start
             c0 = s1 + restore if restore > 0 else s1
-            compute_s, wait_s, period = rg.compute_s, rg.wait_s, rg.period_s
-            # the State at x: where (phase), progress, saves started, recovery
-            t_setup = t_restore = 0.0
-            have_setup = have_restore = False
-            cyc_j = 0  # saves started by x (the truncated cycles block)
-            parts: list[tuple[Activity, float]] = []  # partial phases of the cycle under way, in order
-            cur_kind = ""  # "setup", "restore", "compute", "wait", "snapshot", "" (none)
+            compute_s, wait_s = rg.compute_s, rg.wait_s
+            # Plan.state_at(x) and the plan cut at x (Plan.cut): activity times in piece order
+            d_setup = d_restore = d_comp = d_ckpt = d_emerg = d_idle = 0.0
+            j = 0  # saves started by x (the truncated cycles block)
+            cur = 0  # the activity under way: 0 setup/restore/none, 1 compute, 2 persist wait, 3 snapshot
             cur_end = 0.0
             rec, rec_at = R, R_at
             pend_p = pend_pe = -1.0  # the pending save (progress, persist end); pend_p < 0: none
-            saves: list[tuple[float, float, bool]] = []  # (progress, persist end, counted) in plan order
+            sv1_p = sv1_e = sv2_p = sv2_e = -1.0  # cycle saves j - 1 and j (progress, persist end); < 0: none
             cut_end = -INF  # end of the last piece of the plan cut at x
             if setup > 0 and s1 > h:
                 if start < x:
-                    have_setup, t_setup, cut_end = True, x - start, x
-                cur_kind, cur_end, prog = "setup", s1, R
+                    d_setup, cut_end = x - start, x
+                prog = R
             elif restore > 0 and c0 > h:
                 if setup > 0:
-                    have_setup, t_setup, cut_end = True, s1 - start, s1
+                    d_setup, cut_end = s1 - start, s1
                 if s1 < x:
-                    have_restore, t_restore, cut_end = True, x - s1, x
-                cur_kind, cur_end, prog = "restore", c0, R
+                    d_restore, cut_end = x - s1, x
+                prog = R
             else:
                 if setup > 0:
-                    have_setup, t_setup, cut_end = True, s1 - start, s1
+                    d_setup, cut_end = s1 - start, s1
                 if restore > 0:
-                    have_restore, t_restore, cut_end = True, c0 - s1, c0
+                    d_restore, cut_end = c0 - s1, c0
+                period = rg.period_s
                 first = c0 + compute_s + snap  # Cycles.compute_start_s(1)
-                if x + EPS < first:
-                    j = 0
-                else:
+                if x + EPS >= first:
                     j = 1 + int((x + EPS - c0 - compute_s - snap) // period)
                     while j > 1 and first + (j - 1) * period > h:
                         j -= 1
-                cyc_j = j
                 if j >= 1:
                     if j >= 2:
-                        saves.append((R + (j - 1) * interval, first + (j - 2) * period + persist, True))
-                    cstart = first + (j - 1) * period
-                    saves.append((R + j * interval, cstart + persist, True))
-                    cut_end = cstart
-                    for sp, spe, _ in saves:
-                        if spe <= h:
-                            if sp >= rec:
-                                rec, rec_at = sp, spe
-                            pend_p = -1.0
+                        sv1_p, sv1_e = R + (j - 1) * interval, first + (j - 2) * period + persist
+                        if sv1_e <= h:
+                            if sv1_p >= rec:
+                                rec, rec_at = sv1_p, sv1_e
                         else:
-                            pend_p, pend_pe = sp, spe
+                            pend_p, pend_pe = sv1_p, sv1_e
+                    cstart = first + (j - 1) * period
+                    sv2_p, sv2_e = R + j * interval, cstart + persist
+                    if sv2_e <= h:
+                        if sv2_p >= rec:
+                            rec, rec_at = sv2_p, sv2_e
+                        pend_p = -1.0
+                    else:
+                        pend_p, pend_pe = sv2_p, sv2_e
+                    cut_end = cstart
+                    d_comp = j * compute_s
+                    d_ckpt = j * snap + (j - 1) * wait_s
                 else:
                     cstart = c0
                 p = R + j * interval
+                # cycle j's phases: compute [cstart, cend], persist wait [cend, tw], snapshot [tw, tw + snap]
                 cend = cstart + compute_s
-                phases: list[tuple[str, float, float]] = [("compute", cstart, cend)]
-                tw = cend
                 wait = wait_s if j > 0 else 0.0
-                if wait > 0:
-                    phases.append(("wait", tw, tw + wait))
-                    tw += wait
-                if snap > 0:
-                    phases.append(("snapshot", tw, tw + snap))
+                tw = cend + wait if wait > 0 else cend
                 prog = R + (j + 1) * interval
-                for kind, a, b in phases:
-                    if b > h:
-                        cur_kind, cur_end = kind, b
-                        prog = p + (min(x, b) - a) * rate if kind == "compute" else p + interval
-                        break
-                for kind, a, b in phases:
-                    if a >= x:
-                        break
-                    full = b <= h
-                    parts.append((COMPUTE if kind == "compute" else CKPT, (b - a) if full else (x - a)))
-                    cut_end = b if full else x
-            checkpoints_here = cyc_j
-            segs: list[tuple[Activity, float]] = []  # the notice reaction's kept segments (activity, duration)
+                if cend > h:
+                    cur, cur_end, prog = 1, cend, p + (min(x, cend) - cstart) * rate
+                elif wait > 0 and tw > h:
+                    cur, cur_end, prog = 2, tw, p + interval
+                elif snap > 0 and tw + snap > h:
+                    cur, cur_end, prog = 3, tw + snap, p + interval
+                if cstart < x:  # the phases under way or done, truncated at x
+                    if cend <= h:
+                        d_comp += cend - cstart
+                        cut_end = cend
+                        if wait > 0 and cend < x:
+                            if tw <= h:
+                                d_ckpt += tw - cend
+                                cut_end = tw
+                            else:
+                                d_ckpt += x - cend
+                                cut_end = x
+                        if snap > 0 and tw < x and tw <= h:
+                            te = tw + snap
+                            if te <= h:
+                                d_ckpt += te - tw
+                                cut_end = te
+                            else:
+                                d_ckpt += x - tw
+                                cut_end = x
+                    else:
+                        d_comp += x - cstart
+                        cut_end = x
+            n_ckpt = j
             prog_end = prog
             end_env = x
-            if warned:  # notice_segments, then the idle rest of the notice
+            if warned:  # notice_segments, then the idle rest of the notice (Job._instance)
                 term = E
                 tt, pp = x, prog
                 recovery_n = rec
                 p_pend, p_pe = pend_p, pend_pe
-                raw_segs: list[tuple[Activity, float, float, bool]] = []  # (activity, start, end, has a save)
-                if cur_kind == "snapshot" and cur_end > term:
-                    raw_segs.append((CKPT, tt, term, False))
+                plan_end = cut_end  # the end of the last piece kept (Plan.then drops empty segments)
+                kept = False
+                snap_p = snap_e = em_p = em_e = -1.0  # the saves the reaction lands (snapshot finished, emergency)
+                if cur == 3 and cur_end > term:
+                    if term > tt:
+                        d_ckpt += term - tt
+                        plan_end, kept = term, True
                 else:
-                    if cur_kind == "snapshot":
-                        saves.append((pp, cur_end + persist, True))
-                        checkpoints_here += 1
-                        raw_segs.append((CKPT, tt, cur_end, True))
-                        p_pend, p_pe = pp, cur_end + persist
+                    if cur == 3:  # the snapshot under way completes and persists in the background
+                        snap_p, snap_e = pp, cur_end + persist
+                        n_ckpt += 1
+                        d_ckpt += cur_end - tt
+                        plan_end, kept = cur_end, True
+                        p_pend, p_pe = pp, snap_e
                         tt = cur_end
                     if p_pend >= 0 and p_pe <= tt + EPS:
                         recovery_n, p_pend = max(recovery_n, p_pend), -1.0
                     best = p_pend if p_pend >= 0 and p_pe <= term else recovery_n
                     if pp <= best + EPS:
-                        if p_pend >= 0 and tt < p_pe <= term:
-                            raw_segs.append((CKPT, tt, p_pe, False))
+                        if p_pend >= 0 and tt < p_pe <= term:  # let the save in flight land
+                            d_ckpt += p_pe - tt
+                            plan_end, kept = p_pe, True
                     else:
-                        if step and cur_kind == "compute":
+                        if step and cur == 1:  # run to the end of the step
                             boundary = math.ceil(pp / step - 1e-9) * step
                             dt = min((boundary - pp) / rate, term - tt)
                             if dt > 0:
-                                raw_segs.append((COMPUTE, tt, tt + dt, False))
-                                tt, pp = tt + dt, pp + dt * rate
+                                te = tt + dt
+                                if te > tt:
+                                    d_comp += te - tt
+                                    plan_end, kept = te, True
+                                tt, pp = te, pp + dt * rate
                         if p_pend >= 0 and p_pe > tt:
-                            e = min(p_pe, term)
-                            raw_segs.append((EMERG, tt, e, False))
-                            tt = e
+                            te = min(p_pe, term)
+                            if te > tt:
+                                d_emerg += te - tt
+                                plan_end, kept = te, True
+                            tt = te
                         finish = tt + snap + persist
                         if finish > term + EPS:
-                            raw_segs.append((EMERG, tt, term, False))
+                            if term > tt:
+                                d_emerg += term - tt
+                                plan_end, kept = term, True
                             em_failed += 1
                         else:
-                            raw_segs.append((EMERG, tt, finish, True))
-                            saves.append((pp, finish, False))
+                            d_emerg += finish - tt
+                            plan_end, kept = finish, True
+                            em_p, em_e = pp, finish
                             em_ok += 1
-                plan_end = cut_end  # the end of the last piece kept (Plan.then drops empty segments)
-                for act, a, b, has_save in raw_segs:
-                    if b > a or has_save:
-                        segs.append((act, b - a))
-                        plan_end = b
-                kept_last = bool(segs)
                 end = max(x, plan_end)
                 idle = end < term
                 if idle:
-                    segs.append((IDLE, term - end))
+                    d_idle = term - end
                     end = term
                 end_env = x + (end - x)
-                hz = end_env + EPS  # the State at the end: saves durable by then, progress of the last piece
+                hz = end_env + EPS  # Plan.state_at(end): the saves durable by then, the last piece's progress
                 rec, rec_at = R, R_at
-                for sp, spe, _ in saves:
-                    if spe <= hz and sp >= rec:
-                        rec, rec_at = sp, spe
-                prog_end = 0.0 if idle else (pp if kept_last else prog)
-            # ---- settle (Ledger.close) -----------------------------------------------------------------------
+                if sv1_p >= 0 and sv1_e <= hz and sv1_p >= rec:
+                    rec, rec_at = sv1_p, sv1_e
+                if sv2_p >= 0 and sv2_e <= hz and sv2_p >= rec:
+                    rec, rec_at = sv2_p, sv2_e
+                if snap_p >= 0 and snap_e <= hz and snap_p >= rec:
+                    rec, rec_at = snap_p, snap_e
+                if em_p >= 0 and em_e <= hz and em_p >= rec:
+                    rec, rec_at = em_p, em_e
+                prog_end = 0.0 if idle else (pp if kept else prog)
+            # ---- settle (Ledger.close, billing.bill_usd with a flat price) -----------------------------------
             lost = prog_end - rec
-            checkpoints += checkpoints_here
-            if lost > EPS:
-                lost_add.append(lost)
-            raw, billed = bill_usd(FlatPrice(usd_per_h=rg.usd_per_h), start, end_env, nodes=rg.nodes,
-                                   spot=rg.spot, interrupted=True, rules=rules)
+            checkpoints += n_ckpt
+            nodes, usd_h = rg.nodes, rg.usd_per_h
+            dur = end_env - start
+            raw = nodes * (usd_h * dur / 3600.0)
+            if rg.spot and hour_free and dur < 3600.0:
+                billed = 0.0
+            else:
+                charged = max(dur, minimum_s)
+                if not per_second:
+                    charged = math.ceil(charged / 3600.0 - 1e-12) * 3600.0
+                billed = raw if charged == dur else nodes * (usd_h * ((start + charged) - start) / 3600.0)
             b_pool.append(rg.label)
             b_start.append(start)
             b_end.append(end_env)
-            b_nodes.append(rg.nodes)
+            b_nodes.append(nodes)
             b_raw.append(raw)
             b_billed.append(billed)
             scale = billed / raw if raw > 0 else 0.0
-            time_add[PROV].append(start - L)
-            times: dict[Activity, float] = {}
-            if have_setup:
-                times[SETUP] = t_setup
-            if have_restore:
-                times[RESTORE] = t_restore
-            if cyc_j:
-                times[COMPUTE] = cyc_j * compute_s
-                times[CKPT] = cyc_j * snap + (cyc_j - 1) * wait_s
-            for act, d in parts:
-                times[act] = times.get(act, 0.0) + d
-            for act, d in segs:
-                times[act] = times.get(act, 0.0) + d
+            t_prov += start - L
+            d_lost = 0.0
             if lost > EPS:
+                lost_work += lost
                 wall = lost / rate
-                times[COMPUTE] -= wall
-                times[LOST] = times.get(LOST, 0.0) + wall
-            usd_per_s = rg.usd_per_h * rg.nodes / 3600.0 * scale
-            for act, d in times.items():
-                time_add[act].append(d)
-                cost_add[act].append(usd_per_s * d)
+                d_comp -= wall
+                d_lost = wall
+            usd_per_s = usd_h * nodes / 3600.0 * scale
+            t_setup += d_setup
+            c_setup += usd_per_s * d_setup
+            t_restore += d_restore
+            c_restore += usd_per_s * d_restore
+            t_comp += d_comp
+            c_comp += usd_per_s * d_comp
+            t_lost += d_lost
+            c_lost += usd_per_s * d_lost
+            t_ckpt += d_ckpt
+            c_ckpt += usd_per_s * d_ckpt
+            t_emerg += d_emerg
+            c_emerg += usd_per_s * d_emerg
+            t_idle += d_idle
+            c_idle += usd_per_s * d_idle
             R, R_at = rec, rec_at
             t = end_env
             if R >= work - EPS:  # pragma: no cover - the margin keeps the end of the work out of reach
@@ -356,18 +411,12 @@ class FastForward:
         n.checkpoints += checkpoints
         n.emergency_ok += em_ok
         n.emergency_failed += em_failed
-        for v in lost_add:
-            ledger.lost_work_s += v
-        for act, vals in time_add.items():
-            acc = ledger.time_a[act]
-            for v in vals:
-                acc += v
-            ledger.time_a[act] = acc
-        for act, vals in cost_add.items():
-            acc = ledger.cost_a[act]
-            for v in vals:
-                acc += v
-            ledger.cost_a[act] = acc
+        ledger.lost_work_s = lost_work
+        ta[WAITING], ta[PROV] = t_wait, t_prov
+        ta[SETUP], ta[RESTORE], ta[COMPUTE], ta[LOST] = t_setup, t_restore, t_comp, t_lost
+        ta[CKPT], ta[EMERG], ta[IDLE] = t_ckpt, t_emerg, t_idle
+        ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST] = c_setup, c_restore, c_comp, c_lost
+        ca[CKPT], ca[EMERG], ca[IDLE] = c_ckpt, c_emerg, c_idle
         if b_pool:
             ledger.bills.append(BillBlock(b_pool, b_start, b_end, b_nodes, b_raw, b_billed))
             ledger.billed += b_billed

@@ -10,14 +10,18 @@ comparison is not vacuous.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
+import numpy as np
 import pytest
 
 from spotplan.simulator import skip
+from spotplan.simulator.availability import exponential
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.montecarlo import run_rng
+from spotplan.simulator.pools import period_batches
 from spotplan.simulator.result import RunResult
 from tests.simulator.test_core_reference import _assert_same, _expo, _od
 from tests.support.sim import compiled, scenario, spot_pool
@@ -155,3 +159,16 @@ def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
     walked.clear()
     _compare(cs, 6)
     assert sum(walked) > 20
+
+
+@pytest.mark.parametrize(("nodes", "mult"), [(1, 1.0), (2, 1.0), (2, 1.7), (3, 0.6), (8, 1.0)])
+def test_period_batches_are_the_sources_periods(nodes: int, mult: float) -> None:
+    """The pool clock's batches hold exactly the values ``RenewalAvailability.periods`` yields, bit for bit."""
+    av = exponential(5000.0, 700.0, nodes=nodes, rate_multiplier=mult)
+    want = list(islice(av.periods(np.random.default_rng(3), 0.0), 640))
+    starts: list[float] = []
+    ends: list[float] = []
+    for a, b in islice(period_batches(av, np.random.default_rng(3), 0.0), 10):
+        starts += a
+        ends += b
+    assert list(zip(starts, ends, strict=True)) == want
