@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.availability import AlwaysUp, RenewalAvailability
 from spotplan.simulator.billing import BillingRules
@@ -29,7 +31,8 @@ from spotplan.simulator.result import Activity, BillBlock
 from spotplan.simulator.schedule import EPS
 
 INF = math.inf
-LOOK_AGAIN_MIN_S = 1e-3
+CHUNK = 2048  # lifetimes booked at once
+ARRAYS = True  # book lifetimes as arrays where the scenario allows (tests switch it off to check both ways)
 SETUP, RESTORE, COMPUTE, LOST = Activity.SETUP, Activity.RESTORE, Activity.COMPUTE, Activity.LOST
 CKPT, EMERG, IDLE = Activity.CHECKPOINT, Activity.EMERGENCY_SAVE, Activity.NOTICE_IDLE
 PROV, WAITING = Activity.PROVISIONING, Activity.WAITING
@@ -85,38 +88,55 @@ class FastForward:
         self.best_rate = max(p.throughput for p in cs.pools)
         self.margin = 2.0 * interval + (cs.step_time_s or 0.0) + 1.0  # progress kept clear of the end of the work
         self.orders = {r: o for (r, spot_only), o in cs.rung_orders.items() if not spot_only}
+        # Booking as arrays works in progress relative to the recovery point at the launch, which moves the step
+        # boundary of an emergency save only when the point is off the step grid: saves start on it when the
+        # interval is whole steps (checked again at each entry).
+        step = cs.step_time_s
+        self.arrays = ARRAYS and (not step or abs(interval / step - round(interval / step)) < 1e-9)
+        self.r_rate = np.array([r.rate for r in rungs])
+        self.r_compute = np.array([r.compute_s for r in rungs])
+        self.r_wait = np.array([r.wait_s for r in rungs])
+        self.r_period = np.array([r.period_s for r in rungs])
+        self.r_nodes = np.array([r.nodes for r in rungs], dtype=float)
+        self.r_usd = np.array([r.usd_per_h for r in rungs])
+        self.r_spot = np.array([r.spot for r in rungs])
 
     def run(self, t: float, region: str | None, recovery: float, recovery_at: float, clocks: list[PoolClock],
             ledger: Ledger) -> Handover:
-        """Walk lifetimes from a decision at ``t`` (the job between instances) and book them; where to hand over."""
+        """Walk lifetimes from a decision at ``t`` (the job between instances) and book them; where to hand over.
+
+        The decisions (which rung, when it is lost, waits, launches lost while provisioning) are walked one by one;
+        the lifetimes are booked in chunks (``_book_exact`` one by one, ``_book_arrays`` as arrays). The recovery
+        point is known at the end of a chunk only, so inside one the checks that need it use bounds: the point at
+        the chunk's start (it only grows) for the horizon cut, and that plus the most each lifetime can add for the
+        end of the work. Where a bound says stop, the chunk is booked and the check is made again with the real
+        point.
+        """
         cs, rungs = self.cs, self.rungs
         work, max_sim, best_rate, margin = cs.work_s, cs.max_sim_s, self.best_rate, self.margin
         notice, lag, react, prov = cs.notice_s, cs.detection_lag_s, cs.emergency_save, cs.provisioning_s
-        setup, restore, snap, persist = cs.setup_s, cs.restore_s, cs.save_blocking_s, cs.persist_s
-        interval, step, gap = cs.interval_s, cs.step_time_s, cs.retry_gap_s
-        rules: BillingRules = cs.billing
-        per_second, minimum_s, hour_free = rules.per_second, rules.minimum_s, rules.first_hour_free_on_interruption
+        gap = cs.retry_gap_s
         orders = self.orders
+        step = cs.step_time_s
+        as_arrays = self.arrays and (not step or abs(recovery / step - round(recovery / step)) < 1e-6)
+        book = self._book_arrays if as_arrays else self._book_exact
         R, R_at = recovery, recovery_at
-        # The ledger's sums, carried as locals and added to in the event path's order (so they round alike).
-        ta, ca = ledger.time_a, ledger.cost_a
-        t_wait, t_prov = ta[WAITING], ta[PROV]
-        t_setup, t_restore, t_comp, t_lost = ta[SETUP], ta[RESTORE], ta[COMPUTE], ta[LOST]
-        t_ckpt, t_emerg, t_idle = ta[CKPT], ta[EMERG], ta[IDLE]
-        c_setup, c_restore, c_comp, c_lost = ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST]
-        c_ckpt, c_emerg, c_idle = ca[CKPT], ca[EMERG], ca[IDLE]
-        lost_work = ledger.lost_work_s
-        b_pool: list[str] = []
-        b_start: list[float] = []
-        b_end: list[float] = []
-        b_nodes: list[int] = []
-        b_raw: list[float] = []
-        b_billed: list[float] = []
-        launches = failed = interrupted = checkpoints = em_ok = em_failed = waits = 0
+        R_up = R  # the most the recovery point can be after the lifetimes in hand
+        t_wait, t_prov = ledger.time_a[WAITING], ledger.time_a[PROV]
+        launches = failed = waits = 0
+        c_launch: list[float] = []  # the lifetimes in hand: launch time, rung, end of its up period, notice seen
+        c_rung: list[int] = []
+        c_end: list[float] = []
+        c_warned: list[bool] = []
 
         while True:
             # ---- the decision at t (Job._run's loop top) ---------------------------------------------------
             if t + (work - R) / best_rate > max_sim:
+                if c_launch:  # R is the point at the chunk's start: book the chunk and look again
+                    R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                    R_up = R
+                    c_launch, c_rung, c_end, c_warned = [], [], [], []
+                    continue
                 break
             chosen = -1
             for i in orders[region]:  # Job._first_up: PoolClock.available_at, inlined
@@ -185,13 +205,66 @@ class FastForward:
                 t = now
                 continue
             start = L + prov
-            rate = rg.rate
-            if R + (E - start) * rate >= work - margin or not R > 0:
+            gain_max = (E - start) * rg.rate
+            if R_up + gain_max >= work - margin or not R > 0:
+                if c_launch:  # the bound is loose: book the chunk and look again
+                    R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                    R_up = R
+                    c_launch, c_rung, c_end, c_warned = [], [], [], []
+                    continue
                 break  # the end of the work (remainder, final save) could be reached on this instance
-            # ---- one lifetime: training_plan from `start`, interrupted at `at` (Job._instance) -------------
             launches += 1
-            interrupted += 1
+            t_prov += start - L
             region = rg.region
+            c_launch.append(L)
+            c_rung.append(chosen)
+            c_end.append(E)
+            c_warned.append(warned)
+            R_up += gain_max
+            x = start + (at - start)
+            t = x + (E - x) if warned else x  # env.now once the instance is settled
+            if len(c_launch) >= CHUNK:
+                R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                R_up = R
+                c_launch, c_rung, c_end, c_warned = [], [], [], []
+
+        if c_launch:
+            R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+        n = ledger.counts
+        n.launches += launches
+        n.failed_launches += failed
+        n.interruptions += launches - failed
+        ledger.time_a[WAITING], ledger.time_a[PROV] = t_wait, t_prov
+        return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=launches + waits)
+
+    def _book_exact(self, launch: list[float], rung: list[int], end: list[float], warned_: list[bool], R: float,
+                    R_at: float, ledger: Ledger) -> tuple[float, float]:
+        """Book lifetimes one by one with the event path's float operations; the recovery point after them."""
+        cs, rungs = self.cs, self.rungs
+        notice, lag, prov = cs.notice_s, cs.detection_lag_s, cs.provisioning_s
+        setup, restore, snap, persist = cs.setup_s, cs.restore_s, cs.save_blocking_s, cs.persist_s
+        interval, step = cs.interval_s, cs.step_time_s
+        rules: BillingRules = cs.billing
+        per_second, minimum_s, hour_free = rules.per_second, rules.minimum_s, rules.first_hour_free_on_interruption
+        # The ledger's sums, carried as locals and added to in the event path's order (so they round alike).
+        ta, ca = ledger.time_a, ledger.cost_a
+        t_setup, t_restore, t_comp, t_lost = ta[SETUP], ta[RESTORE], ta[COMPUTE], ta[LOST]
+        t_ckpt, t_emerg, t_idle = ta[CKPT], ta[EMERG], ta[IDLE]
+        c_setup, c_restore, c_comp, c_lost = ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST]
+        c_ckpt, c_emerg, c_idle = ca[CKPT], ca[EMERG], ca[IDLE]
+        lost_work = ledger.lost_work_s
+        b_pool: list[str] = []
+        b_start: list[float] = []
+        b_end: list[float] = []
+        b_nodes: list[int] = []
+        b_raw: list[float] = []
+        b_billed: list[float] = []
+        checkpoints = em_ok = em_failed = 0
+        for L, ri, E, warned in zip(launch, rung, end, warned_, strict=True):
+            rg = rungs[ri]
+            rate = rg.rate
+            start = L + prov
+            at = E - notice + lag if warned else E
             x = start + (at - start)  # env.now after the yield
             h = x + EPS
             s1 = start + setup if setup > 0 else start
@@ -376,7 +449,6 @@ class FastForward:
             b_raw.append(raw)
             b_billed.append(billed)
             scale = billed / raw if raw > 0 else 0.0
-            t_prov += start - L
             d_lost = 0.0
             if lost > EPS:
                 lost_work += lost
@@ -399,26 +471,203 @@ class FastForward:
             t_idle += d_idle
             c_idle += usd_per_s * d_idle
             R, R_at = rec, rec_at
-            t = end_env
-            if R >= work - EPS:  # pragma: no cover - the margin keeps the end of the work out of reach
-                break
-
-        # ---- book everything ----------------------------------------------------------------------------------
         n = ledger.counts
-        n.launches += launches
-        n.failed_launches += failed
-        n.interruptions += interrupted
         n.checkpoints += checkpoints
         n.emergency_ok += em_ok
         n.emergency_failed += em_failed
         ledger.lost_work_s = lost_work
-        ta[WAITING], ta[PROV] = t_wait, t_prov
         ta[SETUP], ta[RESTORE], ta[COMPUTE], ta[LOST] = t_setup, t_restore, t_comp, t_lost
         ta[CKPT], ta[EMERG], ta[IDLE] = t_ckpt, t_emerg, t_idle
         ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST] = c_setup, c_restore, c_comp, c_lost
         ca[CKPT], ca[EMERG], ca[IDLE] = c_ckpt, c_emerg, c_idle
-        if b_pool:
-            ledger.bills.append(BillBlock(b_pool, b_start, b_end, b_nodes, b_raw, b_billed))
-            ledger.billed += b_billed
-            ledger.billed_pools += b_pool
-        return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=launches + waits)
+        ledger.bills.append(BillBlock(b_pool, b_start, b_end, b_nodes, b_raw, b_billed))
+        ledger.billed += b_billed
+        ledger.billed_pools += b_pool
+        return R, R_at
+
+    def _book_arrays(self, launch: list[float], rung: list[int], end: list[float], warned_: list[bool], R: float,
+                     R_at: float, ledger: Ledger) -> tuple[float, float]:
+        """``_book_exact`` on arrays: the same steps as masks, progress relative to each lifetime's recovery point.
+
+        Times, bills and costs take the same float operations as the event path; progress figures (the recovery
+        point, lost work) are sums in another order, so they agree up to rounding. The step boundary of an
+        emergency save is taken relative to the recovery point, which is on the step grid (see ``__init__``).
+        """
+        cs = self.cs
+        notice, lag, prov = cs.notice_s, cs.detection_lag_s, cs.provisioning_s
+        setup, restore, snap, persist = cs.setup_s, cs.restore_s, cs.save_blocking_s, cs.persist_s
+        interval, step = cs.interval_s, cs.step_time_s
+        rules: BillingRules = cs.billing
+        where, minimum, maximum = np.where, np.minimum, np.maximum
+        ri = np.array(rung)
+        L = np.array(launch)
+        E = np.array(end)
+        w = np.array(warned_)
+        rate, compute_s, wait_s = self.r_rate[ri], self.r_compute[ri], self.r_wait[ri]
+        period = self.r_period[ri]
+        zero = np.zeros(L.size)
+        start = L + prov
+        at = where(w, E - notice + lag, E)
+        x = start + (at - start)
+        h = x + EPS
+        s1 = start + setup if setup > 0 else start
+        c0 = s1 + restore if restore > 0 else s1
+        z0 = (s1 > h) if setup > 0 else np.zeros(L.size, dtype=bool)  # x in setup
+        z1 = ~z0 & (c0 > h) if restore > 0 else np.zeros(L.size, dtype=bool)  # x in restore
+        z2 = ~z0 & ~z1  # x in the cycles
+        before = start < x
+        d_setup = where(z0, where(before, x - start, 0.0), s1 - start) if setup > 0 else zero
+        d_restore = (where(z1, where(s1 < x, x - s1, 0.0), where(z2, c0 - s1, 0.0)) if restore > 0 else zero)
+        cut_end = where(z0, where(before, x, -INF), s1 if setup > 0 else -INF)
+        if restore > 0:
+            cut_end = where(z1, where(s1 < x, x, cut_end), where(z2, c0, cut_end))
+        # Plan.state_at(x) in the cycles block
+        first = c0 + compute_s + snap
+        j = where(z2 & (x + EPS >= first), 1 + np.floor_divide(x + EPS - c0 - compute_s - snap, period), 0.0)
+        j = j.astype(np.int64)
+        for _ in range(2):  # Cycles.saves_by's float guard
+            j -= (j > 1) & (first + (j - 1) * period > h)
+        has1, has2 = j >= 2, j >= 1
+        sv1_p, sv1_e = (j - 1) * interval, first + (j - 2) * period + persist
+        cstart = where(has2, first + (j - 1) * period, c0)
+        sv2_p, sv2_e = j * interval, cstart + persist
+        d1, d2 = has1 & (sv1_e <= h), has2 & (sv2_e <= h)
+        rec = where(d2, sv2_p, where(d1, sv1_p, 0.0))
+        rec_at = where(d2, sv2_e, where(d1, sv1_e, np.nan))
+        pend = has2 & ~d2
+        pend_p, pend_e = sv2_p, sv2_e
+        cut_end = where(has2, cstart, cut_end)
+        d_comp = where(has2, j * compute_s, 0.0)
+        d_ckpt = where(has2, j * snap + (j - 1) * wait_s, 0.0)
+        p = j * interval
+        cend = cstart + compute_s
+        wait = where(j > 0, wait_s, 0.0)
+        has_wait = wait > 0
+        tw = where(has_wait, cend + wait, cend)
+        c1 = z2 & (cend > h)
+        c2 = z2 & ~c1 & has_wait & (tw > h)
+        c3 = z2 & ~c1 & ~c2 & (tw + snap > h) if snap > 0 else np.zeros(L.size, dtype=bool)
+        cur_end = where(c1, cend, where(c2, tw, tw + snap))
+        prog = where(c1, p + (minimum(x, cend) - cstart) * rate, where(c2 | c3, p + interval, (j + 1) * interval))
+        prog = where(z2, prog, 0.0)
+        a = z2 & (cstart < x)  # the phases under way or done, truncated at x
+        full_c = cend <= h
+        d_comp = d_comp + where(a, where(full_c, cend - cstart, x - cstart), 0.0)
+        cut_end = where(a, where(full_c, cend, x), cut_end)
+        mw = a & full_c & has_wait & (cend < x)
+        full_w = tw <= h
+        d_ckpt = d_ckpt + where(mw, where(full_w, tw - cend, x - cend), 0.0)
+        cut_end = where(mw, where(full_w, tw, x), cut_end)
+        if snap > 0:
+            ms = a & full_c & (tw < x)
+            te = tw + snap
+            full_s = te <= h
+            d_ckpt = d_ckpt + where(ms, where(full_s, te - tw, x - tw), 0.0)
+            cut_end = where(ms, where(full_s, te, x), cut_end)
+        n_ckpt = j.copy()
+        # notice_segments for the warned lifetimes, then the idle rest of the notice
+        term = E
+        tt, pp = x.copy(), prog.copy()
+        rec_n = rec.copy()
+        plan_end = cut_end.copy()
+        kept = np.zeros(L.size, dtype=bool)
+        d_emerg = zero.copy()
+        over = w & c3 & (cur_end > term)  # the snapshot under way cannot end: stall to the termination
+        m = over & (term > tt)
+        d_ckpt = d_ckpt + where(m, term - tt, 0.0)
+        plan_end, kept = where(m, term, plan_end), kept | m
+        b = w & ~over
+        b3 = b & c3  # the snapshot under way completes and persists in the background
+        sp_p, sp_e = pp.copy(), cur_end + persist
+        n_ckpt += b3
+        d_ckpt = d_ckpt + where(b3, cur_end - tt, 0.0)
+        plan_end, kept = where(b3, cur_end, plan_end), kept | b3
+        pend = pend | b3
+        pend_p, pend_e = where(b3, pp, pend_p), where(b3, sp_e, pend_e)
+        tt = where(b3, cur_end, tt)
+        land = b & pend & (pend_e <= tt + EPS)
+        rec_n = where(land, maximum(rec_n, pend_p), rec_n)
+        pend = pend & ~land
+        best = where(pend & (pend_e <= term), pend_p, rec_n)
+        nothing = b & (pp <= best + EPS)
+        m = nothing & pend & (tt < pend_e) & (pend_e <= term)  # let the save in flight land
+        d_ckpt = d_ckpt + where(m, pend_e - tt, 0.0)
+        plan_end, kept = where(m, pend_e, plan_end), kept | m
+        g = b & ~nothing
+        if step:  # run to the end of the step
+            k = g & c1
+            boundary = np.ceil(pp / step - 1e-9) * step
+            dt = minimum((boundary - pp) / rate, term - tt)
+            k2 = k & (dt > 0)
+            te = tt + dt
+            k3 = k2 & (te > tt)
+            d_comp = d_comp + where(k3, te - tt, 0.0)
+            plan_end, kept = where(k3, te, plan_end), kept | k3
+            pp = where(k2, pp + dt * rate, pp)
+            tt = where(k2, te, tt)
+        m = g & pend & (pend_e > tt)  # wait for the save in flight
+        te = minimum(pend_e, term)
+        m2 = m & (te > tt)
+        d_emerg = d_emerg + where(m2, te - tt, 0.0)
+        plan_end, kept = where(m2, te, plan_end), kept | m2
+        tt = where(m, te, tt)
+        finish = tt + snap + persist
+        fail = g & (finish > term + EPS)
+        m = fail & (term > tt)
+        d_emerg = d_emerg + where(m, term - tt, 0.0)
+        plan_end, kept = where(m, term, plan_end), kept | m
+        ok = g & ~fail
+        d_emerg = d_emerg + where(ok, finish - tt, 0.0)
+        plan_end, kept = where(ok, finish, plan_end), kept | ok
+        ends = maximum(x, plan_end)
+        idle = w & (ends < term)
+        d_idle = where(idle, term - ends, 0.0)
+        ends = where(idle, term, ends)
+        end_env = where(w, x + (ends - x), x)
+        # Plan.state_at(end) for the warned: the saves durable by then, in plan order (their progress grows)
+        hz = end_env + EPS
+        rec_w, rec_at_w = zero.copy(), np.full(L.size, np.nan)
+        for has, sp, se in ((has1, sv1_p, sv1_e), (has2, sv2_p, sv2_e), (b3, sp_p, sp_e), (ok, pp, finish)):
+            m = has & (se <= hz)
+            rec_w, rec_at_w = where(m, sp, rec_w), where(m, se, rec_at_w)
+        rec = where(w, rec_w, rec)
+        rec_at = where(w, rec_at_w, rec_at)
+        prog_end = where(w, where(idle, np.nan, where(kept, pp, prog)), prog)  # idle: the last piece says 0
+        # Ledger.close
+        Rs = np.cumsum(np.concatenate(([R], rec)))
+        lost = prog_end - rec
+        lost_m = lost > EPS
+        wall = where(lost_m, lost / rate, 0.0)
+        d_comp = d_comp - wall
+        nodes, usd_h = self.r_nodes[ri], self.r_usd[ri]
+        dur = end_env - start
+        raw = nodes * (usd_h * dur / 3600.0)
+        charged = maximum(dur, rules.minimum_s)
+        if not rules.per_second:
+            charged = np.ceil(charged / 3600.0 - 1e-12) * 3600.0
+        billed = where(charged == dur, raw, nodes * (usd_h * ((start + charged) - start) / 3600.0))
+        if rules.first_hour_free_on_interruption:
+            billed = where(self.r_spot[ri] & (dur < 3600.0), 0.0, billed)
+        scale = where(raw > 0, billed / where(raw > 0, raw, 1.0), 0.0)
+        usd_per_s = usd_h * nodes / 3600.0 * scale
+        ta, ca = ledger.time_a, ledger.cost_a
+        for act, d in ((SETUP, d_setup), (RESTORE, d_restore), (COMPUTE, d_comp), (LOST, wall), (CKPT, d_ckpt),
+                       (EMERG, d_emerg), (IDLE, d_idle)):
+            ta[act] = float(np.cumsum(np.concatenate(([ta[act]], d)))[-1])  # in order, as the event path adds
+            ca[act] = float(np.cumsum(np.concatenate(([ca[act]], usd_per_s * d)))[-1])
+        if lost_m.any():
+            ledger.lost_work_s = float(np.cumsum(np.concatenate(([ledger.lost_work_s], lost[lost_m])))[-1])
+        n = ledger.counts
+        n.checkpoints += int(n_ckpt.sum())
+        n.emergency_ok += int(ok.sum())
+        n.emergency_failed += int(fail.sum())
+        labels = [self.rungs[i].label for i in rung]
+        billed_l = billed.tolist()
+        ledger.bills.append(BillBlock(labels, start.tolist(), end_env.tolist(), [self.rungs[i].nodes for i in rung],
+                                      raw.tolist(), billed_l))
+        ledger.billed += billed_l
+        ledger.billed_pools += labels
+        got = ~np.isnan(rec_at)
+        if got.any():
+            R_at = float(rec_at[np.flatnonzero(got)[-1]])
+        return float(Rs[-1]), R_at

@@ -2,9 +2,9 @@
 
 The same compiled scenario and run generator are simulated with ``fast_forward=True`` (the default) and with every
 decision going through SimPy (``fast_forward=False``): makespan, cost, cost and time splits, counts, lost work
-and bills must agree up to float rounding (the fast-forward repeats the event path's float operations, so in
-practice they agree exactly). Each scenario also checks that the fast-forward did walk lifetimes, so the
-comparison is not vacuous.
+and bills must agree up to float rounding. Both ways of booking lifetimes are checked: as arrays (progress summed
+in another order) and one by one (the event path's float operations, exact but for the clock jump back into
+SimPy). Each scenario also checks that the fast-forward did walk lifetimes, so the comparison is not vacuous.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from tests.support.sim import compiled, scenario, spot_pool
 SAVE = {"save_s": 60.0, "persist_s": 200.0, "restore_s": 300.0, "provisioning_s": 240.0, "setup_s": 300.0}
 
 
-@pytest.fixture
-def walked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Launches the fast-forward walked, per call."""
+@pytest.fixture(params=[True, False], ids=["arrays", "one-by-one"])
+def walked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Launches the fast-forward walked, per call; lifetimes booked as arrays, or one by one (exact)."""
+    monkeypatch.setattr(skip, "ARRAYS", request.param)
     seen: list[int] = []
     run = skip.FastForward.run
 
