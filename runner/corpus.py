@@ -58,7 +58,7 @@ def load_stdlib_bytes(max_bytes: int = DEFAULT_MAX_BYTES, root: Path | None = No
 class Corpus:
     """Byte tokens cut into ``n_windows`` windows of ``seq_len + 1`` bytes; batches by seeded permutation."""
 
-    data: bytes
+    data: bytes = field(repr=False)
     seq_len: int
     seed: int
     digest: str = field(init=False)

@@ -45,7 +45,10 @@ def daly_interval_s(save_s: float, mtbf_s: float) -> float:
 def expected_segment_s(compute_s: float, save_s: float, restart_s: float, mtbf_s: float) -> float:
     """Expected wall time of one segment (compute + save) under Daly's model: M·e^{R/M}·(e^{(s+δ)/M} − 1)."""
     _positive("mtbf_s", mtbf_s)
-    return mtbf_s * math.exp(restart_s / mtbf_s) * math.expm1((compute_s + save_s) / mtbf_s)
+    try:
+        return mtbf_s * math.exp(restart_s / mtbf_s) * math.expm1((compute_s + save_s) / mtbf_s)
+    except OverflowError:  # e^{x} past 1.8e308: segments that (almost) never complete
+        return math.inf
 
 
 def daly_expected_wall_s(

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--interval", help="Fix the checkpoint interval in seconds (default: auto).")
         ] = None,
         runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs per finalist.")] = 48,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed (same replays for every option).")] = 0,
+        seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (same replays for every option).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document instead of the summary.")] = False,
         out: Annotated[Path | None, typer.Option("--out", help="Write the Plan file (YAML or JSON).")] = None,
         skypilot: Annotated[Path | None, typer.Option("--skypilot", help="Write a SkyPilot task YAML.")] = None,

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="steps: plan.checkpoint_interval_steps; seconds: plan.checkpoint_interval_s "
                                    "converted with the measured step time.")
         ] = "steps",
-        seed: Annotated[int, typer.Option(help="Seed of weights and data order.")] = 0,
+        seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of weights, data order and RNGs.")] = 0,
         s3: Annotated[str | None, typer.Option(help="Mirror checkpoints to s3://bucket/prefix.")] = None,
         endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
         imds: Annotated[

@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
     def simulate(
         scenario: Annotated[Path, typer.Argument(help="Scenario YAML or JSON file (see data/examples/).")],
         runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
-        seed: Annotated[int, typer.Option("--seed", help="Seed; results are identical for any --workers.")] = 0,
+        seed: Annotated[int, typer.Option("--seed", min=0, help="Seed; results are identical for any --workers.")] = 0,
         workers: Annotated[int, typer.Option("--workers", help="Worker processes (0 = all cores).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
         timeline: Annotated[Path | None, typer.Option(
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
         work_h: Annotated[float, typer.Option("--work-h", help="Total compute T_s in hours (for T_w).")] = 100.0,
         simulate_: Annotated[bool, typer.Option("--simulate", help="Also sweep intervals by Monte Carlo.")] = False,
         runs: Annotated[int, typer.Option("--runs", help="Runs per interval for --simulate.")] = 2000,
-        seed: Annotated[int, typer.Option("--seed", help="Seed for --simulate.")] = 0,
+        seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for --simulate.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Checkpoint interval: Young, Daly (eq. 37), Daly's expected makespan T_w, optionally simulated."""

@@ -45,7 +45,8 @@ class SchemaModel(StrictModel):
         """Read a YAML or JSON file; raise ConfigError with file, field, value and expectation."""
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"{p}: file does not exist; expected a {cls.__name__} YAML or JSON file")
+            what = "is a directory" if p.is_dir() else "is not a regular file" if p.exists() else "file does not exist"
+            raise ConfigError(f"{p}: {what}; expected a {cls.__name__} YAML or JSON file")
         try:
             if p.stat().st_size > MAX_DOCUMENT_BYTES:
                 raise ConfigError(f"{p}: over the {MAX_DOCUMENT_BYTES}-byte bound of a {cls.__name__} file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -62,13 +63,51 @@ def test_sigterm_at_a_drawn_step_resumes_bit_exact(tmp_path: Path) -> None:
     assert second.restored_from == "local" and second.start_step == first.end_step
     a, b = _final(tmp_path / "a"), _final(tmp_path / "b")
     assert set(a.tensors) == set(b.tensors)
-    # The global RNGs (Python, numpy, torch) start from OS entropy in every fresh process, so two runs' global
-    # states differ from birth (training never draws from them); their round trip is tested in test_runner_state.
-    for name in sorted(n for n in a.tensors if not n.startswith("rng/")):  # weights, AdamW moments and steps
+    for name in sorted(a.tensors):  # weights, AdamW moments and steps, and the global RNGs (seeded by the run)
         assert torch.equal(a.tensors[name], b.tensors[name]), name
-    assert {k: v for k, v in a.state.items() if k != "rng"} == {k: v for k, v in b.state.items() if k != "rng"}
+    assert a.state == b.state
+    final = ck.step_dir(tmp_path / "a", MAX_STEPS).name
+    assert _step_bytes(tmp_path / "a")[final] == _step_bytes(tmp_path / "b")[final]  # byte-identical files
     uninterrupted = RunReport.load(tmp_path / "a" / "run_report.json").losses
     assert first.losses + second.losses == uninterrupted
+
+
+def _step_bytes(root: Path) -> dict[str, dict[str, str]]:
+    """sha256 of every file of every step directory under ``root``."""
+    return {d.name: {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(d.iterdir())}
+            for _, d in ck.list_step_dirs(root)}
+
+
+def test_identical_runs_write_identical_bytes_and_kill_9_resume_ends_the_same(tmp_path: Path) -> None:
+    """Two uninterrupted runs of one plan write byte-identical step directories; a run killed with SIGKILL
+    twice (once just after a commit, once inside a save) and resumed each time ends with the same bytes."""
+    plan = write_plan(tmp_path / "plan.yaml")
+    steps = ("--max-steps", "120", "--no-imds")
+    for name in ("a", "b"):
+        done = run_runner(plan, tmp_path / name, *steps)
+        assert done.returncode == 0, done.stderr
+    whole = _step_bytes(tmp_path / "a")
+    assert whole == _step_bytes(tmp_path / "b") and len(whole) == 3
+    root = tmp_path / "c"
+    for trial, (point, n) in enumerate((("committed", 4), ("state", 3))):
+        marker = tmp_path / f"paused-{trial}"
+        run = runner_cmd(plan, root, *steps)
+        cmd = [sys.executable, "-m", "tests.support.pause_runner", point, str(n), str(marker), "--", *run[3:]]
+        proc = subprocess.Popen(cmd, env=runner_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(marker.exists, 120, f"the runner to pause at {point} #{n}", proc)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+    done = run_runner(plan, root, *steps)
+    assert done.returncode == 0, done.stderr
+    restores = [e for e in read_log(root / "run_log.jsonl") if e["event"] == "restore" and e.get("ok")]
+    assert [e["step"] for e in restores] == [40, 60], restores  # after the commit of 40; inside the save of 70
+    assert _step_bytes(root) == whole
 
 
 class _Imds(BaseHTTPRequestHandler):
@@ -152,3 +191,95 @@ def test_imds_notice_too_late_keeps_last_periodic(tmp_path: Path, imds: Threadin
     reason = events[-1]["reason"]  # the notice may land exactly on a periodic save's step
     assert "kept the checkpoint of step" in reason or "is already checkpointed" in reason, reason
     ck.verify_step(ck.step_dir(tmp_path / "ck", saves[-1]["step"]))
+
+
+class _HostileImds(BaseHTTPRequestHandler):
+    """IMDS that misbehaves in scripted order (slow, then refused token; hostile bodies), then sends a notice."""
+
+    tokens: ClassVar[list[str]] = []
+    bodies: ClassVar[list[bytes | int]] = []
+    served: ClassVar[list[str]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_PUT(self) -> None:
+        step = type(self).tokens.pop(0) if type(self).tokens else "ok"
+        self.served.append(f"token {step}")
+        if step == "slow":
+            time.sleep(1.5)  # past the runner's 1 s IMDS timeout
+        self._reply(403 if step == "refuse" else 200, b"" if step == "refuse" else b"tok")
+
+    def do_GET(self) -> None:
+        item = type(self).bodies.pop(0) if type(self).bodies else None
+        if item is None:  # the script is over: a real notice, two minutes out
+            when = datetime.fromtimestamp(time.time() + 120, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            item = json.dumps({"action": "terminate", "time": when}).encode()
+        self.served.append(f"body {item if isinstance(item, int) else item[:20]!r}")
+        if isinstance(item, int):
+            return self._reply(item, b"")
+        self._reply(200, item)
+
+    def _reply(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_hostile_imds_bodies_never_switch_notices_off(tmp_path: Path) -> None:
+    """A slow and a refusing token endpoint, then ``[]``, a string, nested JSON, an oversized body and a 5xx: the
+    poller lives through all of them, reads the valid notice that follows, and the run exits 75."""
+    bodies: list[bytes | int] = [b"[]", b'"terminate"', b"[" * 50_000 + b"]" * 50_000, b"{" * 100, b"x" * 10_000,
+                                 b'{"action": "terminate"}', 503, 404]
+    handler = type("H", (_HostileImds,), {"tokens": ["slow", "refuse"], "bodies": bodies, "served": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plan = write_plan(tmp_path / "plan.yaml", checkpoint_interval_steps=1_000_000)
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run(runner_cmd(plan, tmp_path / "ck", "--max-steps", "1000000", "--imds-endpoint",
+                                         endpoint), env=runner_env(), capture_output=True, text=True, timeout=180,
+                              check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == ExitCode.PREEMPTED, done.stderr[-2000:]
+    served = handler.served  # type: ignore[attr-defined]
+    assert served[:2] == ["token slow", "token refuse"] and sum(s.startswith("body") for s in served) == 9, served
+    events = read_log(tmp_path / "ck" / "run_log.jsonl")
+    notice = next(e for e in events if e["event"] == "notice")
+    assert notice["source"] == "imds"
+    assert any(e["event"] == "save" and e.get("kind") == "emergency" for e in events)
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT), (signal.SIGTERM,) * 3],
+                         ids=["sigterm", "double-sigint", "triple-sigterm"])
+def test_signals_during_start_up_are_handled_once(tmp_path: Path, signals: tuple[int, ...]) -> None:
+    """Signals while the checkpoint is being restored (handlers are installed before start-up) end the run at its
+    first step boundary with exit 75 and the checkpoint intact; repeated signals change nothing."""
+    plan = write_plan(tmp_path / "plan.yaml")
+    first = run_runner(plan, tmp_path / "ck", "--max-steps", "20", "--no-imds")
+    assert first.returncode == 0, first.stderr
+    marker, hold = tmp_path / "paused", tmp_path / "hold"
+    hold.touch()
+    run = runner_cmd(plan, tmp_path / "ck", "--max-steps", "40", "--no-imds")
+    cmd = [sys.executable, "-m", "tests.support.pause_runner", "restore", "1", str(marker), "--hold", str(hold),
+           "--", *run[3:]]
+    proc = subprocess.Popen(cmd, env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(marker.exists, 120, "start-up to reach the restore", proc)
+        for s in signals:
+            proc.send_signal(s)
+            time.sleep(0.05)
+        hold.unlink()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.PREEMPTED, (proc.returncode, err[-2000:])
+    report = RunReport.load(tmp_path / "ck" / "run_report.json")
+    assert report.start_step == report.end_step == 20 and report.restored_from == "local"
+    assert "already checkpointed" in report.exit_reason and "Traceback" not in err

@@ -367,3 +367,31 @@ def test_instance_action_rejects_hostile_bodies_with_a_value_error(body: bytes) 
 def test_instance_action_time_without_zone_is_utc() -> None:
     """IMDS times are UTC; a time written without a zone is read as UTC, not as the machine's local time."""
     assert parse_instance_action(b'{"action": "terminate", "time": "2030-01-01T00:00:00"}')[1] == 1893456000.0
+
+
+def test_disk_full_during_a_save_still_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while persisting step 20: the run stops with the error (exit 2 from the CLI), and the report says the
+    step training reached and that step 10 is the last committed one."""
+    import errno
+
+    from spotplan.runner import checkpoint as ckpt_mod
+    from spotplan.runner.loop import RunOptions, run
+    from spotplan.schemas.run_report import RunReport
+
+    real = ckpt_mod.write_buffers
+
+    def full(path: Path, buffers: object) -> tuple[str, int]:
+        if path.parent.name >= "step_0000000020":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, buffers)
+
+    monkeypatch.setattr(ckpt_mod, "write_buffers", full)
+    root = tmp_path / "ck"
+    opts = RunOptions(plan=make_plan(), checkpoint_dir=root, device="cpu", model_size="tiny", max_steps=50,
+                      imds=False, corpus_bytes=1 << 20)
+    with pytest.raises(CheckpointError, match="No space left"):
+        run(opts)
+    report = RunReport.load(root / "run_report.json")
+    assert report.exit_code == 2 and "No space left" in report.exit_reason
+    assert report.last_committed_step == 10 and report.end_step == 30  # surfaced by the save of step 30
+    assert ck.committed_steps(root) == [10]

@@ -14,7 +14,8 @@ Points (``spotplan.runner.checkpoint.write_checkpoint`` writes tensors, state, t
 - ``manifest``: every data file is written and the directory fsynced, the manifest is about to be (torn);
 - ``committed``: the manifest is renamed into place, the checkpoint root not yet fsynced (committed);
 - ``prune``: an old step's manifest is unlinked, its files not yet deleted (an uncommitted leftover);
-- ``train``: a training step is about to run (for signals between saves).
+- ``train``: a training step is about to run (for signals between saves);
+- ``restore``: start-up is about to look for and restore a checkpoint (for signals during start-up).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-POINTS = ("tensors", "state", "manifest", "committed", "prune", "train")
+POINTS = ("tensors", "state", "manifest", "committed", "prune", "train", "restore")
 
 
 class Pause:
@@ -96,6 +97,8 @@ def install(point: str, pause: Pause) -> None:
         checkpoint.shutil = _Shutil()  # type: ignore[assignment]
     elif point == "train":
         loop._train_step = _before(loop._train_step, pause)
+    elif point == "restore":
+        loop.resume = _before(loop.resume, pause)
     else:
         raise SystemExit(f"unknown point {point!r}: expected one of {', '.join(POINTS)}")
 
