@@ -2,9 +2,16 @@
 
 Layout: 8-byte little-endian header length N, N bytes of JSON header (``name -> {dtype, shape, data_offsets}``,
 plus ``__metadata__``), then the raw little-endian tensor bytes. The reader is strict because a checkpoint is
-untrusted input: every entry must have a known dtype, a non-negative integer shape whose byte size matches its
-offsets, and the entries must tile the data region exactly (no gaps, overlaps or trailing bytes). Tensors are
-``torch.frombuffer`` views into the caller's buffer, so loading costs one read and no parse copy.
+untrusted input: the header is size- and depth-bounded, every entry must have a known dtype, a non-negative
+integer shape (at most 16 dimensions) whose byte size matches its offsets, offsets inside the file, and the
+entries must tile the data region exactly (no gaps, overlaps or trailing bytes). Tensors are ``torch.frombuffer``
+views into the caller's buffer, so loading costs one read and no parse copy.
+
+Why not the ``safetensors`` package's reader: ``safetensors.torch.load(bytes)`` copies every tensor out of the
+buffer (a second copy of a checkpoint that can be 100 GB), and ``safe_open`` maps the file by path, so the bytes it
+parses are not the bytes the loader checksummed (a file replaced in between would be parsed unverified). The
+package is kept as a test dependency and oracle: ``tests/runner/test_checkpoint.py`` checks that whatever this
+reader accepts, the reference parser accepts with equal tensors, and that its files are read by the reference.
 """
 
 from __future__ import annotations
