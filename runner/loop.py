@@ -90,7 +90,7 @@ def seed_everything(seed: int) -> None:
     checkpoint files, the same in every run of the same plan. A restore then overwrites them.
     """
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - the legacy global state is what a checkpoint captures
+    np.random.seed(seed)
     torch.manual_seed(seed)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from spotplan.errors import CheckpointError
 from spotplan.runner import validate
-from spotplan.runner.checkpoint import Checkpoint, ForeignCheckpointError, iter_valid, step_entries
+from spotplan.runner.checkpoint import Checkpoint, ForeignCheckpointError, iter_valid
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import Job
 from spotplan.runner.state import restore
@@ -95,13 +95,11 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
         return None
 
     found = first_restored("local")
-    if found is None and storage is not None:
-        if restore_from_remote(storage, root, note, check=fits) is not None:
-            found = first_restored("s3")
-    if found is None and (refused or step_entries(root)):
-        newest = refused[0] if refused else "no step directory holds a committed checkpoint"
+    if found is None and storage is not None and restore_from_remote(storage, root, note, check=fits) is not None:
+        found = first_restored("s3")
+    if found is None and refused:
         raise CheckpointError(
-            f"{root}: no valid checkpoint to resume ({len(refused)} refused; newest: {newest}); "
+            f"{root}: no valid checkpoint to resume ({len(refused)} refused; newest: {refused[0]}); "
             "move the step directories away to start afresh, or fix them"
         )
     return found

@@ -36,10 +36,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Output JSON (default data/fitted/...).")] = None,
     ) -> None:
         """Fit spot price level/changes, up/down-times and the advisor-band prior; write the JSON."""
+        from spotplan.outputs import output_file
         from spotplan.simulator.market.fit import write_fit
         from spotplan.simulator.market.fitted import FITTED_PATH
-
-        from spotplan.outputs import output_file
 
         target = output_file(out or FITTED_PATH, "--out")
         doc = write_fit(shared_data or default_shared_data(), target)

@@ -127,10 +127,9 @@ def register(app: typer.Typer) -> None:
             "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix).")] = None,
     ) -> None:
         """Monte Carlo of a training scenario: cost and makespan distributions, breakdowns, counts."""
+        from spotplan.outputs import output_file
         from spotplan.simulator.compile import load_scenario
         from spotplan.simulator.montecarlo import run_monte_carlo
-
-        from spotplan.outputs import output_file
 
         if not 1 <= runs <= MAX_RUNS:
             raise ConfigError(f"--runs={runs}: expected between 1 and {MAX_RUNS:,}")

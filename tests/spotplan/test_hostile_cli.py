@@ -66,6 +66,11 @@ BAD_DOCS = ("deep.yaml", "deep-map.yaml", "binary.yaml", "list.yaml", "scalar.ya
 BAD_OUTPUTS = ("missing-dir", "a-dir", "proc")
 
 
+def _ref(name: str) -> str:
+    """A placeholder for the path ``name`` of the ``files`` fixture."""
+    return "{" + name + "}"
+
+
 def _cases() -> list[tuple[str, ...]]:
     """Each case: argv with {name} placeholders for the ``files`` fixture."""
     rec = ("recommend", "--model-size", "7B")
@@ -79,29 +84,29 @@ def _cases() -> list[tuple[str, ...]]:
     cases += [(*rec, "--seed", v) for v in ("-1", "x")]
     cases += [(*rec, "--save-bandwidth", v) for v in ("abc", "-1GB/s", "0", "nanGB/s")]
     cases += [(*rec, "--mode", "qlora"), (*rec, "--bogus")]
-    cases += [(*rec, flag, "{%s}" % o) for flag in ("--out", "--skypilot") for o in BAD_OUTPUTS]
-    cases += [(*rec, "--calibration", "{%s}" % d) for d in BAD_DOCS]
-    cases += [(*rec, "--prices", "{%s}" % d) for d in ("deep.yaml", "binary.yaml", "a-dir", "missing", "list.yaml")]
-    cases += [("simulate", "{%s}" % d) for d in BAD_DOCS]
+    cases += [(*rec, flag, _ref(o)) for flag in ("--out", "--skypilot") for o in BAD_OUTPUTS]
+    cases += [(*rec, "--calibration", _ref(d)) for d in BAD_DOCS]
+    cases += [(*rec, "--prices", _ref(d)) for d in ("deep.yaml", "binary.yaml", "a-dir", "missing", "list.yaml")]
+    cases += [("simulate", _ref(d)) for d in BAD_DOCS]
     cases += [("simulate", "{plan.yaml}", "--runs", v) for v in ("0", "-1", "100000000000")]
     cases += [("simulate", "{plan.yaml}", "--workers", v) for v in ("-1", "1000000")]
-    cases += [("simulate", "{plan.yaml}", "--timeline", "{%s}" % o) for o in BAD_OUTPUTS]
+    cases += [("simulate", "{plan.yaml}", "--timeline", _ref(o)) for o in BAD_OUTPUTS]
     for flag in ("--save-s", "--mtbf-h", "--work-h"):
         cases += [("interval", "--save-s", "60", "--mtbf-h", "3", flag, v) for v in BAD_NUMBERS]
     cases += [("interval", "--save-s", "1e308", "--mtbf-h", "1e-308"), ("interval", "--save-s", "60")]
     cases += [("interval", "--save-s", "60", "--mtbf-h", "3", "--restart-s", v) for v in ("-1", "nan", "inf")]
     run = ("run", "{plan.yaml}", "--model-size", "tiny", "--device", "cpu", "--no-imds")
-    cases += [("run", "{%s}" % d) for d in BAD_DOCS]
-    cases += [(*run, "--checkpoint-dir", "{%s}" % o) for o in ("a-file", "proc")]
-    cases += [(*run, "--checkpoint-dir", "{a-dir}", flag, "{%s}" % o) for flag in ("--report", "--run-log")
+    cases += [("run", _ref(d)) for d in BAD_DOCS]
+    cases += [(*run, "--checkpoint-dir", _ref(o)) for o in ("a-file", "proc")]
+    cases += [(*run, "--checkpoint-dir", "{a-dir}", flag, _ref(o)) for flag in ("--report", "--run-log")
               for o in ("missing-dir", "a-dir", "proc")]
     cases += [(*run, "--checkpoint-dir", "{a-dir}", "--run-log", "{link.jsonl}")]
     cases += [(*run, "--checkpoint-dir", "{a-dir}", opt, v) for opt, v in (
         ("--max-steps", "-1"), ("--seed", "-1"), ("--seed", str(2**40)), ("--interval-unit", "hours"),
         ("--model-size", "tinny"), ("--device", "tpu"))]
-    cases += [("calibrate", "--out", "{%s}" % o) for o in BAD_OUTPUTS]
+    cases += [("calibrate", "--out", _ref(o)) for o in BAD_OUTPUTS]
     cases += [("calibrate", "--checkpoint-dir", "{a-file}"), ("calibrate", "--repeats", "0")]
-    cases += [("prices", "show", "--source", "{%s}" % d) for d in ("deep.yaml", "binary.yaml", "missing")]
+    cases += [("prices", "show", "--source", _ref(d)) for d in ("deep.yaml", "binary.yaml", "missing")]
     cases += [("regress", "--junit", "{missing-dir}"), ("regress", "--baselines", "{missing}"),
               ("regress", "--reason", "x")]
     cases += [("frobnicate",), ("recommend",), ("--bogus",)]
