@@ -91,7 +91,8 @@ class Job:
             return False
         self.recovery, self.recovery_at_s, self.preempted_region = ho.recovery, ho.recovery_at_s, ho.region
         if ho.t_s > now:
-            yield self.env.timeout(ho.t_s - now)
+            delay = ho.t_s - now
+            yield self.env.timeout(delay)
         return True
 
     def _deadline_state(self) -> DeadlineState:

@@ -90,8 +90,8 @@ def test_persist_longer_than_a_compute_segment(walked: list[int]) -> None:
     assert sum(walked) > 200 and all(r.time_by_bucket_s["checkpoint_stall"] > 0 for r in res)
 
 
-def test_failover_without_notices_or_steps(walked: list[int]) -> None:
-    doc = _ladder(notice_s=0.0, emergency=False, lag_s=0.0)
+def test_failover_without_emergency_saves_or_steps(walked: list[int]) -> None:
+    doc = _ladder(emergency=False)
     del doc["job"]["step_time_s"]
     doc["ladder"] = {"recovery": "failover"}
     res = _compare(compiled(doc), 12)
@@ -137,12 +137,25 @@ def test_whole_hour_billing_with_a_minimum(walked: list[int]) -> None:
     assert sum(walked) > 200
 
 
-def test_zero_downtime_single_pool(walked: list[int]) -> None:
-    """Daly's model: capacity is back the instant it goes (the next period starts where the last ended)."""
-    doc = scenario([spot_pool("us-west-2a", "us-west-2", _expo(2.0, 0.0))], work_h=200.0, interval_s=1200.0,
-                   notice_s=120.0, emergency=True, lag_s=5.0, **SAVE)
-    _compare(compiled(doc), 8)
-    assert sum(walked) > 200
+def test_zero_downtime_is_left_to_the_event_path(walked: list[int]) -> None:
+    """Daly's model: capacity is back the instant it goes; the tie is the clock's last bit, so no fast-forward."""
+    pools = [spot_pool("us-west-2a", "us-west-2", _expo(30.0, 0.0)), _od()]
+    doc = scenario(pools, work_h=600.0, interval_s=3000.0, persist_s=30.0, provisioning_s=240.0, emergency=True)
+    doc["job"]["step_time_s"] = 10.0
+    doc["ladder"] = {"recovery": "failover"}
+    cs = compiled(doc)
+    assert not skip.eligible(cs)
+    _compare(cs, 4, seed=103)
+    assert sum(walked) == 0
+
+
+@pytest.mark.parametrize("change", [{"notice_s": 0.0}, {"lag_s": 0.0}])
+def test_instant_ties_are_left_to_the_event_path(walked: list[int], change: dict[str, float]) -> None:
+    """No notice, or notices seen at once: decisions meet exact ties, so no fast-forward."""
+    cs = compiled(_ladder(work_h=100.0, **change))
+    assert not skip.eligible(cs)
+    _compare(cs, 3)
+    assert sum(walked) == 0
 
 
 def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
