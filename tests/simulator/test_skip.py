@@ -186,3 +186,43 @@ def test_period_batches_are_the_sources_periods(nodes: int, mult: float) -> None
         starts += a
         ends += b
     assert list(zip(starts, ends, strict=True)) == want
+
+
+def _random_doc(g: np.random.Generator) -> dict[str, Any]:
+    """A scenario drawn over what the fast-forward covers: ladders, gangs, notices, saves, billing rules."""
+    regions = ["us-west-2", "us-east-1", "eu-west-1"]
+
+    def pick(*xs: Any) -> Any:
+        return xs[int(g.integers(len(xs)))]
+
+    pools = [spot_pool(f"{regions[i % 3]}{'abcd'[i]}", regions[i % 3], _expo(pick(0.5, 2.0, 5.0, 10.0, 30.0),
+                                                                             pick(0.05, 0.5, 3.0)),
+                       throughput_factor=pick(1.0, 0.8, 0.55)) for i in range(int(g.integers(1, 5)))]
+    if g.random() < 0.4:
+        pools.append(_od())
+    step = pick(None, 7.5, 10.0)
+    interval = pick(40.0, 300.0, 1200.0, 3000.0)
+    if step and g.random() < 0.7:
+        interval = round(interval / step) * step  # whole steps: lifetimes booked as arrays
+    doc = scenario(pools, work_h=pick(50.0, 200.0, 600.0), interval_s=interval, notice_s=pick(30.0, 120.0),
+                   emergency=bool(g.random() < 0.7), lag_s=pick(5.0, 200.0), save_s=pick(0.0, 20.0, 60.0),
+                   persist_s=pick(0.0, 30.0, 200.0), restore_s=pick(0.0, 120.0), provisioning_s=pick(0.0, 240.0, 1800.0),
+                   setup_s=pick(0.0, 300.0))
+    if step:
+        doc["job"]["step_time_s"] = step
+    doc["job"]["nodes"] = pick(1, 1, 2, 4)
+    doc["ladder"] = {"recovery": pick("failover", "eager-next-region")}
+    if g.random() < 0.3:
+        doc["billing"] = {"per_second": bool(g.random() < 0.5), "minimum_s": pick(0.0, 60.0, 600.0),
+                          "first_hour_free_on_interruption": bool(g.random() < 0.5)}
+    return doc
+
+
+def test_random_scenarios(walked: list[int]) -> None:
+    """Scenarios drawn from a seeded generator, each cut at a drawn horizon, against the event path."""
+    g = np.random.default_rng(20261201)
+    for _ in range(40):
+        cs = compiled(_random_doc(g))
+        cs = replace(cs, max_sim_s=cs.work_s * float(g.choice([1.5, 3.0, 10.0])))
+        _compare(cs, 3, seed=int(g.integers(1 << 16)))
+    assert sum(walked) > 4000
