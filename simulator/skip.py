@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from spotplan.simulator.schedule import EPS
 INF = math.inf
 CHUNK = 2048  # lifetimes booked at once
 ARRAYS = True  # book lifetimes as arrays where the scenario allows (tests switch it off to check both ways)
+ARRAYS_MIN = 128  # fewer lifetimes than this are booked one by one (cheaper than the arrays' fixed cost)
 SETUP, RESTORE, COMPUTE, LOST = Activity.SETUP, Activity.RESTORE, Activity.COMPUTE, Activity.LOST
 CKPT, EMERG, IDLE = Activity.CHECKPOINT, Activity.EMERGENCY_SAVE, Activity.NOTICE_IDLE
 PROV, WAITING = Activity.PROVISIONING, Activity.WAITING
@@ -134,7 +136,11 @@ class FastForward:
         full_orders = {r: len(set(o)) == len(clocks) for r, o in orders.items()}
         step = cs.step_time_s
         as_arrays = self.arrays and (not step or abs(recovery / step - round(recovery / step)) < 1e-6)
-        book = self._book_arrays if as_arrays else self._book_exact
+        exact = self._book_exact
+
+        def book(*chunk: Any) -> tuple[float, float]:  # arrays pay a fixed numpy cost: small chunks go one by one
+            return (self._book_arrays if as_arrays and len(chunk[0]) >= ARRAYS_MIN else exact)(*chunk)
+
         R, R_at = recovery, recovery_at
         R_up = R  # the most the recovery point can be after the lifetimes in hand
         t_wait, t_prov = ledger.time_a[WAITING], ledger.time_a[PROV]

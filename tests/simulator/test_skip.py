@@ -33,6 +33,7 @@ SAVE = {"save_s": 60.0, "persist_s": 200.0, "restore_s": 300.0, "provisioning_s"
 def walked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Launches the fast-forward walked, per call; lifetimes booked as arrays, or one by one (exact)."""
     monkeypatch.setattr(skip, "ARRAYS", request.param)
+    monkeypatch.setattr(skip, "ARRAYS_MIN", 1)  # every chunk as arrays, however small
     seen: list[int] = []
     run = skip.FastForward.run
 
