@@ -6,7 +6,9 @@ Simulation time is float seconds from the job's start. The core is cut by concep
 - the job (``spotplan.simulator.job``): one SimPy process that sleeps from one course-changing instant to the next;
   between them its training on an instance is closed form (``spotplan.simulator.schedule``), and planned stops and
   notice reactions are pure functions (``spotplan.simulator.reaction``);
-- the ledger (``spotplan.simulator.ledger``): activities, lost work, bills and the ``RunResult``.
+- the ledger (``spotplan.simulator.ledger``): activities, lost work, bills and the ``RunResult``;
+- the fast-forward (``spotplan.simulator.skip``): in the middle of a long run with no deadline policy, flat prices
+  and renewal capacity, the job's decisions and lifetimes walked without SimPy events (the same results).
 
 The rules: a notice reaches the job ``detection_lag_s`` after it is issued; the job then runs to the next step
 boundary and tries an emergency save, which counts only if its snapshot *and* persist end by termination.
