@@ -109,6 +109,8 @@ class FastForward:
         # interval is whole steps (checked again at each entry).
         step = cs.step_time_s
         self.arrays = ARRAYS and (not step or abs(interval / step - round(interval / step)) < 1e-9)
+        self.rate_of = tuple(r.rate for r in rungs)
+        self.region_of = tuple(r.region for r in rungs)
         self.r_rate = np.array([r.rate for r in rungs])
         self.r_compute = np.array([r.compute_s for r in rungs])
         self.r_wait = np.array([r.wait_s for r in rungs])
@@ -128,7 +130,7 @@ class FastForward:
         end of the work. Where a bound says stop, the chunk is booked and the check is made again with the real
         point.
         """
-        cs, rungs = self.cs, self.rungs
+        cs = self.cs
         work, max_sim, best_rate, margin = cs.work_s, cs.max_sim_s, self.best_rate, self.margin
         notice, lag, react, prov = cs.notice_s, cs.detection_lag_s, cs.emergency_save, cs.provisioning_s
         gap = cs.retry_gap_s
@@ -142,7 +144,12 @@ class FastForward:
             return (self._book_arrays if as_arrays and len(chunk[0]) >= ARRAYS_MIN else exact)(*chunk)
 
         R, R_at = recovery, recovery_at
+        if not R > 0:  # no checkpoint yet: the first restore is the event path's
+            return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=0)
         R_up = R  # the most the recovery point can be after the lifetimes in hand
+        lim = max_sim - 1.0  # an instance (or wait) that ends by then is clear of the horizon
+        end_goal = work - margin
+        rate_of, region_of = self.rate_of, self.region_of
         t_wait, t_prov = ledger.time_a[WAITING], ledger.time_a[PROV]
         launches = failed = waits = 0
         c_launch: list[float] = []  # the lifetimes in hand: launch time, rung, end of its up period, notice seen
@@ -172,7 +179,8 @@ class FastForward:
                     except IndexError:
                         c._more()
                 c.i0 = k
-                if c.starts[k] <= t < ends[k] - notice:
+                E = ends[k]
+                if c.starts[k] <= t < E - notice:
                     chosen = i
                     break
             if chosen < 0:  # wait for capacity on the retry grid (Job._wait with no deadline to look again at)
@@ -201,7 +209,7 @@ class FastForward:
                 if wake == INF:
                     break
                 target = max(wake, t + math.ceil((wake - t) / gap - 1e-9) * gap)
-                if target >= max_sim - 1.0:
+                if target >= lim:
                     break
                 now = t + (target - t)
                 if now > t:
@@ -209,10 +217,7 @@ class FastForward:
                 waits += 1
                 t = now
                 continue
-            c = clocks[chosen]
-            rg = rungs[chosen]
-            E = c.ends[c.i0]
-            if E == INF or E >= max_sim - 1.0:
+            if E >= lim:
                 break  # an instance that never ends (the job finishes on it) or one past the horizon
             issued = E - notice
             warned = react and issued + lag < E
@@ -224,12 +229,12 @@ class FastForward:
                 failed += 1
                 if now > L:
                     t_prov += now - L
-                region = rg.region
+                region = region_of[chosen]
                 t = now
                 continue
             start = L + prov
-            gain_max = (E - start) * rg.rate
-            if R_up + gain_max >= work - margin or not R > 0:
+            gain_max = (E - start) * rate_of[chosen]
+            if R_up + gain_max >= end_goal:
                 if c_launch:  # the bound is loose: book the chunk and look again
                     R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
                     R_up = R
@@ -238,7 +243,7 @@ class FastForward:
                 break  # the end of the work (remainder, final save) could be reached on this instance
             launches += 1
             t_prov += start - L
-            region = rg.region
+            region = region_of[chosen]
             c_launch.append(L)
             c_rung.append(chosen)
             c_end.append(E)
