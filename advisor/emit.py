@@ -57,7 +57,8 @@ def torchrun_command(
         ]
     else:
         head = ["torchrun", "--standalone", f"--nproc_per_node={gpus_per_node}"]
-    tail = ["--no-python", "spotplan", "run", shlex.quote(plan_path), "--checkpoint-dir", ckpt, "--device", "cuda"]
+    # no --device: the runner takes cuda:LOCAL_RANK where CUDA is present, else the CPU (gloo), so the same line runs
+    tail = ["--no-python", "spotplan", "run", shlex.quote(plan_path), "--checkpoint-dir", ckpt]
     return " ".join(head + tail)
 
 

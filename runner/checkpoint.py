@@ -81,6 +81,7 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
     state: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)  # the settings ``config_hash`` is the sha256 of
+    world_size: int = 1  # processes that trained it (the state is whole: it loads at any world size)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +163,7 @@ def write_checkpoint(root: Path, ckpt: Checkpoint) -> CommitInfo:
     fsync_dir(d)
     manifest: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "step": ckpt.step, "config_hash": ckpt.config_hash,
-        "config": ckpt.config, "plan_id": ckpt.plan_id, "world_size": 1, "files": files,
+        "config": ckpt.config, "plan_id": ckpt.plan_id, "world_size": ckpt.world_size, "files": files,
     }
     manifest[MANIFEST_HASH] = manifest_digest(manifest)
     write_atomic(d / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
@@ -286,8 +287,11 @@ def load_checkpoint(d: Path, *, expect_step: int | None = None) -> Checkpoint:
         if state.get(key) != manifest[key] or type(state.get(key)) is not type(manifest[key]):
             raise CheckpointError(f"{d / STATE}: field '{key}' = {str(state.get(key))[:40]!r}, the manifest says "
                                   f"{manifest[key]!r}")
+    world = manifest.get("world_size")
+    if type(world) is not int or world < 1:
+        raise CheckpointError(f"{d / MANIFEST}: field 'world_size' = {str(world)[:20]}, expected a positive integer")
     return Checkpoint(step=manifest["step"], config_hash=manifest["config_hash"], plan_id=manifest["plan_id"],
-                      tensors=tensors, state=state, config=manifest["config"])
+                      tensors=tensors, state=state, config=manifest["config"], world_size=world)
 
 
 def iter_valid(root: Path, warn: Callable[[str], None] | None = None) -> Iterator[Checkpoint]:

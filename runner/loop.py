@@ -4,6 +4,14 @@ Order at every step boundary: periodic save if due, then the notice check. On a 
 emergency save only if it can finish before the notice's deadline (``policy.emergency_save_fits``); otherwise
 it keeps the last periodic checkpoint. Either way it waits for the save in flight and exits with
 ``ExitCode.PREEMPTED``. Every notice, save, upload, restore and exit goes to the JSON-lines run log.
+
+Under torchrun the same loop trains data-parallel (``runner.dist``): the global batch is the plan's, rank r takes
+rows r, r+W, ... of it and DDP averages the gradients (a rank's loss is weighted by its share of rows when W does
+not divide the batch, so the average is the global batch's gradient at any width). The data position is global,
+so a run resumes at another world size without skipping or repeating a sample, with the same learning rate. Every step boundary agrees on notices
+(one rank's notice stops all at the same step). Rank 0 chooses the checkpoint to resume (the others restore
+that very step), writes the whole state (DDP replicas are identical), the run log and the report; all ranks
+leave through a barrier, so none exits before the last save is committed.
 """
 
 from __future__ import annotations
@@ -18,11 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
-from spotplan.errors import CheckpointError
+from spotplan.errors import CheckpointError, ConfigError
+from spotplan.runner import dist as rdist
 from spotplan.runner.checkpoint import remove_uncommitted
 from spotplan.runner.corpus import DataPosition
+from spotplan.runner.dist import World
 from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
+from spotplan.runner.model import VOCAB_SIZE
 from spotplan.runner.policy import (
     ExitCode,
     IntervalUnit,
@@ -31,8 +44,8 @@ from spotplan.runner.policy import (
     interval_steps,
     should_checkpoint,
 )
-from spotplan.runner.resume import resume
-from spotplan.runner.runlog import RunLog, utc_iso
+from spotplan.runner.resume import restore_step, resume
+from spotplan.runner.runlog import NullLog, RunLog, utc_iso
 from spotplan.runner.signals import (
     DEFAULT_IMDS_ENDPOINT,
     ImdsPoller,
@@ -94,16 +107,32 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog, *,
+def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog | NullLog, world: World, *,
             check_finite: bool) -> tuple[int, DataPosition, str | None, float]:
-    """Restore the newest valid checkpoint (local, else remote); return (step, position, source, seconds)."""
+    """Restore the newest valid checkpoint (local, else remote); return (step, position, source, seconds).
+
+    Rank 0 decides; the other ranks restore the step it chose, or raise the error it met.
+    """
     t0 = time.perf_counter()
-    remove_uncommitted(root)
 
     def warn(msg: str) -> None:
         log.emit(EventKind.RESTORE, ok=False, reason=msg)
 
-    found = resume(job, root, storage, warn, check_finite=check_finite)
+    found, error = None, None
+    if world.is_main:
+        remove_uncommitted(root)
+        try:
+            found = resume(job, root, storage, warn, check_finite=check_finite)
+        except CheckpointError as exc:
+            error = exc
+    decision = rdist.from_main(world, ("error", str(error)) if error else ("step", found.step if found else None,
+                                                                             found.source if found else None))
+    if error is not None:
+        raise error
+    if decision[0] == "error":
+        raise CheckpointError(str(decision[1]))
+    if not world.is_main and decision[1] is not None:
+        found = restore_step(job, root, int(decision[1]), source=str(decision[2]), check_finite=check_finite)
     if found is None:
         return 0, DataPosition(), None, 0.0
     restore_s = time.perf_counter() - t0
@@ -112,17 +141,31 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog, *,
     return found.step, found.position, found.source, restore_s
 
 
-def _train_step(job: Job, position: DataPosition, saver: Saver) -> tuple[float, DataPosition]:
+SINGLE = World()
+
+
+def _train_step(job: Job, position: DataPosition, saver: Saver | None, world: World = SINGLE,
+                module: torch.nn.Module | None = None) -> tuple[float, DataPosition]:
+    """One optimizer step on the global batch; each rank computes its share of the rows. Returns the batch loss."""
     x, y, position = job.corpus.batch(position, job.cfg.batch_size)
     model, opt = job.train.model, job.train.optimizer
-    loss = job.model.loss(x.to(job.device), y.to(job.device))
+    if module is None:
+        loss = job.model.loss(x.to(job.device), y.to(job.device))
+    else:  # through DDP's forward, so that backward all-reduces the gradients
+        x, y = x[world.rank :: world.size], y[world.rank :: world.size]
+        logits = module(x.to(job.device))
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), y.to(job.device).reshape(-1))
+        share = x.shape[0] * world.size / job.cfg.batch_size
+        if share != 1.0:  # uneven split: DDP's mean over ranks of these is the global batch's mean
+            loss = loss * share
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-    saver.fence()  # an async snapshot copies weights and moments while forward/backward only read them
+    if saver is not None:
+        saver.fence()  # an async snapshot copies weights and moments while forward/backward only read them
     opt.step()
     job.train.scheduler.step()
-    return float(loss.item()), position
+    return rdist.mean_over_ranks(world, float(loss.item()), job.device), position
 
 
 class _Runner:
@@ -133,20 +176,32 @@ class _Runner:
         self.plan = opts.plan
         self.root = opts.checkpoint_dir
         self.flag = flag
-        self.device = resolve_device(opts.device)
+        self.world = rdist.world_from_env()
+        self.device = rdist.rank_device(self.world, resolve_device(opts.device))
+        rdist.start(self.world, self.device)
         self.job = build_job(self.plan, model_size=opts.model_size, device=self.device, seed=opts.seed,
                              corpus_bytes=opts.corpus_bytes)
+        if self.job.cfg.batch_size < self.world.size:
+            raise ConfigError(f"batch of {self.job.cfg.batch_size} sequences cannot give each of {self.world.size} "
+                              "processes a row; use fewer processes")
+        self.module: torch.nn.Module | None = None
+        if self.world.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = DistributedDataParallel(self.job.train.model, device_ids=ids)
         zone = self.plan.ladder[0].zone
-        self.log = RunLog(opts.run_log or self.root / "run_log.jsonl",
-                          instance_type=self.plan.ladder[0].instance_type, zone=zone)
-        self.storage = opts.storage or (
+        self.log: RunLog | NullLog = RunLog(
+            opts.run_log or self.root / "run_log.jsonl", instance_type=self.plan.ladder[0].instance_type, zone=zone,
+        ) if self.world.is_main else NullLog()
+        self.storage = (opts.storage or (
             S3Storage(opts.s3_url, endpoint_url=opts.endpoint_url) if opts.s3_url else None
-        )
+        )) if self.world.is_main else None  # rank 0 uploads what rank 0 commits
         self.uploader: Uploader | None = None
         self.tally = _Tally()
         self.step = 0  # the last completed training step
-        self.saver = Saver(self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save
-                           and self.plan.async_save, on_done=self._on_saved)
+        self.saver: Saver | None = Saver(
+            self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save and self.plan.async_save,
+            on_done=self._on_saved,
+        ) if self.world.is_main else None
 
     def _on_saved(self, r: SaveResult) -> None:
         self.log.emit(EventKind.SAVE, step=r.step, kind=r.kind, blocking_s=r.blocking_s, persist_s=r.persist_s,
@@ -161,14 +216,18 @@ class _Runner:
                       reason=r.error)
 
     def _save(self, step: int, position: DataPosition, kind: str) -> None:
+        if self.saver is None:  # not rank 0: the replicas are identical, rank 0 writes the whole state
+            return
         tensors, state = capture(self.job.train, position=position)
         self.saver.save(step=step, kind=kind, tensors=tensors, state=state, config_hash=self.job.config_hash,
-                        plan_id=self.plan.plan_id, config=self.job.config)
+                        plan_id=self.plan.plan_id, config=self.job.config, world_size=self.world.size)
 
     def _handle_notice(self, notice: Notice, step: int, last_saved: int, position: DataPosition) -> str:
         """Emergency save if it fits before the deadline; returns the exit reason."""
         self.log.emit(EventKind.NOTICE, action=notice.action, time=utc_iso(notice.deadline_s),
                       source=notice.source, step=step, sync=True)
+        if self.saver is None:
+            return f"notice from {notice.source} at step {step}: rank 0 saves"
         last = self.saver.last
         need_s = expected_save_s(last.blocking_s if last else None, last.persist_s if last else None, self.plan)
         now = time.time()
@@ -190,7 +249,7 @@ class _Runner:
                                      on_result=self._on_uploaded)
             self.uploader.start()
         poll = self.opts.imds if self.opts.imds is not None else self.plan.ladder[0].market is Market.SPOT
-        if not poll:
+        if not poll or not self.world.is_node_main:  # one poller per node
             return None
         poller = ImdsPoller(self.flag, endpoint=self.opts.imds_endpoint, poll_s=self.plan.notice.imds_poll_s)
         poller.start()
@@ -202,6 +261,10 @@ class _Runner:
             every = interval_steps(self.plan, IntervalUnit.STEPS)
         last_saved = step
         while True:
+            if rdist.any_rank(self.world, self.flag.notice is not None, self.device) and self.flag.notice is None:
+                now = time.time()  # another rank was told: stop at this same step with it
+                self.flag.set(Notice(source="peer", action="terminate", deadline_s=now + self.plan.notice.notice_s,
+                                     received_s=now))
             notice = self.flag.notice
             if notice is not None:
                 return step, ExitCode.PREEMPTED, self._handle_notice(notice, step, last_saved, position)
@@ -210,14 +273,14 @@ class _Runner:
                     self._save(step, position, "final")
                 return step, ExitCode.COMPLETED, f"reached step {step}"
             t0 = time.perf_counter()
-            loss, position = _train_step(self.job, position, self.saver)
+            loss, position = _train_step(self.job, position, self.saver, self.world, self.module)
             self.tally.step_times_s.append(time.perf_counter() - t0)
             self.tally.losses.append(loss)
             step += 1
             self.step = step
             if every is None and len(self.tally.step_times_s) > STEP_TIME_PROBE:
                 measured = statistics.median(self.tally.step_times_s[1:])  # the first step warms caches
-                every = interval_steps(self.plan, IntervalUnit.SECONDS, measured)
+                every = int(rdist.from_main(self.world, interval_steps(self.plan, IntervalUnit.SECONDS, measured)))
             if every is not None and should_checkpoint(step, last_saved, every):
                 self._save(step, position, "periodic")
                 last_saved = step
@@ -225,7 +288,7 @@ class _Runner:
     def run(self) -> RunReport:
         self.log.emit(EventKind.START, step=None)
         seed_everything(self.opts.seed)
-        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log,
+        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log, self.world,
                                                      check_finite=not self.opts.allow_nonfinite)
         poller = self._start_threads()
         end = self.job.total_steps if self.opts.max_steps is None else min(self.opts.max_steps, self.job.total_steps)
@@ -233,7 +296,8 @@ class _Runner:
         self.step = start
         try:
             step, code, reason = self._loop(start, position, max(end, start))
-            self.saver.close()
+            if self.saver is not None:
+                self.saver.close()
             if self.uploader is not None and not self.uploader.drain(self._drain_budget_s()):
                 reason += f"; upload to {self.storage.describe() if self.storage else ''} not finished"
         except CheckpointError as exc:
@@ -250,6 +314,8 @@ class _Runner:
 
     def _report_failure(self, start: int, step: int, source: str | None, restore_s: float, reason: str) -> None:
         """A failed save (disk full, ...) still leaves a report saying how far training got and what is on disk."""
+        if not self.world.is_main:
+            return
         try:
             self._report(start, step, source, restore_s, ExitCode.USER_ERROR, reason)
         except (OSError, ValueError) as exc:  # the disk may be too full even for the report: say so, keep the cause
@@ -272,7 +338,7 @@ class _Runner:
             n_params=sum(p.numel() for p in self.job.model.parameters()),
             state_bytes=sum(t.numel() * t.element_size() for t in tensors.values()), seed=self.opts.seed,
             checkpoint_dir=str(self.root), interval_steps=self._interval_used(),
-            async_save=self.saver.async_save, start_step=start, end_step=end, restored_from=source,
+            async_save=self.saver.async_save if self.saver else self.plan.async_save, start_step=start, end_step=end, restored_from=source,
             restore_s=restore_s if source else None, saves=len(saves),
             save_blocking_s_mean=statistics.fmean(r.blocking_s for r in saves) if saves else None,
             save_persist_s_mean=statistics.fmean(r.persist_s or 0.0 for r in saves) if saves else None,
@@ -281,7 +347,8 @@ class _Runner:
             notice_source=notice.source if notice else None, exit_code=int(code), exit_reason=reason,
             losses=self.tally.losses,
         )
-        report.dump(self.opts.report or self.root / "run_report.json")
+        if self.world.is_main:
+            report.dump(self.opts.report or self.root / "run_report.json")
         return report
 
     def _interval_used(self) -> int:
@@ -299,8 +366,18 @@ def run(opts: RunOptions) -> RunReport:
     flag = NoticeFlag()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     install_signal_handlers(flag, notice_s=opts.plan.notice.notice_s)
+    world, clean = rdist.world_from_env(), False
     try:
-        return _Runner(opts, flag).run()
+        report = _Runner(opts, flag).run()
+        clean = True
+        return report
     finally:
+        # a clean end leaves through a barrier (no rank exits before rank 0's last save is committed); a failure
+        # tears the group down at once, so the other ranks' pending collectives fail instead of waiting
+        rdist.stop(world, clean=clean)
         for s, h in handlers.items():
             signal.signal(s, h)
+        if world.distributed:
+            # torchrun SIGTERMs the ranks still alive as soon as one exits non-zero (75): a rank that is done
+            # must not die of that on its way out, so that every rank reports its own exit code
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -20,7 +20,7 @@ from typing import Any
 
 from spotplan.errors import CheckpointError
 from spotplan.runner import validate
-from spotplan.runner.checkpoint import Checkpoint, ForeignCheckpointError, iter_valid
+from spotplan.runner.checkpoint import Checkpoint, ForeignCheckpointError, iter_valid, load_checkpoint
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import Job
 from spotplan.runner.state import restore
@@ -103,3 +103,15 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
             "move the step directories away to start afresh, or fix them"
         )
     return found
+
+
+def restore_step(job: Job, root: Path, step: int, *, source: str, check_finite: bool = True) -> Resumed:
+    """Load, check and restore exactly ``step`` (the step rank 0 chose, on the other ranks of a distributed run)."""
+    exp = validate.expectation(job.train, n_windows=job.corpus.n_windows, total_steps=job.total_steps)
+    ckpt = load_checkpoint(root / f"step_{step:010d}")
+    if ckpt.config_hash != job.config_hash:
+        raise _foreign(root, ckpt, job)
+    validate.check(ckpt, exp, check_finite=check_finite)
+    position = restore(job.train, ckpt)
+    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
+    return Resumed(step=ckpt.step, position=position, source=source, bytes=n_bytes)

@@ -45,3 +45,10 @@ class RunLog:
             finally:
                 os.close(fd)
         return record
+
+
+class NullLog:
+    """The run log of a rank other than 0: rank 0 alone writes the log (every rank's saves reach it)."""
+
+    def emit(self, event: EventKind, *, sync: bool = False, **fields: Any) -> None:
+        return None

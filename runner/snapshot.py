@@ -128,7 +128,7 @@ class Saver:
 
     def save(
         self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
-        config_hash: str, plan_id: str, config: dict[str, Any] | None = None,
+        config_hash: str, plan_id: str, config: dict[str, Any] | None = None, world_size: int = 1,
     ) -> float:
         """Start a save of ``tensors`` (live) and ``state`` (already a copy); return the seconds blocked so far."""
         t0 = time.perf_counter()
@@ -137,7 +137,7 @@ class Saver:
         if on_cuda:
             tensors = self._buffers.copy(tensors)
         ckpt = Checkpoint(step=step, config_hash=config_hash, plan_id=plan_id, tensors=tensors, state=state,
-                          config=config or {})
+                          config=config or {}, world_size=world_size)
         if not self.async_save:  # --sync-save: training stalls for the whole write
             self._run(ckpt, kind, copy=False, sync_t0=t0)
             self.wait()

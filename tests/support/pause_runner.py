@@ -2,7 +2,8 @@
 
     python -m tests.support.pause_runner POINT N MARKER [--hold HOLD] -- <spotplan run arguments>
 
-The N-th time the runner reaches POINT (counted from 1 over the whole process), this wrapper creates MARKER and
+The N-th time the runner reaches POINT (counted from 1 over the whole process), this wrapper creates MARKER (under
+torchrun MARKER.RANK, one per rank) and
 blocks the thread that got there: for good, or with ``--hold HOLD`` until the test deletes HOLD. The test waits
 for MARKER, then sends SIGKILL (the process dies inside that window) or SIGTERM (and deletes HOLD so the run
 carries on to its next step boundary). Production code has no hook: the points are module functions wrapped
@@ -47,7 +48,9 @@ class Pause:
             hit = self.count == self.n
         if not hit:
             return
-        self.marker.write_text(str(os.getpid()))
+        rank = os.environ.get("RANK")  # under torchrun every rank pauses and says so in MARKER.RANK
+        marker = self.marker if rank is None else self.marker.with_name(f"{self.marker.name}.{rank}")
+        marker.write_text(str(os.getpid()))
         if self.hold is None:
             threading.Event().wait()  # until the test kills the process
         while self.hold.exists():

@@ -1,0 +1,186 @@
+"""The runner under torchrun on CPU (gloo, 2-3 processes): data-parallel training, notices that reach every rank,
+a worker killed without notice, resuming at another world size, and the torchrun line ``recommend`` prints.
+
+Each torchrun is a fresh ``--standalone`` launch bounded by a timeout (restarts happen at the outer level, as
+``../shared/reference/stack.md`` section 8 recommends); interruptions land at a chosen step through
+``tests.support.pause_runner``, never by timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from spotplan.advisor.emit import torchrun_command
+from spotplan.runner import checkpoint as ck
+from spotplan.runner.policy import ExitCode
+from spotplan.schemas.plan import ModelSpec
+from spotplan.schemas.run_report import RunReport
+from tests.support.runner import make_plan, read_log, runner_env, wait_for, write_plan
+
+pytestmark = pytest.mark.distributed
+TORCHRUN_TIMEOUT_S = 240
+STEPS = 60
+
+
+def _torchrun(nproc: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+
+
+def _run_args(plan: Path, root: Path, max_steps: int) -> list[str]:
+    return ["run", str(plan), "--checkpoint-dir", str(root), "--model-size", "tiny", "--device", "cpu", "--no-imds",
+            "--max-steps", str(max_steps)]
+
+
+def _launch(nproc: int, plan: Path, root: Path, max_steps: int = STEPS) -> subprocess.CompletedProcess[str]:
+    cmd = [*_torchrun(nproc), "-m", "spotplan.cli", *_run_args(plan, root, max_steps)]
+    return subprocess.run(cmd, env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S,
+                          check=False)
+
+
+def _paused(nproc: int, plan: Path, root: Path, step: int, marker: Path, hold: Path) -> subprocess.Popen[str]:
+    cmd = [*_torchrun(nproc), "-m", "tests.support.pause_runner", "train", str(step), str(marker), "--hold",
+           str(hold), "--", *_run_args(plan, root, STEPS)]
+    return subprocess.Popen(cmd, env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    try:
+        _, err = proc.communicate(timeout=TORCHRUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    return err
+
+
+def _state(root: Path, step: int) -> ck.Checkpoint:
+    return ck.load_checkpoint(ck.step_dir(root, step))
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An uninterrupted 2-process run of 60 steps: (plan, checkpoint directory)."""
+    d = tmp_path_factory.mktemp("ddp")
+    plan = write_plan(d / "plan.yaml")
+    done = _launch(2, plan, d / "whole")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return plan, d / "whole"
+
+
+def test_two_ranks_train_one_model_and_rank_0_alone_writes(whole: tuple[Path, Path]) -> None:
+    """Data-parallel: one run log and report (rank 0), manifests say world size 2, and the loss curve is the
+    single-process curve up to float reduction order."""
+    plan, root = whole
+    report = RunReport.load(root / "run_report.json")
+    assert report.end_step == STEPS and report.exit_code == 0 and len(report.losses) == STEPS
+    assert json.loads((ck.step_dir(root, STEPS) / ck.MANIFEST).read_text())["world_size"] == 2
+    starts = [e for e in read_log(root / "run_log.jsonl") if e["event"] == "start"]
+    assert len(starts) == 1  # rank 1 writes no log
+    single = subprocess.run([sys.executable, "-m", "spotplan.cli", *_run_args(plan, root.parent / "single", STEPS)],
+                            env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert single.returncode == 0, single.stderr[-2000:]
+    ref = RunReport.load(root.parent / "single" / "run_report.json").losses
+    assert max(abs(a - b) for a, b in zip(ref, report.losses, strict=True)) < 1e-4
+    assert _state(root, STEPS).state["data_position"] == _state(root.parent / "single", STEPS).state["data_position"]
+
+
+def test_a_worker_killed_without_notice_reruns_to_the_same_state(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """SIGKILL to rank 1 at step 35: torchrun fails, a fresh launch resumes from step 30, and the final
+    parameters, optimizer state and loss curve equal the uninterrupted 2-process run's, bit for bit."""
+    plan, ref_root = whole
+    root, marker, hold = tmp_path / "ck", tmp_path / "paused", tmp_path / "hold"
+    hold.touch()
+    proc = _paused(2, plan, root, 36, marker, hold)  # paused before its 36th step: step 35 is done
+    try:
+        wait_for(lambda: Path(f"{marker}.1").exists(), TORCHRUN_TIMEOUT_S, "rank 1 at step 35", proc)
+        os.kill(int(Path(f"{marker}.1").read_text()), signal.SIGKILL)
+        hold.unlink()
+    finally:
+        err = _finish(proc)
+    assert proc.returncode != 0, err[-2000:]
+    rerun = _launch(2, plan, root)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    report = RunReport.load(root / "run_report.json")
+    assert report.start_step == 30 and report.restored_from == "local"
+    a, b = _state(ref_root, STEPS), _state(root, STEPS)
+    assert set(a.tensors) == set(b.tensors)
+    for name in a.tensors:
+        assert torch.equal(a.tensors[name], b.tensors[name]), name
+    assert a.state == b.state
+    assert report.losses == RunReport.load(ref_root / "run_report.json").losses[30:]
+
+
+def test_a_notice_to_one_rank_stops_every_rank_at_the_same_step(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """SIGTERM to rank 1 only: both ranks stop after the same step, rank 0 saves it, every worker exits 75, and
+    the next launch resumes from exactly that step."""
+    plan, _ = whole
+    root, marker, hold = tmp_path / "ck", tmp_path / "paused", tmp_path / "hold"
+    hold.touch()
+    proc = _paused(2, plan, root, 25, marker, hold)
+    try:
+        wait_for(lambda: Path(f"{marker}.1").exists() and Path(f"{marker}.0").exists(), TORCHRUN_TIMEOUT_S,
+                 "both ranks at step 24", proc)
+        os.kill(int(Path(f"{marker}.1").read_text()), signal.SIGTERM)
+        hold.unlink()
+    finally:
+        err = _finish(proc)
+    assert proc.returncode != 0 and err.count("exitcode  : 75") == 2, err[-3000:]  # every worker: 75
+    report = RunReport.load(root / "run_report.json")
+    assert report.exit_code == ExitCode.PREEMPTED and report.end_step == 25, report.exit_reason
+    assert report.notice_source == "peer"  # rank 0 learnt it from rank 1
+    saves = [e for e in read_log(root / "run_log.jsonl") if e["event"] == "save"]
+    assert saves[-1]["kind"] == "emergency" and saves[-1]["step"] == 25
+    rerun = _launch(2, plan, root)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert RunReport.load(root / "run_report.json").start_step == 25
+
+
+def test_a_two_rank_checkpoint_resumes_at_one_and_three_ranks(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """Step 60 of the 2-process run resumes in 1 process and in 3 (4 rows over 3 ranks: weighted shares): both
+    continue the same trajectory from the same data position, the loss keeps falling, and no sample repeats."""
+    plan, ref_root = whole
+    reports = {}
+    for nproc in (1, 3):
+        root = tmp_path / f"w{nproc}"
+        root.mkdir()
+        src = ck.step_dir(ref_root, STEPS)
+        (root / src.name).mkdir()
+        for f in src.iterdir():
+            (root / src.name / f.name).write_bytes(f.read_bytes())
+        done = (subprocess.run([sys.executable, "-m", "spotplan.cli", *_run_args(plan, root, 90)], env=runner_env(),
+                               capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+                if nproc == 1 else _launch(nproc, plan, root, 90))
+        assert done.returncode == 0, done.stderr[-3000:]
+        reports[nproc] = RunReport.load(root / "run_report.json")
+        assert reports[nproc].start_step == STEPS and reports[nproc].end_step == 90
+        assert json.loads((ck.step_dir(root, 90) / ck.MANIFEST).read_text())["world_size"] == nproc
+    a, b = _state(tmp_path / "w1", 90), _state(tmp_path / "w3", 90)
+    assert a.state["data_position"] == b.state["data_position"]  # the global position: nothing skipped or repeated
+    assert max(abs(x - y) for x, y in zip(reports[1].losses, reports[3].losses, strict=True)) < 1e-4
+    earlier = RunReport.load(ref_root / "run_report.json").losses
+    assert sum(reports[3].losses[-10:]) / 10 < sum(earlier[:10]) / 10  # still learning
+
+
+def test_the_printed_torchrun_line_runs_as_printed(tmp_path: Path) -> None:
+    """``recommend``'s torchrun line for a 2-process plan, run verbatim on CPU, trains data-parallel to the end."""
+    model = make_plan().model.model_dump()
+    plan = make_plan(model=ModelSpec(**{**model, "total_steps": 30}))
+    plan.dump(tmp_path / "plan.yaml")
+    line = torchrun_command(plan, gpus_per_node=2, plan_path="plan.yaml")
+    assert line.startswith("torchrun --standalone --nproc_per_node=2 --no-python spotplan run plan.yaml"), line
+    env = runner_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run(shlex.split(line), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    root = tmp_path / "checkpoints"
+    assert RunReport.load(root / "run_report.json").end_step == 30
+    assert json.loads((ck.step_dir(root, 30) / ck.MANIFEST).read_text())["world_size"] == 2
