@@ -39,6 +39,7 @@ from spotplan.runner.fsio import (
     HASH_NAME,
     digest_of,
     fsync_dir,
+    hash_regular,
     is_real_dir,
     is_regular_file,
     loads_bounded,
@@ -61,6 +62,11 @@ DATA_FILES = (TENSORS, STATE)
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_STATE_BYTES = 256 << 20  # param groups and scheduler counters: kilobytes even for 70B models
 _STEP_DIR = re.compile(r"^step_(\d{10})$")
+SAFETENSORS, DCP = "safetensors", "dcp"  # one safetensors file of the whole state; or DCP shards, one per rank
+LAYOUTS = (SAFETENSORS, DCP)
+DCP_METADATA = ".metadata"
+DCP_SHARD = re.compile(r"^__(\d{1,6})_(\d{1,6})\.distcp$")
+MAX_FILES = 1 << 14
 
 
 class ForeignCheckpointError(CheckpointError):
@@ -161,15 +167,45 @@ def write_checkpoint(root: Path, ckpt: Checkpoint) -> CommitInfo:
     digest, n = write_buffers(d / STATE, [text])
     files[STATE] = {HASH_NAME: digest, "bytes": n}
     fsync_dir(d)
+    return _commit(root, d, ckpt, files, SAFETENSORS, t0)
+
+
+def _commit(root: Path, d: Path, ckpt: Checkpoint, files: dict[str, dict[str, Any]], layout: str,
+            t0: float) -> CommitInfo:
     manifest: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "step": ckpt.step, "config_hash": ckpt.config_hash,
-        "config": ckpt.config, "plan_id": ckpt.plan_id, "world_size": ckpt.world_size, "files": files,
+        "config": ckpt.config, "plan_id": ckpt.plan_id, "world_size": ckpt.world_size, "layout": layout,
+        "files": files,
     }
     manifest[MANIFEST_HASH] = manifest_digest(manifest)
     write_atomic(d / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     fsync_dir(root)
     total = sum(int(f["bytes"]) for f in files.values())
     return CommitInfo(step=ckpt.step, path=d, bytes=total, persist_s=time.perf_counter() - t0)
+
+
+def prepare_step(root: Path, step: int) -> Path:
+    """An empty directory for ``step`` (an older copy removed, manifest first): the first act of a sharded save."""
+    root.mkdir(parents=True, exist_ok=True)
+    d = step_dir(root, step)
+    if d.is_symlink() or is_regular_file(d):
+        d.unlink()
+    elif d.exists():
+        remove_step(d)
+    d.mkdir()
+    return d
+
+
+def commit_sharded(root: Path, ckpt: Checkpoint, shards: list[tuple[str, str, int]], t0: float) -> CommitInfo:
+    """Rank 0, after every rank wrote and hashed its DCP shard files (``shards``: name, checksum, bytes):
+    write ``state.json``, fsync the directory, then the manifest last (layout ``dcp``)."""
+    d = step_dir(root, ckpt.step)
+    state = dict(ckpt.state, step=ckpt.step, config_hash=ckpt.config_hash, plan_id=ckpt.plan_id)
+    files = {name: {HASH_NAME: digest, "bytes": n} for name, digest, n in shards}
+    digest, n = write_buffers(d / STATE, [json.dumps(state, sort_keys=True).encode()])
+    files[STATE] = {HASH_NAME: digest, "bytes": n}
+    fsync_dir(d)
+    return _commit(root, d, ckpt, files, DCP, t0)
 
 
 def _check_manifest(d: Path, manifest: Any, expect_step: int | None) -> dict[str, Any]:
@@ -188,9 +224,14 @@ def _check_manifest(d: Path, manifest: Any, expect_step: int | None) -> dict[str
         expect_step = int(m.group(1)) if m else None
     if type(step) is not int or step != expect_step:
         raise CheckpointError(f"{where}: field 'step' = {str(step)[:24]}, expected {expect_step} ({d.name})")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or set(files) != set(DATA_FILES):
+    files, layout = manifest.get("files"), manifest.get("layout")
+    if layout not in LAYOUTS:
+        raise CheckpointError(f"{where}: field 'layout' = {str(layout)[:20]!r}, expected one of {', '.join(LAYOUTS)}")
+    if layout == SAFETENSORS and (not isinstance(files, dict) or set(files) != set(DATA_FILES)):
         raise CheckpointError(f"{where}: field 'files' must list exactly {', '.join(DATA_FILES)}")
+    if layout == DCP and (not isinstance(files, dict) or STATE not in files or len(files) > MAX_FILES
+                          or not all(n == STATE or n == DCP_METADATA or DCP_SHARD.match(n) for n in files)):
+        raise CheckpointError(f"{where}: field 'files' must list {STATE}, {DCP_METADATA} and DCP shard files")
     for name, entry in files.items():
         ok = (isinstance(entry, dict) and type(entry.get("bytes")) is int and entry["bytes"] >= 0
               and isinstance(entry.get(HASH_NAME), str))
@@ -249,10 +290,13 @@ def verify_step(d: Path) -> dict[str, Any]:
     fd = _open_step(d)
     try:
         manifest = _parse_manifest(d, fd)
-        for name in DATA_FILES:
-            entry = manifest["files"][name]
-            _read_file(d, fd, name, expect_bytes=entry["bytes"], digest=entry[HASH_NAME],
-                       max_bytes=MAX_STATE_BYTES if name == STATE else _physical_memory_bytes())
+        for name, entry in manifest["files"].items():
+            try:
+                digest, _ = hash_regular(fd, name, expect_bytes=entry["bytes"])
+            except OSError as exc:
+                raise CheckpointError(f"{d}: cannot read {exc.strerror or exc}") from None
+            if digest != entry[HASH_NAME]:
+                raise CheckpointError(f"{d / name}: checksum does not match {MANIFEST} (torn or corrupted file)")
         return manifest
     finally:
         os.close(fd)
@@ -267,16 +311,25 @@ def load_checkpoint(d: Path, *, expect_step: int | None = None) -> Checkpoint:
     try:
         manifest = _parse_manifest(d, fd, expect_step)
         files = manifest["files"]
-        raw = _read_file(d, fd, TENSORS, expect_bytes=files[TENSORS]["bytes"], digest=files[TENSORS][HASH_NAME],
-                         max_bytes=_physical_memory_bytes())
         text = _read_file(d, fd, STATE, expect_bytes=files[STATE]["bytes"], digest=files[STATE][HASH_NAME],
                           max_bytes=MAX_STATE_BYTES)
+        if manifest["layout"] == DCP:
+            from spotplan.runner.sharded import load_tensors  # torch.distributed.checkpoint only when needed
+
+            try:
+                tensors = load_tensors(d, fd, files, hash_name=HASH_NAME, max_bytes=_physical_memory_bytes())
+            except OSError as exc:
+                raise CheckpointError(f"{d}: cannot read {exc.strerror or exc}") from None
+        else:
+            raw = _read_file(d, fd, TENSORS, expect_bytes=files[TENSORS]["bytes"],
+                             digest=files[TENSORS][HASH_NAME], max_bytes=_physical_memory_bytes())
     finally:
         os.close(fd)
-    try:
-        tensors = decode(raw)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{d / TENSORS}: not a valid safetensors file ({exc}); refusing to load") from None
+    if manifest["layout"] == SAFETENSORS:
+        try:
+            tensors = decode(raw)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{d / TENSORS}: not a valid safetensors file ({exc}); refusing to load") from None
     try:
         state = loads_bounded(text, STATE, max_bytes=MAX_STATE_BYTES)
     except ValueError as exc:

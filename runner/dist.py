@@ -130,3 +130,12 @@ def from_main(world: World, value: object) -> object:
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
+
+
+def gather_to_main(world: World, value: object) -> list[object] | None:
+    """Every rank's ``value``, in rank order, on rank 0 (None elsewhere)."""
+    if not world.distributed:
+        return [value]
+    out: list[object] | None = [None] * world.size if world.is_main else None
+    dist.gather_object(value, out, dst=0)
+    return out

@@ -138,6 +138,35 @@ def read_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None, max
     return buf, digest.hexdigest()
 
 
+def hash_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None) -> tuple[str, int]:
+    """(XXH3-128 hex, bytes) of regular file ``name`` of ``dir_fd``, streamed in slices (no full-size buffer);
+    the same refusals as ``read_regular``."""
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafeFileError(0, f"{name!r}: expected a plain file name")
+    try:
+        fd = os.open(name, _NOFOLLOW_READ, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == getattr(os, "ELOOP", 40):
+            raise UnsafeFileError(exc.errno, f"{name}: a symlink, expected a regular file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(0, f"{name}: not a regular file (mode {stat.filemode(st.st_mode)})")
+        if expect_bytes is not None and st.st_size != expect_bytes:
+            raise UnsafeFileError(0, f"{name}: {st.st_size} bytes on disk, the manifest says {expect_bytes}")
+        os.set_blocking(fd, True)
+        digest, total = xxhash.xxh3_128(), 0
+        while chunk := os.read(fd, CHUNK_BYTES):
+            digest.update(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    if expect_bytes is not None and total != expect_bytes:
+        raise UnsafeFileError(0, f"{name}: changed size while being read")
+    return digest.hexdigest(), total
+
+
 def json_depth(data: bytes | bytearray | memoryview) -> int:
     """Deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count)."""
     raw = np.frombuffer(data, dtype=np.uint8)

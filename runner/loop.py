@@ -9,9 +9,10 @@ Under torchrun the same loop trains data-parallel (``runner.dist``): the global 
 rows r, r+W, ... of it and DDP averages the gradients (a rank's loss is weighted by its share of rows when W does
 not divide the batch, so the average is the global batch's gradient at any width). The data position is global,
 so a run resumes at another world size without skipping or repeating a sample, with the same learning rate. Every step boundary agrees on notices
-(one rank's notice stops all at the same step). Rank 0 chooses the checkpoint to resume (the others restore
-that very step), writes the whole state (DDP replicas are identical), the run log and the report; all ranks
-leave through a barrier, so none exits before the last save is committed.
+(one rank's notice stops all at the same step). Checkpoints are DCP shards (``runner.sharded``): every rank
+writes its share and rank 0 commits the manifest last. Rank 0 chooses the checkpoint to resume (the others
+restore that very step), writes the run log and the report; all ranks leave through a barrier, so none exits
+before the last save is committed.
 """
 
 from __future__ import annotations
@@ -198,10 +199,13 @@ class _Runner:
         self.uploader: Uploader | None = None
         self.tally = _Tally()
         self.step = 0  # the last completed training step
+        # one process: the async Saver (snapshot, then a background persist); under torchrun every rank writes
+        # its DCP shard at the step boundary and rank 0 commits (``_save_sharded``)
         self.saver: Saver | None = Saver(
             self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save and self.plan.async_save,
             on_done=self._on_saved,
-        ) if self.world.is_main else None
+        ) if not self.world.distributed else None
+        self.last_sharded: SaveResult | None = None
 
     def _on_saved(self, r: SaveResult) -> None:
         self.log.emit(EventKind.SAVE, step=r.step, kind=r.kind, blocking_s=r.blocking_s, persist_s=r.persist_s,
@@ -216,27 +220,50 @@ class _Runner:
                       reason=r.error)
 
     def _save(self, step: int, position: DataPosition, kind: str) -> None:
-        if self.saver is None:  # not rank 0: the replicas are identical, rank 0 writes the whole state
+        if self.world.distributed:
+            self._save_sharded(step, position, kind)
             return
+        assert self.saver is not None
         tensors, state = capture(self.job.train, position=position)
         self.saver.save(step=step, kind=kind, tensors=tensors, state=state, config_hash=self.job.config_hash,
                         plan_id=self.plan.plan_id, config=self.job.config, world_size=self.world.size)
 
+    def _save_sharded(self, step: int, position: DataPosition, kind: str) -> None:
+        """Every rank writes its DCP shard; rank 0 gathers the checksums and commits; all leave once committed."""
+        from spotplan.runner.checkpoint import Checkpoint, commit_sharded, prepare_step, prune, step_dir
+        from spotplan.runner.sharded import save_tensors
+
+        t0 = time.perf_counter()
+        tensors, state = capture(self.job.train, position=position)
+        if self.world.is_main:
+            prepare_step(self.root, step)
+        rdist.barrier(self.world)
+        shards = save_tensors(step_dir(self.root, step), step, tensors, None)
+        gathered = rdist.gather_to_main(self.world, (shards, time.perf_counter() - t0))
+        if gathered is not None:
+            ckpt = Checkpoint(step=step, config_hash=self.job.config_hash, plan_id=self.plan.plan_id, tensors={},
+                              state=state, config=self.job.config, world_size=self.world.size)
+            info = commit_sharded(self.root, ckpt, [f for files, _ in gathered for f in files], t0)  # type: ignore[misc]
+            prune(self.root, self.plan.keep_last_k)
+            slowest_write_s = max(float(s) for _, s in gathered)  # type: ignore[misc]
+            self.last_sharded = SaveResult(step=step, kind=kind, blocking_s=time.perf_counter() - t0,
+                                           persist_s=slowest_write_s, bytes=info.bytes, ok=True, path=info.path)
+            self._on_saved(self.last_sharded)
+        rdist.barrier(self.world)  # committed before any rank trains on or exits
+
     def _handle_notice(self, notice: Notice, step: int, last_saved: int, position: DataPosition) -> str:
-        """Emergency save if it fits before the deadline; returns the exit reason."""
+        """Emergency save if it fits before the deadline (rank 0 decides for all); returns the exit reason."""
         self.log.emit(EventKind.NOTICE, action=notice.action, time=utc_iso(notice.deadline_s),
                       source=notice.source, step=step, sync=True)
-        if self.saver is None:
-            return f"notice from {notice.source} at step {step}: rank 0 saves"
-        last = self.saver.last
+        last = self.saver.last if self.saver is not None else self.last_sharded
         need_s = expected_save_s(last.blocking_s if last else None, last.persist_s if last else None, self.plan)
         now = time.time()
         if step == last_saved:
             done = f"step {step} is already checkpointed" if step else "no training step ran yet"
             return f"notice from {notice.source}: {done}"
-        if self.plan.notice.emergency_save and emergency_save_fits(
-            now_s=now, deadline_s=notice.deadline_s, expected_s=need_s
-        ):
+        fits = self.plan.notice.emergency_save and emergency_save_fits(
+            now_s=now, deadline_s=notice.deadline_s, expected_s=need_s)
+        if rdist.from_main(self.world, fits):
             self._save(step, position, "emergency")
             return f"notice from {notice.source}: emergency checkpoint at step {step}"
         left_s = notice.deadline_s - now
@@ -338,7 +365,7 @@ class _Runner:
             n_params=sum(p.numel() for p in self.job.model.parameters()),
             state_bytes=sum(t.numel() * t.element_size() for t in tensors.values()), seed=self.opts.seed,
             checkpoint_dir=str(self.root), interval_steps=self._interval_used(),
-            async_save=self.saver.async_save if self.saver else self.plan.async_save, start_step=start, end_step=end, restored_from=source,
+            async_save=self.saver.async_save if self.saver else False, start_step=start, end_step=end, restored_from=source,
             restore_s=restore_s if source else None, saves=len(saves),
             save_blocking_s_mean=statistics.fmean(r.blocking_s for r in saves) if saves else None,
             save_persist_s_mean=statistics.fmean(r.persist_s or 0.0 for r in saves) if saves else None,

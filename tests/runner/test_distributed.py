@@ -184,3 +184,92 @@ def test_the_printed_torchrun_line_runs_as_printed(tmp_path: Path) -> None:
     root = tmp_path / "checkpoints"
     assert RunReport.load(root / "run_report.json").end_step == 30
     assert json.loads((ck.step_dir(root, 30) / ck.MANIFEST).read_text())["world_size"] == 2
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def _copy_steps(src_root: Path, dst_root: Path, steps: tuple[int, ...]) -> None:
+    dst_root.mkdir()
+    for step in steps:
+        src = ck.step_dir(src_root, step)
+        (dst_root / src.name).mkdir()
+        for f in src.iterdir():
+            (dst_root / src.name / f.name).write_bytes(f.read_bytes())
+
+
+def _replace_metadata(d: Path, blob: bytes) -> None:
+    """Put ``blob`` in place of DCP's .metadata and reseal the manifest: every checksum matches."""
+    from spotplan.runner.fsio import HASH_NAME, digest_of
+
+    (d / ".metadata").write_bytes(blob)
+    manifest = json.loads((d / ck.MANIFEST).read_text())
+    manifest["files"][".metadata"] = {HASH_NAME: digest_of(blob), "bytes": len(blob)}
+    manifest[ck.MANIFEST_HASH] = ck.manifest_digest(manifest)
+    (d / ck.MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_planted_pickle_in_dcp_metadata_never_runs(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """DCP's own reader would unpickle a payload planted in .metadata (shown in a child process); spotplan's
+    allowlist unpickler refuses it, the step is skipped with one line and the run resumes from the step before."""
+    import pickle
+
+    from spotplan.runner.job import build_job
+    from spotplan.runner.loop import RunOptions
+    from spotplan.runner.resume import resume
+
+    _, ref_root = whole
+    root = tmp_path / "ck"
+    _copy_steps(ref_root, root, (50, STEPS))
+    marker, probe = tmp_path / "pwned", tmp_path / "probe"
+    newest = ck.step_dir(root, STEPS)
+    _replace_metadata(newest, pickle.dumps(_Payload(probe)))
+    live = subprocess.run(
+        [sys.executable, "-c", "import sys; from torch.distributed.checkpoint import FileSystemReader; "
+         "FileSystemReader(sys.argv[1]).read_metadata()", str(newest)],
+        env=runner_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert probe.exists(), live.stderr[-1000:]  # the payload is live against an unguarded reader
+    _replace_metadata(newest, pickle.dumps(_Payload(marker)))
+    with pytest.raises(ck.CheckpointError, match="refusing to unpickle"):
+        ck.load_checkpoint(newest)
+    warnings: list[str] = []
+    job = build_job(make_plan(), model_size="tiny", device=torch.device("cpu"), seed=0,
+                    corpus_bytes=RunOptions(plan=make_plan(), checkpoint_dir=root).corpus_bytes)  # as `spotplan run`
+    found = resume(job, root, None, warnings.append)
+    assert found is not None and found.step == 50 and not marker.exists()
+    assert len(warnings) == 1 and "not a DCP metadata type" in warnings[0]
+
+
+def test_dcp_metadata_pointing_outside_the_step_is_refused(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """A well-formed (allowlisted) metadata whose storage item names a file outside the step is refused before
+    DCP opens anything; so is a shard file replaced by a symlink."""
+    import dataclasses
+    import pickle
+
+    from spotplan.runner.sharded import SafeMetadataUnpickler
+
+    _, ref_root = whole
+    root = tmp_path / "ck"
+    _copy_steps(ref_root, root, (STEPS,))
+    d = ck.step_dir(root, STEPS)
+    (tmp_path / "outside.distcp").write_bytes((d / "__0_0.distcp").read_bytes())
+    md = SafeMetadataUnpickler(open(d / ".metadata", "rb")).load()
+    key = next(iter(md.storage_data))
+    md.storage_data[key] = dataclasses.replace(md.storage_data[key], relative_path="../outside.distcp")
+    _replace_metadata(d, pickle.dumps(md))
+    with pytest.raises(ck.CheckpointError, match="points outside"):
+        ck.load_checkpoint(d)
+    shutil_copy = tmp_path / "ck2"
+    _copy_steps(ref_root, shutil_copy, (STEPS,))
+    shard = ck.step_dir(shutil_copy, STEPS) / "__1_0.distcp"
+    shard.unlink()
+    shard.symlink_to(tmp_path / "outside.distcp")
+    with pytest.raises(ck.CheckpointError, match="symlink"):
+        ck.load_checkpoint(ck.step_dir(shutil_copy, STEPS))
