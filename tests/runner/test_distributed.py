@@ -232,8 +232,8 @@ def test_a_planted_pickle_in_dcp_metadata_never_runs(whole: tuple[Path, Path], t
     newest = ck.step_dir(root, STEPS)
     _replace_metadata(newest, pickle.dumps(_Payload(probe)))
     live = subprocess.run(
-        [sys.executable, "-c", "import sys; from torch.distributed.checkpoint import FileSystemReader; "
-         "FileSystemReader(sys.argv[1]).read_metadata()", str(newest)],
+        [sys.executable, "-c", ("import sys; from torch.distributed.checkpoint import FileSystemReader; "
+                                "FileSystemReader(sys.argv[1]).read_metadata()"), str(newest)],
         env=runner_env(), capture_output=True, text=True, timeout=120, check=False)
     assert probe.exists(), live.stderr[-1000:]  # the payload is live against an unguarded reader
     _replace_metadata(newest, pickle.dumps(_Payload(marker)))
@@ -260,7 +260,8 @@ def test_dcp_metadata_pointing_outside_the_step_is_refused(whole: tuple[Path, Pa
     _copy_steps(ref_root, root, (STEPS,))
     d = ck.step_dir(root, STEPS)
     (tmp_path / "outside.distcp").write_bytes((d / "__0_0.distcp").read_bytes())
-    md = SafeMetadataUnpickler(open(d / ".metadata", "rb")).load()
+    with open(d / ".metadata", "rb") as f:
+        md = SafeMetadataUnpickler(f).load()
     key = next(iter(md.storage_data))
     md.storage_data[key] = dataclasses.replace(md.storage_data[key], relative_path="../outside.distcp")
     _replace_metadata(d, pickle.dumps(md))
