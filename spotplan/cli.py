@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +22,7 @@ app = typer.Typer(
     name="spotplan",
     help="Plan, simulate and run ML training on spot and preemptible GPUs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -36,11 +37,34 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spotplan.commands.runner",
     "spotplan.commands.regress",
     "spotplan.commands.dashboard",
+    "spotplan.commands.schema",
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from spotplan import __version__
+
+        typer.echo(f"spotplan {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print spotplan's version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer: no progress, no detail.")]
+    = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="Print more: assumptions and sources (-v = recommend --explain).")]
+    = 0,
+) -> None:
     """Plan, simulate and run ML training on spot and preemptible GPUs."""
+    from spotplan import verbosity
+
+    if quiet and verbose:
+        raise cli_exc.UsageError("-q and -v contradict each other; give one")
+    verbosity.set_level(verbosity.QUIET if quiet else verbose)
 
 
 for _name in COMMAND_MODULES:
@@ -56,6 +80,26 @@ def version() -> None:
 
 
 
+def _flags_without_metavar(command: Any) -> None:
+    """Show on/off flags as ``--json``, not ``--json <bool>``: they take no value (``--json true`` is an error)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = "" if param.metavar is None else param.metavar
+            if getattr(param, "count", False):
+                param.show_default = False
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_metavar(sub)
+
+
 def _usage_line(exc: cli_exc.UsageError) -> str:
     where = exc.ctx.command_path if exc.ctx is not None else "spotplan"
     return f"spotplan: error: {exc.format_message()} (see '{where} --help')"
@@ -69,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     command carries its own message and exit code.
     """
     command = typer.main.get_command(app)
+    _flags_without_metavar(command)
     try:
         result = command.main(args=argv, prog_name="spotplan", standalone_mode=False)
     except cli_exc.NoArgsIsHelpError as exc:  # bare ``spotplan`` or a bare group: its help

@@ -143,7 +143,9 @@ def register(app: typer.Typer) -> None:
         if timeline is not None:
             _write_timeline(mc, timeline)
         if as_json:
-            typer.echo(json.dumps(summary, indent=2))
+            from spotplan.schemas.outputs import OUTPUT_SCHEMA_VERSION
+
+            typer.echo(json.dumps({"schema_version": OUTPUT_SCHEMA_VERSION, **summary}, indent=2))
         else:
             _print_summary(summary)
 
@@ -168,7 +170,9 @@ def register(app: typer.Typer) -> None:
         rep = _interval_report(save_s, mtbf_h, restart_s, work_h, simulate_, runs, seed)
 
         if as_json:
-            typer.echo(json.dumps(rep, indent=2))
+            from spotplan.schemas.outputs import OUTPUT_SCHEMA_VERSION
+
+            typer.echo(json.dumps({"schema_version": OUTPUT_SCHEMA_VERSION, **rep}, indent=2))
             return
         typer.echo(f"Young  √(2δM):          {rep['young_s']:,.1f} s ({rep['young_s'] / 60:.1f} min)")
         typer.echo(f"Daly   eq. 37:          {rep['daly_s']:,.1f} s ({rep['daly_s'] / 60:.1f} min)")

@@ -1,0 +1,129 @@
+"""The JSON documents the CLI prints (``--json``), and the registry that ``spotplan schema NAME`` publishes.
+
+Every document starts with ``schema_version``. The recommend document nests the Plan file contract as it is;
+the price, simulate and interval documents fix their top level and the fields a reader relies on, and allow the
+per-pool or per-activity detail to grow. Units are in field names, as in the file contracts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spotplan.schemas.base import StrictModel
+from spotplan.schemas.baseline import BaselineRecord, ReferenceScenario
+from spotplan.schemas.calibration import Calibration
+from spotplan.schemas.events import RunEvent
+from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
+from spotplan.schemas.run_report import RunReport
+from spotplan.schemas.scenario import Scenario
+
+RECOMMEND_SCHEMA_VERSION = 1
+OUTPUT_SCHEMA_VERSION = 1
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+class BaselineSummary(Expected):
+    """One baseline of ``recommend --json``: its ladder and policy, and its expected figures on the same replays."""
+
+    description: str
+    ladder: list[Pool]
+    checkpoint_interval_s: float = Field(gt=0)
+    recovery_strategy: str
+    compliant: bool = Field(description="Meets the deadline target and the P95 bound, as a plan must.")
+    cut_runs: int = Field(ge=0, description="Runs stopped at the horizon: cost and makespan are then lower bounds.")
+
+
+class NoticeFit(StrictModel):
+    """Whether an emergency save fits one cloud's interruption notice."""
+
+    cloud: str
+    notice_s: float = Field(ge=0)
+    expected_need_s: float = Field(ge=0)
+    worst_need_s: float = Field(ge=0)
+    fits: bool
+    always_fits: bool
+
+
+class RecommendOutput(StrictModel):
+    """``spotplan recommend --json``: the plan, its expected figures, baselines, assumptions, notice and reasons."""
+
+    schema_version: Literal[1] = Field(description="Version of this document's layout.")
+    plan: Plan
+    expected: Expected = Field(description="The plan's expected figures (the same as plan.expected).")
+    baselines: dict[str, BaselineSummary]
+    assumptions: list[Assumption]
+    notice: list[NoticeFit]
+    p95_bound_h: float | None
+    closed_form: dict[str, float | None] = Field(description="Daly's and Young's intervals for the first rung, s.")
+    reasons: list[str]
+    warnings: list[str]
+    interval_sweep: list[dict[str, Any]] = Field(description="Intervals tried, with their scores (null: no value).")
+    torchrun_command: str
+
+
+class OpenDocument(BaseModel):
+    """A printed document whose detail may grow: its named fields are checked, other fields are allowed."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    schema_version: Literal[1] = Field(description="Version of this document's layout.")
+
+
+class PricesOutput(OpenDocument):
+    """``spotplan prices show --json``: one summary per pool of the embedded fit or of a price history."""
+
+    source: str
+    pools: list[dict[str, Any]] = Field(description="One object per pool; prices USD/h, spans days.")
+
+
+class Quantiles(BaseModel):
+    """A simulated distribution: mean and quantiles, with further quantiles and intervals allowed."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    mean: float
+    p50: float
+    p95: float
+    ci95: tuple[float, float] = Field(description="95% confidence interval of the mean.")
+
+
+class SimulateOutput(OpenDocument):
+    """``spotplan simulate --json``: cost and makespan distributions of a scenario, breakdowns and counts."""
+
+    scenario: str
+    runs: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    cost_usd: Quantiles
+    makespan_h: Quantiles
+
+
+class IntervalOutput(OpenDocument):
+    """``spotplan interval --json``: Young's and Daly's intervals, Daly's expected makespan, a simulated sweep."""
+
+    young_s: float = Field(gt=0)
+    daly_s: float = Field(gt=0)
+    expected_makespan_h: float = Field(gt=0)
+
+
+# Name on the command line -> model. File contracts first, then the printed documents.
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "scenario": Scenario,
+    "plan": Plan,
+    "calibration": Calibration,
+    "run-report": RunReport,
+    "run-event": RunEvent,
+    "baseline": BaselineRecord,
+    "reference-scenario": ReferenceScenario,
+    "recommend-output": RecommendOutput,
+    "prices-output": PricesOutput,
+    "simulate-output": SimulateOutput,
+    "interval-output": IntervalOutput,
+}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the contract called ``name`` (a key of :data:`SCHEMAS`)."""
+    model = SCHEMAS[name]
+    return {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema()}
