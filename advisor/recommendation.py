@@ -11,8 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from spotplan.advisor.emit import skypilot_yaml, torchrun_command
+from spotplan.advisor.emit import torchrun_command
 from spotplan.advisor.savecost import NoticeCheck
+from spotplan.advisor.skypilot import skypilot_yaml
+from spotplan.schemas.outputs import RECOMMEND_SCHEMA_VERSION
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 
 
@@ -66,14 +68,15 @@ class Recommendation:
         """The torchrun line that starts ``spotplan run`` with this plan on the reference pool."""
         return torchrun_command(self.plan, gpus_per_node=self.gpus_per_node, plan_path=plan_path)
 
-    def to_skypilot_yaml(self, plan_path: str = "plan.yaml") -> str:
-        """SkyPilot managed-job task YAML for this plan."""
-        return skypilot_yaml(self.plan, gpus_per_node=self.gpus_per_node, plan_path=plan_path)
+    def to_skypilot_yaml(self, plan_file: str = "plan.yaml") -> str:
+        """SkyPilot managed-job task YAML for this plan; ``plan_file`` is the local plan it copies in."""
+        return skypilot_yaml(self.plan, gpus_per_node=self.gpus_per_node, plan_file=plan_file)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document: plan, expected, baselines, assumptions, notice, reasons, sweep."""
         plan = self.plan.model_dump(mode="json")
         return {
+            "schema_version": RECOMMEND_SCHEMA_VERSION,
             "plan": plan,
             "expected": plan["expected"],
             "baselines": {

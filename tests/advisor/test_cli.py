@@ -91,14 +91,15 @@ def test_cli_writes_plan_and_skypilot_files(run_cli, tmp_path: Path) -> None:
     code, out, err = run_cli("recommend", "--model-size", "125M", "--tokens", "2e9", "--runs", "8",
                              "--out", plan_path, "--skypilot", sky_path)
     assert code == 0, err
-    assert "Fallback ladder" in out and "torchrun" in out
+    assert "Fallback ladder" in out and "sky jobs launch" in out
     plan = Plan.load(plan_path)
     assert Plan.model_validate(plan.model_dump(mode="json")) == plan
     plan.dump(tmp_path / "again.yaml")
     assert Plan.load(tmp_path / "again.yaml") == plan
     task = yaml.safe_load(sky_path.read_text())
-    assert task["resources"]["any_of"] and "job_recovery" in task["resources"]
-    assert "/checkpoints" in task["file_mounts"] and "spotplan run plan.yaml" in task["run"]
+    assert task["resources"]["ordered"] and "job_recovery" in task["resources"]
+    assert "/checkpoints" in task["file_mounts"] and "spotplan run /spotplan/plan.yaml" in task["run"]
+    assert Plan.load(Path(task["file_mounts"]["/spotplan/plan.yaml"])) == plan
 
 
 @pytest.mark.parametrize(
