@@ -32,7 +32,7 @@ def test_show_source_one_row_per_zone(run_cli, shared_data) -> None:
         assert p["change_points"] > 300 and 0.9 < p["mean_usd_per_h"] < 1.1 and 0.6 < p["discount"] < 0.72
     code, out, _ = run_cli("prices", "show", "--source", src, "--instance-type", "p3.2xlarge")
     assert code == 0
-    assert sum(line.count("us-east-1") for line in out.splitlines() if "p3.2xlarge" in line) == 4
+    assert sum(1 for line in out.splitlines() if "p3.2xlarge" in line and "us-east-1" in line) == 4
 
 
 def test_show_cache(run_cli, monkeypatch, tmp_path) -> None:
