@@ -22,13 +22,17 @@ PROGRESS_AFTER_S = 1.0  # the bar appears only when the search takes longer than
 @contextmanager
 def progress_reporter(enabled: bool) -> Iterator[Callable[[str], None] | None]:
     """A callback that advances a transient rich progress bar (shown after ~1 s), or None when disabled."""
-    if not enabled:
+    import sys
+
+    # On stderr, and only to a terminal: a transient bar on a pipe leaves a blank line in the summary.
+    if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn(),
-                  transient=True) as bar:
+                  transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("finalists", total=None)
 
         def report(label: str) -> None:
@@ -130,10 +134,50 @@ def _baseline_reasons(result: Any, plan: Plan) -> list[str]:
     return out
 
 
+def _size(n: float) -> str:
+    for div, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if n >= div:
+            return f"{n / div:,.3g} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _same_device(measured: str, gpu_model: str) -> bool:
+    """A CUDA device name ("NVIDIA H100 80GB HBM3") names the catalog's GPU model ("H100", "A100-80GB")."""
+    return gpu_model.split("-")[0].casefold() in measured.casefold()
+
+
+def calibration_note(calibration: Any, pool: PoolOption, costs: SaveCosts) -> str | None:
+    """One line when the calibration was measured elsewhere than the plan runs: device, processes, state size.
+
+    A calibration is measured by one process (``spotplan calibrate``); the plan saves ``costs.bytes_per_node``
+    from ``gpus_per_node`` ranks on each node. None when the device, world and sizes all match.
+    """
+    if calibration is None:
+        return None
+    machine = calibration.machine
+    ranks = pool.nodes * pool.gpus_per_node
+    diffs = []
+    if not _same_device(machine.device, pool.gpu_model):
+        diffs.append(f"on {machine.device}, not {pool.gpu_model}")
+    if ranks != 1:
+        diffs.append(f"by 1 process, not {ranks}")
+    factor = costs.bytes_per_node / calibration.max_measured_bytes
+    if factor > 1:
+        diffs.append(f"with states up to {_size(calibration.max_measured_bytes)}, not {_size(costs.bytes_per_node)} "
+                     f"per node: save times extrapolated {float(f'{factor:.3g}'):,.0f}x beyond the largest measured"
+                     if factor >= 10 else f"per node: save times extrapolated {factor:.2g}x beyond the largest measured")
+    if not diffs:
+        return None
+    return f"calibration measured {'; '.join(diffs)} (fit: a + bytes / bandwidth)"
+
+
 def warnings(result: Any, request: RecommendRequest, costs: SaveCosts, history: Any | None) -> list[str]:
     """Things a user should double-check."""
     out = []
-    if costs.extrapolated:
+    note = calibration_note(request.calibration, result.chosen.config.ladder[0], costs)
+    if note is not None:
+        out.append(note)
+    elif costs.extrapolated:
         out.append("save times are extrapolated beyond the largest calibrated checkpoint size")
     if request.deadline_h is not None and result.chosen.hit_rate < 0.95:
         out.append(f"no configuration meets the {request.deadline_h:g} h deadline in 95% of replays; the plan shown "

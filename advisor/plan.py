@@ -104,9 +104,12 @@ def assumptions(
                    source="request (1.0 = as measured/fitted)"),
         Assumption(name="spot price multiplier", value=request.price_multiplier, source="request (1.0 = as data)"),
     ]
-    if costs.extrapolated:
-        a.append(Assumption(name="calibration extrapolated", value=True,
-                            source="checkpoint larger than the largest calibrated size; save times extrapolated"))
+    if costs.extrapolated and request.calibration is not None:
+        factor = costs.bytes_per_node / request.calibration.max_measured_bytes
+        a.append(Assumption(name="calibration extrapolated", value=round(factor, 3), unit="x largest measured",
+                            source=f"checkpoint bytes per node over the largest calibrated state "
+                                   f"({request.calibration.max_measured_bytes:,} B, measured on "
+                                   f"{request.calibration.machine.device}); save times extrapolated"))
     return a + extra
 
 

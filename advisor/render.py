@@ -1,89 +1,136 @@
-"""Rich summary of a Recommendation: ladder, interval, expected figures, baselines, notice check, reasons.
+"""The ``spotplan recommend`` summary, top-down: the answer, the next commands, then the ladder, baselines, reasons.
 
-Pure layout: every number comes from the Recommendation. Costs USD, makespans hours, intervals minutes.
+Pure layout: every number comes from the Recommendation. Costs USD, makespans hours, intervals minutes. The
+default view fits one screen at 80 columns (no column is cut to "…"); ``explain=True`` (``--explain`` or ``-v``)
+adds the notice check per cloud, every reason and every assumption with its source.
 """
 
 from __future__ import annotations
 
-from rich.console import Console, Group
-from rich.panel import Panel
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from spotplan.advisor.recommendation import Recommendation
-from spotplan.schemas.plan import Distribution, Expected
+from spotplan.advisor.zones import zone_label
+from spotplan.schemas.plan import Distribution, Expected, Market, Pool
 
 
 def _money(x: float) -> str:
     return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
 
 
-def _dist(d: Distribution, fmt: str = "money") -> str:
-    f = _money if fmt == "money" else (lambda v: f"{v:,.1f} h")
-    return f"{f(d.mean)} (P50 {f(d.p50)}, P95 {f(d.p95)})"
+def _hours(h: float) -> str:
+    return f"{h:,.1f} h" if h < 48 else f"{h:,.0f} h ({h / 24:.1f} d)"
+
+
+def _tokens(n: int) -> str:
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if n >= div:
+            return f"{n / div:,.1f}{unit}"
+    return f"{n:,}"
+
+
+def where(p: Pool) -> str:
+    """The rung's place: region and zone, the AZ ID first with the zone name where known."""
+    if p.market is Market.ON_DEMAND or not (p.zone or p.az_id):
+        return p.region
+    return zone_label(p.region, p.zone, p.az_id)
+
+
+def _dist(d: Distribution, fmt: str) -> str:
+    f = _money if fmt == "money" else _hours
+    return f"{f(d.mean)} expected, P95 {f(d.p95)}"
+
+
+def headline_lines(rec: Recommendation) -> list[str]:
+    """What to run, where, how often to checkpoint, and what it costs and takes."""
+    p, e = rec.plan, rec.plan.expected
+    first = p.ladder[0]
+    gang = f"{first.nodes} nodes" if first.nodes > 1 else "1 node"
+    save = ""
+    if e.savings_vs_on_demand is not None and e.on_demand_cost_usd is not None:
+        save = f"; {e.savings_vs_on_demand:.0%} below on-demand ({_money(e.on_demand_cost_usd)})"
+    lines = [
+        (f"spotplan plan {p.plan_id}: {p.model.model_size} {p.model.mode.value}, {_tokens(p.model.tokens)} tokens, "
+         f"{p.model.total_steps:,} steps"),
+        f"  run         {first.instance_type} {first.market.value}, {gang}, {where(first)}",
+        f"              then {len(p.ladder) - 1} fallback rung(s) in order; recovery {p.recovery_strategy}",
+        (f"  checkpoint  every {p.checkpoint_interval_s / 60:.1f} min ({p.checkpoint_interval_steps} steps), "
+         f"keep last {p.keep_last_k}, async (stall {p.save_blocking_s:.1f} s)"),
+        f"  cost        {_dist(e.cost_usd, 'money')}{save}",
+        f"  makespan    {_dist(e.makespan_h, 'h')}",
+    ]
+    if p.deadline_h is not None and e.deadline_hit_rate is not None:
+        lines.append(f"  deadline    {p.deadline_h:g} h, met in {e.deadline_hit_rate:.0%} of {e.runs} replays")
+    if rec.notice_checks:
+        c = rec.notice_checks[0]
+        fit = "fits" if c.fits else "does not fit (periodic only)"
+        lines.append(f"  notice      {c.cloud} {c.notice_s:.0f} s, emergency save ~{c.expected_need_s:.0f} s: {fit}")
+    return lines
+
+
+def next_lines(commands: Sequence[tuple[str, str]]) -> list[str]:
+    """``Next:`` and one command per line, each with what it needs or writes."""
+    out = ["Next:"]
+    for command, note in commands:
+        out.append(f"  {command}")
+        if note:
+            out.append(f"      # {note}")
+    return out
+
+
+def _table(title: str, columns: Sequence[tuple[str, str]]) -> Table:
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+              padding=(0, 1))
+    for name, justify in columns:
+        t.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    return t
 
 
 def ladder_table(rec: Recommendation) -> Table:
-    """One row per rung: order, instance, market, place, price, speed, interruption source."""
-    t = Table(title="Fallback ladder (first rung preferred)", show_lines=False)
-    for col in ("#", "instance", "market", "where", "nodes", "USD/h", "speed", "MTBF", "interruptions from"):
-        t.add_column(col, no_wrap=col in ("instance", "where"))
+    """One row per rung: order, instance (x nodes), market, zone, price of the gang, speed, MTBF."""
+    t = _table("Fallback ladder (tried in this order)", [("#", "right"), ("instance", "left"), ("market", "left"),
+               ("zone", "left"), ("$/h", "right"), ("speed", "right"), ("MTBF", "right")])
     for i, p in enumerate(rec.plan.ladder, 1):
-        where = p.zone or p.az_id or p.region
-        if p.az_id and p.zone:
-            where = f"{p.zone} ({p.az_id})"
-        t.add_row(str(i), p.instance_type, p.market.value, f"{p.region} {where}" if where != p.region else p.region,
-                  str(p.nodes), f"{p.price_usd_per_h * p.nodes:,.2f}", f"{p.throughput_factor:.2f}x",
-                  "-" if p.mtbf_h is None else f"{p.mtbf_h:.1f} h", p.interruption_source.split(":")[0])
+        inst = p.instance_type if p.nodes == 1 else f"{p.nodes}x {p.instance_type}"
+        t.add_row(str(i), inst, p.market.value, where(p), f"{p.price_usd_per_h * p.nodes:,.2f}",
+                  f"{p.throughput_factor:.2f}x", "-" if p.mtbf_h is None else f"{p.mtbf_h:.1f} h")
     return t
+
+
+def _compliance(ok: bool, cut_runs: int) -> str:
+    if ok:
+        return "yes"
+    return f"no, {cut_runs} cut" if cut_runs else "no"
 
 
 def comparison_table(rec: Recommendation) -> Table:
     """The plan and the baselines side by side, on the same replays."""
-    t = Table(title=f"Plan vs baselines (same {rec.plan.expected.runs} replays, seed {rec.plan.expected.seed})")
-    for col in ("option", "cost mean", "cost P50", "cost P95", "makespan P50", "makespan P95", "deadline hit",
-                "compliant"):
-        t.add_column(col, justify="right" if col != "option" else "left")
-    rows: list[tuple[str, Expected, str]] = [("plan", rec.plan.expected, "yes")]
-    rows += [(name, b.expected, "yes" if b.compliant else (f"no, {b.cut_runs} runs cut" if b.cut_runs else "no"))
-             for name, b in rec.baseline_results.items()]
+    e0 = rec.plan.expected
+    t = _table(f"Plan vs baselines (same {e0.runs} replays, seed {e0.seed})",
+               [("option", "left"), ("cost", "right"), ("P95", "right"), ("makespan", "right"), ("P95", "right"),
+                ("deadline", "right"), ("meets", "left")])
+    rows: list[tuple[str, Expected, str]] = [("plan", e0, "yes")]
+    rows += [(name, b.expected, _compliance(b.compliant, b.cut_runs)) for name, b in rec.baseline_results.items()]
+    deadline = rec.plan.deadline_h is not None
+    if not deadline:
+        t.columns.pop(5)  # "deadline": every row would say "-"
     for name, e, ok in rows:
-        hit = "-" if e.deadline_hit_rate is None else f"{e.deadline_hit_rate:.0%}"
-        t.add_row(name, _money(e.cost_usd.mean), _money(e.cost_usd.p50), _money(e.cost_usd.p95),
-                  f"{e.makespan_h.p50:,.1f} h", f"{e.makespan_h.p95:,.1f} h", hit, ok,
-                  style="bold" if name == "plan" else None)
-    if rec.p95_bound_h is not None:
-        t.caption = (f"compliant: deadline hit >= 95% where a deadline is set, and P95 makespan <= {rec.p95_bound_h:,.0f} h;"
-                     " runs cut at 1.5x that limit make cost and makespan lower bounds")
+        hit = ["-" if e.deadline_hit_rate is None else f"{e.deadline_hit_rate:.0%}"] if deadline else []
+        t.add_row(name, _money(e.cost_usd.mean), _money(e.cost_usd.p95), f"{e.makespan_h.mean:,.0f} h",
+                  f"{e.makespan_h.p95:,.0f} h", *hit, ok, style="bold" if name == "plan" else None)
     return t
 
 
-def assumptions_table(rec: Recommendation) -> Table:
-    """Every assumption with value, unit and source."""
-    t = Table(title="Assumptions", show_lines=False)
-    t.add_column("name")
-    t.add_column("value", justify="right")
-    t.add_column("source", overflow="fold", ratio=1)
-    for a in rec.plan.assumptions:
-        v = f"{a.value:,.4g}" if isinstance(a.value, float) else str(a.value)
-        t.add_row(a.name, f"{v} {a.unit}".strip(), a.source)
-    return t
-
-
-def headline(rec: Recommendation) -> Panel:
-    """Interval, keep-last-K, expected figures and savings in a few lines."""
-    p, e = rec.plan, rec.plan.expected
-    save = "" if e.savings_vs_on_demand is None else f", {e.savings_vs_on_demand:.0%} below on-demand"
-    lines = [
-        (f"[bold]{p.model.model_size} {p.model.mode.value}[/], {p.model.tokens:,} tokens, "
-         f"{p.model.total_steps:,} steps of {p.model.global_batch_tokens:,} tokens ({p.model.step_time_s:.1f} s each)"),
-        (f"Checkpoint every [bold]{p.checkpoint_interval_s / 60:.1f} min[/] = {p.checkpoint_interval_steps} steps, "
-         f"keep last {p.keep_last_k}, async save (stall {p.save_blocking_s:.1f} s, persist {p.save_persist_s:.1f} s), "
-         f"restore {p.restore_s:.1f} s"),
-        f"Recovery [bold]{p.recovery_strategy}[/], deadline policy {p.deadline_policy}",
-        f"Expected cost {_dist(e.cost_usd)}{save}",
-        f"Makespan {_dist(e.makespan_h, 'h')}",
-    ]
-    return Panel("\n".join(lines), title=f"spotplan plan {p.plan_id}", expand=False)
+def comparison_note(rec: Recommendation) -> str:
+    """What "meets" means, in one line."""
+    bound = "" if rec.p95_bound_h is None else f"P95 makespan <= {rec.p95_bound_h:,.0f} h"
+    hit = "deadline met in >= 95% of replays" if rec.plan.deadline_h is not None else ""
+    return f"meets: {' and '.join(x for x in (hit, bound) if x) or 'always'}; runs cut at the horizon miss it"
 
 
 def notice_lines(rec: Recommendation) -> list[str]:
@@ -96,14 +143,50 @@ def notice_lines(rec: Recommendation) -> list[str]:
     return out
 
 
-def render(rec: Recommendation, console: Console | None = None) -> None:
-    """Print the whole summary."""
+def assumptions_table(rec: Recommendation) -> Table:
+    """Every assumption with value, unit and source (the source wraps; nothing is cut)."""
+    t = Table(title="Assumptions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    t.add_column("name", overflow="fold")
+    t.add_column("value", justify="right", overflow="fold")
+    t.add_column("source", overflow="fold", ratio=1)
+    for a in rec.plan.assumptions:
+        v = f"{a.value:,.4g}" if isinstance(a.value, float) else (f"{a.value:,}" if isinstance(a.value, int)
+                                                                   and not isinstance(a.value, bool) else str(a.value))
+        t.add_row(a.name, f"{v} {a.unit}".strip(), a.source)
+    return t
+
+
+def _bullets(con: Console, title: str, items: Sequence[str]) -> None:
+    if items:
+        con.print(Text(title, style="bold"))
+        for item in items:
+            con.print(Text(f"- {item}"))
+
+
+def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), explain: bool = False,
+           quiet: bool = False, console: Console | None = None, notes: Sequence[str] = ()) -> None:
+    """Print the summary: headline and next commands; unless quiet, the ladder, baselines and the main reasons."""
     con = console or Console()
-    con.print(headline(rec))
+    for line in headline_lines(rec):
+        con.print(Text(line))
+    for w in [*notes, *rec.warnings]:
+        con.print(Text(f"warning: {w}", style="yellow"))
+    for line in next_lines(commands):
+        con.print(Text(line), soft_wrap=True)  # a command stays one line, to copy whole
+    if quiet:
+        return
+    con.print()
     con.print(ladder_table(rec))
     con.print(comparison_table(rec))
-    con.print(Panel(Group(*notice_lines(rec)), title="Interruption notice", expand=False))
-    con.print(Panel("\n".join(f"- {r}" for r in rec.reasons), title="Why", expand=False))
-    for w in rec.warnings:
-        con.print(f"[yellow]warning:[/] {w}")
+    con.print(Text(comparison_note(rec), style="dim"))
+    reasons = rec.reasons if explain else rec.reasons[:2]
+    con.print()
+    _bullets(con, "Why", reasons)
+    if not explain:
+        con.print(Text("--explain or -v: all reasons, notice per cloud, assumptions, sources", style="dim"))
+        return
+    _bullets(con, "Interruption notice", notice_lines(rec))
+    con.print()
     con.print(assumptions_table(rec))
+    if rec.plan.data_as_of:
+        _bullets(con, "Data as of", [f"{k}: {v}" for k, v in rec.plan.data_as_of.items()])
