@@ -187,7 +187,9 @@ def full_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
         reasons=list(rec.reasons), warnings=list(rec.warnings),
         assumptions=frames.assumptions_frame(list(plan.assumptions)),
         plan_yaml=yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False),
-        skypilot_yaml=rec.to_skypilot_yaml(), torchrun=rec.torchrun_command(),
+        # the task and the command name the plan file as the download button saves it
+        skypilot_yaml=rec.to_skypilot_yaml(f"plan-{plan.plan_id}.yaml"),
+        torchrun=rec.torchrun_command(f"plan-{plan.plan_id}.yaml"),
         scenario_json=rec.scenario.model_dump_json(), fast=quick.fast,
         instance_types=tuple(dict.fromkeys(p.instance_type for p in plan.ladder)),
     )
@@ -268,13 +270,16 @@ def replay(scenario_json: str, runs: int, seed: int) -> frames.ReplayView:
                           elapsed_s=time.perf_counter() - t0)
     s = mc.summary()
     per_run = frames.per_run_frame(results)
-    examples = {name: frames.example(i, simulate_once(cs, run_rng(seed, i), keep_timeline=True))
+    from spotplan.simulator.market.catalog import load_catalog
+
+    names = frames.zone_names(load_catalog())
+    examples = {name: frames.example(i, simulate_once(cs, run_rng(seed, i), keep_timeline=True), names)
                 for name, i in frames.example_picks(per_run).items()}
     summary = {"cost_mean_usd": s["cost_usd"]["mean"], "cost_p95_usd": s["cost_usd"]["p95"],
                "makespan_mean_h": s["makespan_h"]["mean"], "makespan_p95_h": s["makespan_h"]["p95"],
                "interruptions_mean": s["mean_counts"]["interruptions"]}
     return frames.ReplayView(per_run=per_run[["cost_usd", "makespan_h"]], summary=summary, examples=examples,
-                             breakdown=frames.breakdown_frame(s))
+                             breakdown=frames.breakdown_frame(s, names))
 
 
 def remember_replay(view: frames.PlanView, whatif: WhatIf) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from spotplan.advisor.zones import UNIFORM_ZONE_NAMES, zone_label
+
 MAX_PRICE_POOLS = 12  # more lines than this make the price chart unreadable
 
 
@@ -24,10 +26,29 @@ class PriceView:
     warnings: list[str] = field(default_factory=list)
 
 
-def pool_label(instance_type: str, zone: str | None, az_id: str | None = None) -> str:
-    """Short label of a pool: type and zone (AZ ID when the zone name is unknown)."""
-    where = zone or az_id or "region"
+def pool_label(instance_type: str, zone: str | None, az_id: str | None = None, region: str = "") -> str:
+    """Label of a pool: type and place, the AZ ID first with the zone name where known (as in every table)."""
+    where = zone_label(region, zone or None, az_id or None) if (zone or az_id) else (region or "region")
     return f"{instance_type} {where}"
+
+
+def zone_names(catalog: Any) -> dict[str, str]:
+    """AZ ID -> zone name, from the catalog where it has one, else from the uniform mapping."""
+    names = {az: name for zones in catalog.region_zones.values() for name, az in zones if name}
+    for mapping in UNIFORM_ZONE_NAMES.values():
+        for az, name in mapping.items():
+            names.setdefault(az, name)
+    return names
+
+
+def pool_key_label(key: str, names: dict[str, str]) -> str:
+    """A simulator pool key (``p5.48xlarge/spot/use2-az1``) as ``p5.48xlarge spot use2-az1 (us-east-2a)``."""
+    parts = key.split("/")
+    if len(parts) != 3:
+        return key
+    itype, market, where = parts
+    name = names.get(where)
+    return f"{itype} {market} {where} ({name})" if name else f"{itype} {market} {where}"
 
 
 def price_view(table: pd.DataFrame, catalog: Any, instance_types: tuple[str, ...], warnings: list[str]) -> PriceView:
@@ -37,8 +58,8 @@ def price_view(table: pd.DataFrame, catalog: Any, instance_types: tuple[str, ...
     if chosen.empty:
         chosen = table
         note = "the plan's instance types are not in this file; showing every pool in it"
-    labels = [pool_label(t, z, a) for t, z, a in zip(chosen["instance_type"], chosen["zone"], chosen["az_id"],
-                                                      strict=True)]
+    labels = [pool_label(t, z, a, r) for t, z, a, r in zip(chosen["instance_type"], chosen["zone"], chosen["az_id"],
+                                                            chosen["region"], strict=True)]
     prices = pd.DataFrame({"timestamp": chosen["timestamp"].to_numpy(), "pool": labels,
                            "price_usd_per_h": chosen["price_usd_per_h"].to_numpy(dtype=float)})
     busiest = prices["pool"].value_counts().index[:MAX_PRICE_POOLS]
@@ -115,15 +136,27 @@ def marks(young_s: float | None, daly_s: float | None, chosen_s: float) -> dict[
     return out
 
 
+# Column labels of the ladder tables, with units.
+LADDER_COLUMNS = ("Rung", "Instance", "Market", "Region", "Zone (AZ ID, name)", "Nodes", "Price (USD/h per node)",
+                  "Speed (x rung 1)", "MTBF (h per node)", "Interruptions from")
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def _ladder_row(i: int, p: Any, speed: float, mtbf_h: float | None) -> dict[str, Any]:
+    where = zone_label(p.region, p.zone, p.az_id) if p.market.value == "spot" and (p.zone or p.az_id) else "any"
+    return dict(zip(LADDER_COLUMNS, (
+        i, p.instance_type, p.market.value, p.region, where, p.nodes, _money(p.price_usd_per_h), f"{speed:.2f}x",
+        "-" if mtbf_h is None else f"{mtbf_h:,.1f}", p.interruption_source.split(":")[0]), strict=True))
+
+
 def option_ladder_frame(ladder: tuple[Any, ...]) -> pd.DataFrame:
     """The quick plan's ladder (advisor PoolOptions) as a table, first rung first."""
-    return pd.DataFrame([{
-        "rung": i, "instance_type": p.instance_type, "market": p.market.value, "region": p.region,
-        "zone": p.zone or p.az_id or "", "nodes": p.nodes, "price_usd_per_h": round(p.price_usd_per_h, 4),
-        "throughput_factor": round(p.tokens_per_s / ladder[0].tokens_per_s, 3),
-        "interruptions": p.interruption_source if p.mtbf_s is None
-        else f"{p.interruption_source}; MTBF {p.mtbf_s / 3600:.2f} h per instance",
-    } for i, p in enumerate(ladder, 1)])
+    return pd.DataFrame([_ladder_row(i, p, p.tokens_per_s / ladder[0].tokens_per_s,
+                                     None if p.mtbf_s is None else p.mtbf_s / 3600.0)
+                         for i, p in enumerate(ladder, 1)], columns=list(LADDER_COLUMNS))
 
 
 def quick_headline(comparison: pd.DataFrame, interval_s: float, runs: int, seed: int) -> Headline:
@@ -161,18 +194,15 @@ def comparison_frame(plan_expected: Any, baselines: dict[str, Any]) -> pd.DataFr
 
 
 def ladder_frame(ladder: list[Any]) -> pd.DataFrame:
-    """The fallback ladder as a table, first rung first."""
-    return pd.DataFrame([{
-        "rung": i, "instance_type": p.instance_type, "market": p.market.value, "region": p.region,
-        "zone": p.zone or p.az_id or "", "nodes": p.nodes, "price_usd_per_h": p.price_usd_per_h,
-        "throughput_factor": p.throughput_factor, "interruptions": p.interruption_source,
-    } for i, p in enumerate(ladder, 1)])
+    """The fallback ladder (Plan pools) as a table, first rung first."""
+    return pd.DataFrame([_ladder_row(i, p, p.throughput_factor, p.mtbf_h) for i, p in enumerate(ladder, 1)],
+                        columns=list(LADDER_COLUMNS))
 
 
 def assumptions_frame(assumptions: list[Any]) -> pd.DataFrame:
     """Every assumption with its value (as text, the values mix types), unit and source."""
-    return pd.DataFrame([{"name": a.name, "value": str(a.value), "unit": a.unit, "source": a.source}
-                         for a in assumptions], columns=["name", "value", "unit", "source"])
+    return pd.DataFrame([{"Assumption": a.name, "Value": str(a.value), "Unit": a.unit, "Source": a.source}
+                         for a in assumptions], columns=["Assumption", "Value", "Unit", "Source"])
 
 
 # The issue's state names for the simulator's cost buckets (spotplan.simulator.result.CostBucket values).
@@ -221,12 +251,15 @@ def merge_segments(segments: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def timeline_frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def timeline_frames(run: Any, names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """A RunResult's timeline in hours with the issue's state names, its interruptions (bills the cloud ended)
-    and a note. When periodic saves would give more than MAX_SEGMENTS bars they are drawn inside training."""
+    and a note. When periodic saves would give more than MAX_SEGMENTS bars they are drawn inside training.
+    Pools are named as in the ladder table (AZ ID with the zone name from ``names``)."""
     tl = run.timeline_frame()
+    label = {k: pool_key_label(k, names or {}) for k in set(tl["pool"]) | {b.pool for b in run.bills}}
+    label[""] = NO_POOL
     segments = merge_segments(pd.DataFrame({
-        "pool": tl["pool"].replace("", NO_POOL), "state": tl["bucket"].map(STATE_OF_BUCKET),
+        "pool": tl["pool"].map(label), "state": tl["bucket"].map(STATE_OF_BUCKET),
         "start_h": tl["start_s"] / 3600.0, "end_h": tl["end_s"] / 3600.0,
     }))
     note = ""
@@ -235,16 +268,16 @@ def timeline_frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         segments = merge_segments(segments.assign(state=segments["state"].replace("saving", "training")))
         note = f" The {saves:,} periodic saves are drawn inside training at this scale."
     cut = [b for b in run.bills if b.interrupted]
-    interruptions = pd.DataFrame({"pool": [b.pool for b in cut], "time_h": [b.end_s / 3600.0 for b in cut]},
+    interruptions = pd.DataFrame({"pool": [label[b.pool] for b in cut], "time_h": [b.end_s / 3600.0 for b in cut]},
                                  columns=["pool", "time_h"])
     return segments, interruptions, note
 
 
-def breakdown_frame(summary: dict[str, Any]) -> pd.DataFrame:
+def breakdown_frame(summary: dict[str, Any], names: dict[str, str] | None = None) -> pd.DataFrame:
     """Mean cost per run split two ways (by activity, by pool), from a Monte Carlo summary; both sum to the mean."""
     rows = [{"split": "by activity", "part": STATE_OF_BUCKET.get(k, k), "cost_usd": v}
             for k, v in summary["mean_cost_by_activity_usd"].items()]
-    rows += [{"split": "by pool", "part": k or NO_POOL, "cost_usd": v}
+    rows += [{"split": "by pool", "part": pool_key_label(k, names or {}) if k else NO_POOL, "cost_usd": v}
              for k, v in summary["mean_cost_by_pool_usd"].items()]
     return pd.DataFrame(rows, columns=["split", "part", "cost_usd"])
 
@@ -262,9 +295,9 @@ def example_picks(per_run: pd.DataFrame) -> dict[str, int]:
             "most interruptions": int(per_run["interruptions"].idxmax())}
 
 
-def example(i: int, run: Any) -> ReplayExample:
-    """One run (with its timeline) as a Gantt example."""
-    segments, interruptions, note = timeline_frames(run)
+def example(i: int, run: Any, names: dict[str, str] | None = None) -> ReplayExample:
+    """One run (with its timeline) as a Gantt example; ``names`` maps AZ IDs to zone names."""
+    segments, interruptions, note = timeline_frames(run, names)
     caption = (f"Run {i}: ${run.cost_usd:,.0f}, {run.makespan_h:,.1f} h, {run.interruptions} interruptions, "
                f"{run.restarts} restarts, {run.checkpoints:,} checkpoints" + ("" if run.finished else " (unfinished)")
                + "." + note)

@@ -11,15 +11,16 @@ from spotplan.dashboard.inputs import WhatIf
 
 def _metrics(view: PlanView) -> None:
     h = view.headline
-    cols = st.columns(6)
-    cols[0].metric("Expected cost", f"${h.cost_mean_usd:,.0f}", help=f"P50 ${h.cost_p50_usd:,.0f}")
-    cols[1].metric("P95 cost", f"${h.cost_p95_usd:,.0f}")
-    cols[2].metric("Expected makespan", f"{h.makespan_mean_h:,.1f} h", help=f"P50 {h.makespan_p50_h:,.1f} h")
-    cols[3].metric("P95 makespan", f"{h.makespan_p95_h:,.1f} h")
-    cols[4].metric("Checkpoint every", f"{h.interval_s / 60:,.1f} min", help=view.interval_note)
+    # Two rows of three: six metrics side by side cut their labels ("Saving vs on-d...") at common widths.
+    top, bottom = st.columns(3), st.columns(3)
+    top[0].metric("Expected cost", f"${h.cost_mean_usd:,.0f}", help=f"P50 ${h.cost_p50_usd:,.0f}")
+    top[1].metric("P95 cost", f"${h.cost_p95_usd:,.0f}")
     saving = "n/a" if h.saving_vs_on_demand is None else f"{h.saving_vs_on_demand:.0%}"
     hit = "" if h.deadline_hit_rate is None else f"; deadline hit rate {h.deadline_hit_rate:.0%}"
-    cols[5].metric("Saving vs on-demand", saving, help=f"{h.runs} runs, seed {h.seed}{hit}")
+    top[2].metric("Saving vs on-demand", saving, help=f"{h.runs} runs, seed {h.seed}{hit}")
+    bottom[0].metric("Expected makespan", f"{h.makespan_mean_h:,.1f} h", help=f"P50 {h.makespan_p50_h:,.1f} h")
+    bottom[1].metric("P95 makespan", f"{h.makespan_p95_h:,.1f} h")
+    bottom[2].metric("Checkpoint every", f"{h.interval_s / 60:,.1f} min", help=view.interval_note)
 
 
 def render(view: PlanView, whatif: WhatIf) -> None:
