@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from spotplan.errors import CheckpointError, ConfigError
 from spotplan.runner import dist as rdist
-from spotplan.runner.checkpoint import remove_uncommitted
+from spotplan.runner.checkpoint import ForeignCheckpointError, remove_uncommitted
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.dist import World
 from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
@@ -315,11 +315,17 @@ class _Runner:
     def run(self) -> RunReport:
         self.log.emit(EventKind.START, step=None)
         seed_everything(self.opts.seed)
-        start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log, self.world,
-                                                     check_finite=not self.opts.allow_nonfinite)
+        try:
+            start, position, source, restore_s = _resume(self.job, self.root, self.storage, self.log, self.world,
+                                                         check_finite=not self.opts.allow_nonfinite)
+        except CheckpointError as exc:  # said in the log (and the report), for `spotplan launch` and for people
+            self.log.emit(EventKind.EXIT, step=0, exit_code=int(ExitCode.USER_ERROR), reason=str(exc), sync=True)
+            if not isinstance(exc, ForeignCheckpointError):  # that directory's report is another run's: keep it
+                self._report_failure(0, 0, None, 0.0, str(exc))
+            raise
         poller = self._start_threads()
         end = self.job.total_steps if self.opts.max_steps is None else min(self.opts.max_steps, self.job.total_steps)
-        code, reason, step = ExitCode.USER_ERROR, "error", start
+        code, reason, step = ExitCode.FAILED, "failed", start
         self.step = start
         try:
             step, code, reason = self._loop(start, position, max(end, start))
@@ -330,6 +336,9 @@ class _Runner:
         except CheckpointError as exc:
             code, reason, step = ExitCode.USER_ERROR, str(exc), self.step
             self._report_failure(start, step, source, restore_s, reason)
+            raise
+        except Exception as exc:  # a crash or a lost peer: logged as such (exit 1), then the traceback
+            step, reason = self.step, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             raise
         finally:
             if poller is not None:

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     """Process exit codes of ``spotplan run``."""
 
     COMPLETED = 0  # reached the plan's total steps or --max-steps; final checkpoint committed
+    FAILED = 1  # crashed, or lost a peer rank without notice: a relaunch resumes from the newest checkpoint
     USER_ERROR = 2  # bad plan, option, or an unusable checkpoint directory (one line on stderr)
     PREEMPTED = 75  # interruption notice handled (EX_TEMPFAIL): state is in the newest checkpoint; relaunch
 

@@ -78,6 +78,41 @@ def register(app: typer.Typer) -> None:
                    f"exit {result.exit_code}")
         raise typer.Exit(code=result.exit_code)
 
+    @app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def launch_cmd(
+        ctx: typer.Context,
+        plan_path: Annotated[Path, typer.Argument(metavar="PLAN.yaml", help="Plan file from spotplan recommend.")],
+        nproc_per_node: Annotated[
+            int | None, typer.Option(min=1, help="Processes per node (default: the CUDA devices here, else 1).")
+        ] = None,
+        max_attempts: Annotated[int, typer.Option(min=1, max=1000, help="torchrun launches in all.")] = 10,
+        checkpoint_dir: Annotated[Path, typer.Option(help="Local checkpoint directory.")] = Path("checkpoints"),
+        report: Annotated[Path | None, typer.Option(help="RunReport JSON (default CKPT/run_report.json).")] = None,
+        run_log: Annotated[Path | None, typer.Option(help="Run log (default CKPT/run_log.jsonl).")] = None,
+    ) -> None:
+        """Run PLAN.yaml under torchrun on this node and relaunch it after failures until it completes.
+
+        Any other option goes to `spotplan run` (e.g. --max-steps, --model-size, --s3). Exit codes: 0 complete,
+        75 interrupted by a notice (run `spotplan launch` again on the next machine), 2 user error, 1 gave up.
+        """
+        from spotplan.outputs import output_dir, output_file
+        from spotplan.runner.supervise import supervise, torchrun_argv
+        from spotplan.schemas.plan import Plan
+
+        Plan.load(plan_path)  # a bad plan is one line now, not max-attempts failed launches
+        root = output_dir(checkpoint_dir, "--checkpoint-dir").resolve()
+        report = output_file(report or root / "run_report.json", "--report")
+        run_log = output_file(run_log or root / "run_log.jsonl", "--run-log")
+        if nproc_per_node is None:
+            import torch
+
+            nproc_per_node = max(1, torch.cuda.device_count())
+        run_args = [str(plan_path), "--checkpoint-dir", str(root), "--report", str(report), "--run-log",
+                    str(run_log), *ctx.args]
+        code = supervise(torchrun_argv(nproc_per_node=nproc_per_node, run_args=run_args), report, run_log,
+                         max_attempts=max_attempts, echo=typer.echo)
+        raise typer.Exit(code=code)
+
     @app.command("calibrate")
     def calibrate_cmd(
         sizes: Annotated[

@@ -274,3 +274,64 @@ def test_dcp_metadata_pointing_outside_the_step_is_refused(whole: tuple[Path, Pa
     shard.symlink_to(tmp_path / "outside.distcp")
     with pytest.raises(ck.CheckpointError, match="symlink"):
         ck.load_checkpoint(ck.step_dir(shutil_copy, STEPS))
+
+
+def _worker_pid(marker: str, rank: int) -> int | None:
+    """The pid of the torchrun worker of ``rank`` whose command line mentions ``marker`` (from /proc)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in b" ".join(cmdline) and f"RANK={rank}".encode() in env and b"run" in cmdline:
+            if any(a.endswith(b"spotplan.cli") for a in cmdline) and f"LOCAL_RANK={rank}".encode() in env:
+                return int(proc.name)
+    return None
+
+
+def test_launch_relaunches_after_a_worker_dies_and_completes(whole: tuple[Path, Path], tmp_path: Path) -> None:
+    """``spotplan launch``: a worker SIGKILLed after the first checkpoint fails the attempt; the supervisor
+    launches again, the run resumes from the newest checkpoint and ends bit-identical to an uninterrupted run."""
+    plan, ref_root = whole
+    root = tmp_path / "launched"
+    cmd = [sys.executable, "-m", "spotplan.cli", "launch", str(plan), "--nproc-per-node", "2", "--max-attempts", "3",
+           "--checkpoint-dir", str(root), "--model-size", "tiny", "--device", "cpu", "--no-imds",
+           "--max-steps", str(STEPS)]
+    proc = subprocess.Popen(cmd, env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(e["event"] == "save" for e in read_log(root / "run_log.jsonl")), TORCHRUN_TIMEOUT_S,
+                 "the first checkpoint", proc)
+        pid = _worker_pid(str(root), 1)
+        assert pid is not None, "rank 1's worker not found"
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=2 * TORCHRUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, (out[-2000:], err[-2000:])
+    assert "attempt 1/3 failed" in out and "run complete after 2 attempt(s)" in out, out
+    a, b = _state(ref_root, STEPS), _state(root, STEPS)
+    for name in a.tensors:
+        assert torch.equal(a.tensors[name], b.tensors[name]), name
+    restores = [e for e in read_log(root / "run_log.jsonl") if e["event"] == "restore" and e.get("ok")]
+    assert len(restores) == 1 and restores[0]["step"] >= 10
+
+
+def test_launch_stops_at_once_on_a_user_error(tmp_path: Path) -> None:
+    """A checkpoint directory of another configuration: one attempt, exit 2, the reason shown; no relaunch loop."""
+    plan = write_plan(tmp_path / "plan.yaml")
+    root = tmp_path / "ck"
+    first = subprocess.run([sys.executable, "-m", "spotplan.cli", *_run_args(plan, root, 10)], env=runner_env(),
+                           capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert first.returncode == 0, first.stderr
+    cmd = [sys.executable, "-m", "spotplan.cli", "launch", str(plan), "--nproc-per-node", "2", "--checkpoint-dir",
+           str(root), "--model-size", "tiny", "--device", "cpu", "--no-imds", "--max-steps", "20", "--seed", "7"]
+    done = subprocess.run(cmd, env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S,
+                          check=False)
+    assert done.returncode == 2, (done.stdout[-2000:], done.stderr[-2000:])
+    assert "launch: stopped:" in done.stdout and "seed: checkpoint 0, this run 7" in done.stdout
+    assert done.stdout.count("launch:") == 1
