@@ -286,9 +286,9 @@ def _worker_pid(marker: str, rank: int) -> int | None:
             env = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker.encode() in b" ".join(cmdline) and f"RANK={rank}".encode() in env and b"run" in cmdline:
-            if any(a.endswith(b"spotplan.cli") for a in cmdline) and f"LOCAL_RANK={rank}".encode() in env:
-                return int(proc.name)
+        ours = marker.encode() in b" ".join(cmdline) and any(a.endswith(b"spotplan.cli") for a in cmdline)
+        if ours and b"run" in cmdline and f"RANK={rank}".encode() in env and f"LOCAL_RANK={rank}".encode() in env:
+            return int(proc.name)
     return None
 
 
