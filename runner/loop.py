@@ -24,6 +24,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -55,6 +56,9 @@ from spotplan.runner.signals import (
     install_signal_handlers,
 )
 from spotplan.runner.snapshot import Saver, SaveResult
+
+if TYPE_CHECKING:
+    from spotplan.runner.sharded import ShardedSaver
 from spotplan.runner.state import capture
 from spotplan.runner.storage import S3Storage, Storage, Uploader, UploadResult
 from spotplan.schemas.events import EventKind
@@ -145,7 +149,7 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog | NullLog
 SINGLE = World()
 
 
-def _train_step(job: Job, position: DataPosition, saver: Saver | None, world: World = SINGLE,
+def _train_step(job: Job, position: DataPosition, saver: Saver | ShardedSaver | None, world: World = SINGLE,
                 module: torch.nn.Module | None = None) -> tuple[float, DataPosition]:
     """One optimizer step on the global batch; each rank computes its share of the rows. Returns the batch loss."""
     x, y, position = job.corpus.batch(position, job.cfg.batch_size)
@@ -199,13 +203,18 @@ class _Runner:
         self.uploader: Uploader | None = None
         self.tally = _Tally()
         self.step = 0  # the last completed training step
-        # one process: the async Saver (snapshot, then a background persist); under torchrun every rank writes
-        # its DCP shard at the step boundary and rank 0 commits (``_save_sharded``)
-        self.saver: Saver | None = Saver(
-            self.root, keep_last_k=self.plan.keep_last_k, async_save=not opts.sync_save and self.plan.async_save,
-            on_done=self._on_saved,
-        ) if not self.world.distributed else None
-        self.last_sharded: SaveResult | None = None
+        # one process: the Saver (snapshot, then a background persist of one safetensors file); under torchrun
+        # the ShardedSaver (every rank writes its DCP shard, rank 0 commits): both at most one save in flight
+        async_save = not opts.sync_save and self.plan.async_save
+        self.saver: Saver | ShardedSaver
+        if self.world.distributed:
+            from spotplan.runner.sharded import ShardedSaver
+
+            self.saver = ShardedSaver(self.root, rank=self.world.rank, keep_last_k=self.plan.keep_last_k,
+                                      async_save=async_save, on_done=self._on_saved)
+        else:
+            self.saver = Saver(self.root, keep_last_k=self.plan.keep_last_k, async_save=async_save,
+                               on_done=self._on_saved)
 
     def _on_saved(self, r: SaveResult) -> None:
         self.log.emit(EventKind.SAVE, step=r.step, kind=r.kind, blocking_s=r.blocking_s, persist_s=r.persist_s,
@@ -220,42 +229,15 @@ class _Runner:
                       reason=r.error)
 
     def _save(self, step: int, position: DataPosition, kind: str) -> None:
-        if self.world.distributed:
-            self._save_sharded(step, position, kind)
-            return
-        assert self.saver is not None
         tensors, state = capture(self.job.train, position=position)
         self.saver.save(step=step, kind=kind, tensors=tensors, state=state, config_hash=self.job.config_hash,
                         plan_id=self.plan.plan_id, config=self.job.config, world_size=self.world.size)
-
-    def _save_sharded(self, step: int, position: DataPosition, kind: str) -> None:
-        """Every rank writes its DCP shard; rank 0 gathers the checksums and commits; all leave once committed."""
-        from spotplan.runner.checkpoint import Checkpoint, commit_sharded, prepare_step, prune, step_dir
-        from spotplan.runner.sharded import save_tensors
-
-        t0 = time.perf_counter()
-        tensors, state = capture(self.job.train, position=position)
-        if self.world.is_main:
-            prepare_step(self.root, step)
-        rdist.barrier(self.world)
-        shards = save_tensors(step_dir(self.root, step), step, tensors, None)
-        gathered = rdist.gather_to_main(self.world, (shards, time.perf_counter() - t0))
-        if gathered is not None:
-            ckpt = Checkpoint(step=step, config_hash=self.job.config_hash, plan_id=self.plan.plan_id, tensors={},
-                              state=state, config=self.job.config, world_size=self.world.size)
-            info = commit_sharded(self.root, ckpt, [f for files, _ in gathered for f in files], t0)  # type: ignore[misc]
-            prune(self.root, self.plan.keep_last_k)
-            slowest_write_s = max(float(s) for _, s in gathered)  # type: ignore[misc]
-            self.last_sharded = SaveResult(step=step, kind=kind, blocking_s=time.perf_counter() - t0,
-                                           persist_s=slowest_write_s, bytes=info.bytes, ok=True, path=info.path)
-            self._on_saved(self.last_sharded)
-        rdist.barrier(self.world)  # committed before any rank trains on or exits
 
     def _handle_notice(self, notice: Notice, step: int, last_saved: int, position: DataPosition) -> str:
         """Emergency save if it fits before the deadline (rank 0 decides for all); returns the exit reason."""
         self.log.emit(EventKind.NOTICE, action=notice.action, time=utc_iso(notice.deadline_s),
                       source=notice.source, step=step, sync=True)
-        last = self.saver.last if self.saver is not None else self.last_sharded
+        last = self.saver.last
         need_s = expected_save_s(last.blocking_s if last else None, last.persist_s if last else None, self.plan)
         now = time.time()
         if step == last_saved:
@@ -329,8 +311,7 @@ class _Runner:
         self.step = start
         try:
             step, code, reason = self._loop(start, position, max(end, start))
-            if self.saver is not None:
-                self.saver.close()
+            self.saver.close()
             if self.uploader is not None and not self.uploader.drain(self._drain_budget_s()):
                 reason += f"; upload to {self.storage.describe() if self.storage else ''} not finished"
         except CheckpointError as exc:
@@ -374,7 +355,7 @@ class _Runner:
             n_params=sum(p.numel() for p in self.job.model.parameters()),
             state_bytes=sum(t.numel() * t.element_size() for t in tensors.values()), seed=self.opts.seed,
             checkpoint_dir=str(self.root), interval_steps=self._interval_used(),
-            async_save=self.saver.async_save if self.saver else False, start_step=start, end_step=end, restored_from=source,
+            async_save=self.saver.async_save, start_step=start, end_step=end, restored_from=source,
             restore_s=restore_s if source else None, saves=len(saves),
             save_blocking_s_mean=statistics.fmean(r.blocking_s for r in saves) if saves else None,
             save_persist_s_mean=statistics.fmean(r.persist_s or 0.0 for r in saves) if saves else None,

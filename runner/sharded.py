@@ -20,6 +20,8 @@ import io
 import math
 import os
 import pickle
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,17 @@ from torch.distributed.checkpoint.filesystem import FileSystemReader, FileSystem
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta, TensorStorageMetadata
 
 from spotplan.errors import CheckpointError
-from spotplan.runner.checkpoint import DCP_METADATA, DCP_SHARD
+from spotplan.runner.checkpoint import (
+    DCP_METADATA,
+    DCP_SHARD,
+    Checkpoint,
+    commit_sharded,
+    prepare_step,
+    prune,
+    step_dir,
+)
 from spotplan.runner.fsio import hash_regular, open_dir_nofollow, read_regular
+from spotplan.runner.snapshot import SaveResult
 
 METADATA = DCP_METADATA
 SHARD = DCP_SHARD
@@ -143,18 +154,97 @@ def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_nam
     return tensors
 
 
-def save_tensors(d: Path, step: int, tensors: dict[str, torch.Tensor], group: Any) -> list[tuple[str, str, int]]:
-    """Every rank: write this rank's shard of ``tensors`` into ``d`` (rank 0 also ``.metadata``) and return
-    (file name, XXH3-128, bytes) of the files this rank wrote, read back from disk once."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dcp.save(tensors, storage_writer=_Writer(d, step), process_group=group)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    fd = open_dir_nofollow(d)
-    try:
-        mine = sorted(n for n in os.listdir(fd) if (m := SHARD.match(n)) and int(m.group(1)) == rank)
-        if rank == 0:
-            mine.append(METADATA)
-        return [(name, *hash_regular(fd, name)) for name in mine]
-    finally:
-        os.close(fd)
+class ShardedSaver:
+    """DCP saves from every rank with at most one in flight; rank 0 commits each one when all shards are written.
+
+    ``save`` waits for the previous save, then (async) lets DCP copy the state into CPU memory and returns: DCP
+    writes the shards in its background thread while training goes on, and a commit thread on every rank then
+    hashes that rank's files, gathers the checksums to rank 0, which writes ``state.json`` and the manifest (and
+    prunes), and meets the other ranks at a barrier. Those threads use their own gloo process group, so they never
+    interleave with DDP's collectives on the training thread. A failure anywhere is raised by the next ``wait()``.
+    Sync (``async_save=False``): the same steps on the training thread before ``save`` returns.
+    """
+
+    def __init__(self, root: Path, *, rank: int, keep_last_k: int, async_save: bool,
+                 on_done: Any | None = None) -> None:
+        self.root, self.rank, self.keep_last_k, self.async_save = root, rank, keep_last_k, async_save
+        self._on_done = on_done
+        self._group = dist.new_group(backend="gloo")  # checkpoint traffic only, never DDP's
+        self._thread: threading.Thread | None = None
+        self._error: str | None = None
+        self.last: SaveResult | None = None
+
+    def fence(self) -> float:
+        """Nothing to wait for: DCP copies the state into CPU memory before ``save`` returns."""
+        return 0.0
+
+    def wait(self) -> float:
+        """Wait for the save in flight; raise CheckpointError if it failed. Returns the seconds waited."""
+        t0 = time.perf_counter()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise CheckpointError(error)
+        return time.perf_counter() - t0
+
+    def save(self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
+             config_hash: str, plan_id: str, config: dict[str, Any], world_size: int) -> float:
+        """Start (or, sync, do) a save of ``tensors`` and ``state``; returns the seconds training was blocked."""
+        t0 = time.perf_counter()
+        self.wait()
+        d = step_dir(self.root, step)
+        if self.rank == 0:
+            prepare_step(self.root, step)
+        dist.barrier(group=self._group)
+        ckpt = Checkpoint(step=step, config_hash=config_hash, plan_id=plan_id, tensors={}, state=state,
+                          config=config, world_size=world_size)
+        writer = _Writer(d, step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.async_save:
+                future = dcp.async_save(tensors, storage_writer=writer, process_group=self._group)
+            else:
+                dcp.save(tensors, storage_writer=writer, process_group=self._group)
+                future = None
+        blocked_s = time.perf_counter() - t0
+        args = (ckpt, kind, future, t0, blocked_s)
+        if future is None:
+            self._commit(*args)
+            self.wait()
+            return time.perf_counter() - t0
+        self._thread = threading.Thread(target=self._commit, args=args, name=f"dcp-commit-{step}", daemon=True)
+        self._thread.start()
+        return blocked_s
+
+    def _commit(self, ckpt: Checkpoint, kind: str, future: Any, t0: float, blocked_s: float) -> None:
+        d = step_dir(self.root, ckpt.step)
+        try:
+            if future is not None:
+                future.result()
+            fd = open_dir_nofollow(d)
+            try:
+                mine = sorted(n for n in os.listdir(fd) if (m := SHARD.match(n)) and int(m.group(1)) == self.rank)
+                if self.rank == 0:
+                    mine.append(METADATA)
+                files = [(name, *hash_regular(fd, name)) for name in mine]
+            finally:
+                os.close(fd)
+            gathered: list[Any] | None = [None] * dist.get_world_size(self._group) if self.rank == 0 else None
+            dist.gather_object((files, time.perf_counter() - t0), gathered, dst=0, group=self._group)
+            if gathered is not None:
+                info = commit_sharded(self.root, ckpt, [f for fs, _ in gathered for f in fs], t0)
+                prune(self.root, self.keep_last_k)
+                persist_s = max(float(s) for _, s in gathered)
+                self.last = SaveResult(step=ckpt.step, kind=kind, blocking_s=blocked_s, persist_s=persist_s,
+                                       bytes=info.bytes, ok=True, path=info.path)
+                if self._on_done is not None:
+                    self._on_done(self.last)
+            dist.barrier(group=self._group)  # every rank knows the step is committed
+        except Exception as exc:  # noqa: BLE001 - surfaced by the next wait(), never swallowed
+            self._error = f"sharded save of step {ckpt.step} to {self.root} failed: {exc}"
+
+    def close(self) -> None:
+        """Wait for the last save; raise if it failed."""
+        self.wait()
