@@ -149,6 +149,25 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog | NullLog
 SINGLE = World()
 
 
+def prior_losses(report_path: Path, config_hash: str, start: int) -> tuple[int, list[float]]:
+    """(step of the first loss, losses up to ``start``) from the report the previous invocation left.
+
+    That report is read as untrusted input (schema-validated); it counts only when it is of this configuration
+    and its losses run without a gap from its ``losses_from_step`` to its ``end_step`` and reach ``start``.
+    Otherwise the curve starts at ``start + 1``.
+    """
+    if start == 0:
+        return 1, []
+    try:
+        prev = RunReport.load(report_path)
+    except ConfigError:
+        return start + 1, []
+    first, n = prev.losses_from_step, len(prev.losses)
+    if prev.config_hash != config_hash or first + n - 1 != prev.end_step or not first <= start + 1 <= first + n:
+        return start + 1, []
+    return first, prev.losses[: start - first + 1]
+
+
 def _train_step(job: Job, position: DataPosition, saver: Saver | ShardedSaver | None, world: World = SINGLE,
                 module: torch.nn.Module | None = None) -> tuple[float, DataPosition]:
     """One optimizer step on the global batch; each rank computes its share of the rows. Returns the batch loss."""
@@ -195,7 +214,8 @@ class _Runner:
             self.module = DistributedDataParallel(self.job.train.model, device_ids=ids)
         zone = self.plan.ladder[0].zone
         self.log: RunLog | NullLog = RunLog(
-            opts.run_log or self.root / "run_log.jsonl", instance_type=self.plan.ladder[0].instance_type, zone=zone,
+            opts.run_log or self.root / "run_log.jsonl", plan_instance_type=self.plan.ladder[0].instance_type,
+            plan_zone=zone,
         ) if self.world.is_main else NullLog()
         self.storage = (opts.storage or (
             S3Storage(opts.s3_url, endpoint_url=opts.endpoint_url) if opts.s3_url else None
@@ -203,6 +223,7 @@ class _Runner:
         self.uploader: Uploader | None = None
         self.tally = _Tally()
         self.step = 0  # the last completed training step
+        self.prior: tuple[int, list[float]] = (1, [])  # earlier invocations' losses (see prior_losses)
         # one process: the Saver (snapshot, then a background persist of one safetensors file); under torchrun
         # the ShardedSaver (every rank writes its DCP shard, rank 0 commits): both at most one save in flight
         async_save = not opts.sync_save and self.plan.async_save
@@ -260,7 +281,8 @@ class _Runner:
         poll = self.opts.imds if self.opts.imds is not None else self.plan.ladder[0].market is Market.SPOT
         if not poll or not self.world.is_node_main:  # one poller per node
             return None
-        poller = ImdsPoller(self.flag, endpoint=self.opts.imds_endpoint, poll_s=self.plan.notice.imds_poll_s)
+        poller = ImdsPoller(self.flag, endpoint=self.opts.imds_endpoint, poll_s=self.plan.notice.imds_poll_s,
+                            on_identity=self.log.set_machine)
         poller.start()
         return poller
 
@@ -305,6 +327,8 @@ class _Runner:
             if not isinstance(exc, ForeignCheckpointError):  # that directory's report is another run's: keep it
                 self._report_failure(0, 0, None, 0.0, str(exc))
             raise
+        self.prior = prior_losses(self.opts.report or self.root / "run_report.json", self.job.config_hash, start) \
+            if self.world.is_main else (start + 1, [])
         poller = self._start_threads()
         end = self.job.total_steps if self.opts.max_steps is None else min(self.opts.max_steps, self.job.total_steps)
         code, reason, step = ExitCode.FAILED, "failed", start
@@ -362,7 +386,7 @@ class _Runner:
             step_time_s_median=statistics.median(self.tally.step_times_s) if self.tally.step_times_s else None,
             last_committed_step=max((r.step for r in saves), default=start if source else None),
             notice_source=notice.source if notice else None, exit_code=int(code), exit_reason=reason,
-            losses=self.tally.losses,
+            losses=[*self.prior[1], *self.tally.losses], losses_from_step=self.prior[0],
         )
         if self.world.is_main:
             report.dump(self.opts.report or self.root / "run_report.json")

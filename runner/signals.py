@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -31,6 +33,10 @@ INSTANCE_ACTION_PATH = "/latest/meta-data/spot/instance-action"
 MAX_BODY_BYTES = 4096  # an instance-action document is ~60 bytes, a token 56
 MAX_TIME_CHARS = 64
 ACTIONS = ("terminate", "stop", "hibernate")  # AWS's spot instance-action values
+INSTANCE_TYPE_PATH = "/latest/meta-data/instance-type"
+ZONE_PATH = "/latest/meta-data/placement/availability-zone"
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+[a-z]$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,8 +123,9 @@ class ImdsPoller(threading.Thread):
     """Daemon thread polling the IMDSv2 spot instance-action document until a notice arrives or ``stop()``."""
 
     def __init__(self, flag: NoticeFlag, *, endpoint: str = DEFAULT_IMDS_ENDPOINT, poll_s: float = 5.0,
-                 timeout_s: float = 1.0) -> None:
+                 timeout_s: float = 1.0, on_identity: Callable[[str | None, str | None], None] | None = None) -> None:
         super().__init__(name="imds-poller", daemon=True)
+        self.on_identity = on_identity  # told the machine's instance type and zone once, before the first poll
         self.flag = flag
         self.endpoint = endpoint.rstrip("/")
         self.poll_s = poll_s
@@ -141,6 +148,25 @@ class ImdsPoller(threading.Thread):
         if not token or not token.isprintable():
             raise ValueError("IMDS token endpoint returned an empty or non-printable token")
         return token
+
+    def _get(self, path: str) -> bytes:
+        if self._token is None:
+            self._token = self._fetch_token()
+        req = urllib.request.Request(f"{self.endpoint}{path}", headers={"X-aws-ec2-metadata-token": self._token})
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            return _read_bounded(resp)
+
+    def identity(self) -> tuple[str | None, str | None]:
+        """(instance type, availability zone) from instance metadata, each None when unknown or malformed."""
+        out: list[str | None] = []
+        for path, pattern in ((INSTANCE_TYPE_PATH, _INSTANCE_TYPE), (ZONE_PATH, _ZONE)):
+            try:
+                text = self._get(path).decode("ascii", errors="replace").strip()
+            except Exception as exc:  # noqa: BLE001 - off EC2, refused, malformed: unknown, and said once
+                self._failed(exc)
+                text = ""
+            out.append(text if pattern.match(text) else None)
+        return out[0], out[1]
 
     def poll_once(self) -> Notice | None:
         """One token-authenticated GET; None on 404 (no notice)."""
@@ -173,6 +199,8 @@ class ImdsPoller(threading.Thread):
             log.warning("IMDS %s sent a bad instance-action document (%s); still polling", self.endpoint, exc)
 
     def run(self) -> None:
+        if self.on_identity is not None:
+            self.on_identity(*self.identity())
         while not self._stop_event.is_set():
             try:
                 notice = self.poll_once()

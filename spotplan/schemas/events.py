@@ -29,8 +29,11 @@ class RunEvent(StrictModel):
 
     event: EventKind
     ts_utc: str = Field(description="ISO-8601 UTC time the event was recorded.")
-    instance_type: str | None = None
-    zone: str | None = None
+    instance_type: str | None = Field(default=None, description="The machine's type, from instance metadata where "
+                                      "known (AWS IMDS); absent elsewhere.")
+    zone: str | None = Field(default=None, description="The machine's availability zone, from instance metadata.")
+    plan_instance_type: str | None = Field(default=None, description="Instance type of the plan's first rung.")
+    plan_zone: str | None = Field(default=None, description="Zone of the plan's first rung.")
     # notice (IMDS instance-action shape)
     action: str | None = Field(default=None, description="terminate, stop or hibernate.")
     time: str | None = Field(default=None, description="ISO-8601 UTC time of the announced action.")

@@ -1,8 +1,8 @@
 """The RunReport file: what one ``spotplan run`` invocation did, written at exit next to the checkpoints.
 
-Units are in field names: ``_s`` seconds, ``_bytes`` bytes. ``losses`` holds the training loss of every step this
-invocation ran, in order, from ``start_step + 1`` to ``end_step``; with the previous invocations' reports it gives
-the whole loss curve across interruptions.
+Units are in field names: ``_s`` seconds, ``_bytes`` bytes. ``losses`` holds the training loss of every step from
+``losses_from_step`` (1 for a run whose every invocation left its report) to ``end_step``, across resumes: an
+invocation takes the losses up to the step it resumed from out of the report the previous one left.
 """
 
 from __future__ import annotations
@@ -38,4 +38,7 @@ class RunReport(SchemaModel):
     notice_source: str | None = Field(default=None, description="sigterm, sigint or imds when a notice came.")
     exit_code: int = Field(description="0 completed, 75 preempted (notice handled), 2 user error.")
     exit_reason: str = Field(description="Why the run stopped, in words.")
-    losses: list[float] = Field(default_factory=list, description="Loss of each step start_step+1..end_step.")
+    losses: list[float] = Field(default_factory=list, description="Loss of each step losses_from_step..end_step, "
+                                "across resumes (earlier invocations' losses come from the report they left).")
+    losses_from_step: int = Field(default=1, ge=1, description="Step of losses[0]: 1 unless an earlier "
+                                  "invocation's report was missing or of another configuration.")

@@ -116,6 +116,7 @@ def test_a_worker_killed_without_notice_reruns_to_the_same_state(whole: tuple[Pa
     for name in a.tensors:
         assert torch.equal(a.tensors[name], b.tensors[name]), name
     assert a.state == b.state
+    assert report.losses_from_step == 31  # the killed attempt left no report: the curve starts at the resume
     assert report.losses == RunReport.load(ref_root / "run_report.json").losses[30:]
 
 

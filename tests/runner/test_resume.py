@@ -69,7 +69,9 @@ def test_sigterm_at_a_drawn_step_resumes_bit_exact(tmp_path: Path) -> None:
     final = ck.step_dir(tmp_path / "a", MAX_STEPS).name
     assert _step_bytes(tmp_path / "a")[final] == _step_bytes(tmp_path / "b")[final]  # byte-identical files
     uninterrupted = RunReport.load(tmp_path / "a" / "run_report.json").losses
-    assert first.losses + second.losses == uninterrupted
+    assert first.losses_from_step == second.losses_from_step == 1
+    assert second.losses == uninterrupted  # the whole curve, across the resume, in the last report
+    assert first.losses == uninterrupted[:stop_step]
 
 
 def _step_bytes(root: Path) -> dict[str, dict[str, str]]:
@@ -88,6 +90,8 @@ def test_identical_runs_write_identical_bytes_and_kill_9_resume_ends_the_same(tm
         assert done.returncode == 0, done.stderr
     whole = _step_bytes(tmp_path / "a")
     assert whole == _step_bytes(tmp_path / "b") and len(whole) == 3
+    logged = read_log(tmp_path / "a" / "run_log.jsonl")  # no instance metadata here: only the plan's pool is known
+    assert all(e["plan_instance_type"] == "g5.xlarge" and "instance_type" not in e for e in logged)
     root = tmp_path / "c"
     for trial, (point, n) in enumerate((("committed", 4), ("state", 3))):
         marker = tmp_path / f"paused-{trial}"
@@ -128,6 +132,10 @@ class _Imds(BaseHTTPRequestHandler):
         if self.headers.get("X-aws-ec2-metadata-token") != "tok-123":
             return self._reply(401, b"")
         self.seen.append(f"GET {self.path}")
+        identity = {"/latest/meta-data/instance-type": b"m5.large",
+                    "/latest/meta-data/placement/availability-zone": b"us-west-2b"}
+        if self.path in identity:
+            return self._reply(200, identity[self.path])
         if self.path != "/latest/meta-data/spot/instance-action" or type(self).notice is None:
             return self._reply(404, b"Not Found")
         self._reply(200, json.dumps(type(self).notice).encode())
@@ -180,6 +188,9 @@ def test_imds_notice_triggers_emergency_save_and_clean_exit(tmp_path: Path, imds
     assert events[-1]["event"] == "exit" and events[-1]["exit_code"] == 75
     ck.verify_step(ck.step_dir(tmp_path / "ck", save["step"]))
     assert "PUT token" in imds.RequestHandlerClass.seen  # type: ignore[attr-defined]
+    # the machine as instance metadata says (m5.large in us-west-2b), apart from the plan's pool
+    assert notice["instance_type"] == "m5.large" and notice["zone"] == "us-west-2b"
+    assert notice["plan_instance_type"] == "g5.xlarge" and notice["plan_zone"] == "us-east-1a"
 
 
 def test_imds_notice_too_late_keeps_last_periodic(tmp_path: Path, imds: ThreadingHTTPServer) -> None:
@@ -211,6 +222,8 @@ class _HostileImds(BaseHTTPRequestHandler):
         self._reply(403 if step == "refuse" else 200, b"" if step == "refuse" else b"tok")
 
     def do_GET(self) -> None:
+        if self.path != "/latest/meta-data/spot/instance-action":
+            return self._reply(404, b"")  # instance identity: unknown here
         item = type(self).bodies.pop(0) if type(self).bodies else None
         if item is None:  # the script is over: a real notice, two minutes out
             when = datetime.fromtimestamp(time.time() + 120, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
