@@ -46,6 +46,7 @@ from spotplan.runner.policy import (
     interval_steps,
     should_checkpoint,
 )
+from spotplan.runner.progress import TrainProgress
 from spotplan.runner.resume import restore_step, resume
 from spotplan.runner.runlog import NullLog, RunLog, utc_iso
 from spotplan.runner.signals import (
@@ -287,6 +288,12 @@ class _Runner:
         return poller
 
     def _loop(self, step: int, position: DataPosition, last_end: int) -> tuple[int, ExitCode, str]:
+        tokens = self.job.cfg.batch_size * self.job.cfg.seq_len
+        with TrainProgress.for_terminal(is_main=self.world.is_main, tokens_per_step=tokens, end=last_end) as bar:
+            return self._steps(step, position, last_end, bar)
+
+    def _steps(self, step: int, position: DataPosition, last_end: int,
+               bar: TrainProgress) -> tuple[int, ExitCode, str]:
         every: int | None = None
         if self.opts.interval_unit is IntervalUnit.STEPS:
             every = interval_steps(self.plan, IntervalUnit.STEPS)
@@ -315,6 +322,8 @@ class _Runner:
             if every is not None and should_checkpoint(step, last_saved, every):
                 self._save(step, position, "periodic")
                 last_saved = step
+            bar.update(step=step, loss=loss, step_s=self.tally.step_times_s[-1],
+                       next_save_in=every - (step - last_saved) if every else None)
 
     def run(self) -> RunReport:
         self.log.emit(EventKind.START, step=None)
