@@ -16,7 +16,9 @@ Times are seconds, costs USD.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,7 +27,15 @@ import pandas as pd
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools
-from spotplan.advisor.scoring import Config, Scored, SimSettings, score
+from spotplan.advisor.scoring import (
+    Config,
+    Scored,
+    ScoringPool,
+    SimSettings,
+    can_fork,
+    score_many,
+    worker_count,
+)
 from spotplan.schemas.plan import Market
 from spotplan.simulator.fastpath import simulate_exponential
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s, young_interval_s
@@ -158,22 +168,32 @@ def _simpy_rows(scored: list[Scored]) -> pd.DataFrame:
 
 def refine_interval(
     base: Scored, s: SimSettings, run: Callable[[Config], Scored], ok: Callable[[Scored], bool],
+    run_many: Callable[[list[Config]], list[Scored]] | None = None,
 ) -> tuple[Scored, list[Scored]]:
     """Halve and double the interval (up to ``REFINE_STEPS`` times each way while it keeps winning).
 
     A point replaces the closed-form interval only when it is feasible and its paired cost difference
     against it is significant (t < -2): on Daly's exponential case the closed form therefore stands.
+    The two directions are independent: each step scores the next point of every direction still going
+    together (``run_many``, default ``run`` one by one), which gives the points that going one way, then
+    the other, would give.
     """
+    many = run_many if run_many is not None else (lambda cfgs: [run(c) for c in cfgs])
     tau = base.config.interval_s
     points = [base]
-    for factor in (0.5, 2.0):
-        prev, f = base, factor
-        for _ in range(REFINE_STEPS):
-            c = run(replace(base.config, interval_s=tau * f))
+    going = {factor: (base, factor) for factor in (0.5, 2.0)}  # direction -> (last point, next factor)
+    for _ in range(REFINE_STEPS):
+        if not going:
+            break
+        dirs = list(going)
+        scored = many([replace(base.config, interval_s=tau * going[d][1]) for d in dirs])
+        for d, c in zip(dirs, scored, strict=True):
             points.append(c)
-            if not (ok(c) and paired_t(c, prev) < -SIGNIFICANT_T):
-                break
-            prev, f = c, f * factor
+            prev, f = going[d]
+            if ok(c) and paired_t(c, prev) < -SIGNIFICANT_T:
+                going[d] = (c, f * d)
+            else:
+                del going[d]
     better = [p for p in points[1:] if ok(p) and paired_t(p, base) < -SIGNIFICANT_T]
     best = min(better, key=lambda p: (p.expected.cost_usd.mean, p.config.interval_s)) if better else base
     return best, sorted(points, key=lambda p: p.config.interval_s)
@@ -213,16 +233,38 @@ def search(
     pools: list, s: SimSettings, *, deadline_h: float | None, p95_bound_h: float | None,
     prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None = None,
 ) -> SearchResult:
-    """Run the whole search over ``pools`` (candidates.PoolOption)."""
+    """Run the whole search over ``pools`` (candidates.PoolOption).
+
+    Configurations that do not depend on each other's figures are scored together (``score_many``, on the
+    worker processes of one ``ScoringPool``): the baselines with the ladder and strategy variants, then each
+    step of the interval refinement. Every figure is the one scoring them one by one gives.
+    """
+    workers = s.workers if s.workers is not None else worker_count()
+    with ExitStack() as stack:
+        pool = stack.enter_context(ScoringPool(workers)) if workers > 1 and can_fork() else None
+        return _search(pools, s, deadline_h=deadline_h, p95_bound_h=p95_bound_h, prefer_regions=prefer_regions,
+                       interval_override_s=interval_override_s, progress=progress, pool=pool)
+
+
+def _search(
+    pools: list, s: SimSettings, *, deadline_h: float | None, p95_bound_h: float | None,
+    prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None,
+    pool: ScoringPool | None,
+) -> SearchResult:
     simpy_s = 0.0
 
-    def run(c: Config) -> Scored:
+    def run_many(cfgs: list[Config]) -> list[Scored]:
         nonlocal simpy_s
         if progress:
-            progress(f"{c.name} @ {c.interval_s / 60:.0f} min")
-        r = score(c, s)
-        simpy_s += r.elapsed_s
-        return r
+            for c in cfgs:
+                progress(f"{c.name} @ {c.interval_s / 60:.0f} min")
+        t0 = time.perf_counter()
+        out = score_many(cfgs, s, pool=pool, workers=1 if pool is None else None)
+        simpy_s += time.perf_counter() - t0
+        return out
+
+    def run(c: Config) -> Scored:
+        return run_many([c])[0]
 
     base_cfgs = baselines(pools, s.times)
     od_cfg = next((b for b in base_cfgs if b.name == "on-demand"), None)
@@ -232,7 +274,6 @@ def search(
     limit = deadline_h if deadline_h is not None else bound
     if limit is not None:
         s = replace(s, horizon_h=HORIZON_FACTOR * max(limit, p95_bound_h or 0.0))
-    base_scored = [od if b is od_cfg else run(b) for b in base_cfgs]
     stage = first_stage(pools, s.times, head_bound_h=head_bound_h(deadline_h, p95_bound_h, od_p95_h),
                         deadline_h=deadline_h, prefer_regions=prefer_regions, interval_override_s=interval_override_s)
     ranked, ladder, first, base = stage.ranked, stage.ladder, stage.first, stage.config
@@ -240,18 +281,23 @@ def search(
     def ok(c: Scored) -> bool:
         return feasible(c, deadline_h, bound)
 
-    variants = [run(v) for v in _variants(base, deadline_h)] if any(p.market is Market.SPOT for p in ladder) else []
+    others = [b for b in base_cfgs if b is not od_cfg]
+    variant_cfgs = _variants(base, deadline_h) if any(p.market is Market.SPOT for p in ladder) else []
+    together = run_many(others + variant_cfgs)  # none of these depends on another's figures
+    it = iter(together)
+    base_scored = [od if b is od_cfg else next(it) for b in base_cfgs]
+    variants = together[len(others):]
     interval_points: list[Scored] = []
     if variants:
         best_variant = choose(variants, deadline_h, bound)
         if interval_override_s is None:
-            refined, interval_points = refine_interval(best_variant, s, run, ok)
+            refined, interval_points = refine_interval(best_variant, s, run, ok, run_many)
             variants.append(refined)
     chosen = choose([*variants, *base_scored], deadline_h, bound)
     if interval_override_s is None and chosen in base_scored and chosen.config.ladder[0].mtbf_s is not None:
         # a baseline's ladder won: keep its ladder and strategy, but optimise its interval like the plan's
         adopted = _adopt(chosen, ranked, run)
-        refined, more = refine_interval(adopted, s, run, ok)
+        refined, more = refine_interval(adopted, s, run, ok, run_many)
         variants += [adopted, refined]
         interval_points += more
         chosen = choose([*variants, *base_scored], deadline_h, bound)

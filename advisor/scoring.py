@@ -10,23 +10,30 @@ checkpoints, so a 500-hour job with thousands of saves costs what its few dozen 
 Runs are cut at ``horizon_h`` (1.5x the deadline or P95 bound) so that a hopeless configuration, e.g. an 8-node
 spot gang that is almost never all up, does not simulate for months; a configuration with any cut run is
 reported as non-compliant, and its cost is a lower bound.
+
+Runs are shared out to worker processes (``score_many``; ``SPOTPLAN_WORKERS``, default the usable CPUs): every
+figure depends only on the configuration and the settings, never on the number of workers.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
 
 import numpy as np
 
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
+from spotplan.errors import ConfigError
 from spotplan.schemas.plan import Distribution, Expected, Market
 from spotplan.stats import mean_ci_half_width
 
 HOPELESS_CUT_SHARE = 0.05  # more runs than this cut at the horizon: P95 is past it, stop scoring
+WORKERS_ENV = "SPOTPLAN_WORKERS"  # worker processes for scoring (default: the CPUs this process may use)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +64,7 @@ class SimSettings:
     prices_path: str | None
     interruption_multiplier: float
     horizon_h: float | None = None  # runs still going after this are cut (and their configuration non-compliant)
+    workers: int | None = None  # scoring processes (None: ``worker_count()``); never changes a figure
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,37 +154,332 @@ def expected_from(cost: np.ndarray, makespan_h: np.ndarray, hit: float | None, r
                     deadline_hit_rate=hit, runs=runs, seed=seed)
 
 
-def score(config: Config, s: SimSettings) -> Scored:
-    """Run the SimPy Monte Carlo for ``config`` (single worker: small run counts, no process start-up).
+def worker_count() -> int:
+    """Worker processes for scoring: ``SPOTPLAN_WORKERS`` where set, else the CPUs this process may run on.
 
-    Runs go in run order and stop once more than 5% of all the runs were cut at the horizon: the configuration's
-    P95 makespan is then past the horizon whatever the other runs do, and simulating dozens more runs of a gang
-    that never stays up (each months of simulated time) would only sharpen a lower bound. Its figures then come
-    from the runs done (``Expected.runs`` says how many).
+    The figures do not depend on it (see ``score_many``); only the wall time does.
     """
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ConfigError(f"{WORKERS_ENV}={raw!r}: expected a whole number of worker processes >= 1") from None
+        if n < 1:
+            raise ConfigError(f"{WORKERS_ENV}={raw!r}: expected a whole number of worker processes >= 1")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def _compiled(config: Config, s: SimSettings) -> tuple[Any, Any]:
+    """(Scenario, CompiledScenario cut at the horizon) of ``config``."""
     from spotplan.simulator.compile import compile_scenario
-    from spotplan.simulator.model import simulate_once
-    from spotplan.simulator.montecarlo import run_rng
 
     scenario = to_scenario(config, s)
     compiled = compile_scenario(scenario, source=f"advisor candidate '{config.name}'")
     if s.horizon_h is not None:  # hopeless runs (a gang that never stays up) would otherwise run for months
         compiled = replace(compiled, max_sim_s=min(compiled.max_sim_s, s.horizon_h * 3600.0))
-    t0 = time.perf_counter()
-    results = []
-    cut = 0
-    for i in range(s.runs):
-        results.append(simulate_once(compiled, run_rng(s.seed, i), keep_timeline=False))
-        cut += not results[-1].finished
-        if cut > HOPELESS_CUT_SHARE * s.runs:
-            break
-    elapsed = time.perf_counter() - t0
-    cost, makespan_h, met = per_run_arrays(results)
+    return scenario, compiled
+
+
+_Row = tuple[float, float, "bool | None", bool]  # cost USD, makespan s, deadline met, finished
+
+
+def _simulate_rows(compiled: Any, seed: int, start: int, stop: int) -> list[_Row]:
+    """Runs ``start``..``stop - 1`` of ``compiled``: what scoring keeps of each (a run's own generator)."""
+    from spotplan.simulator.model import simulate_once
+    from spotplan.simulator.montecarlo import run_rng
+
+    out = []
+    for i in range(start, stop):
+        r = simulate_once(compiled, run_rng(seed, i), keep_timeline=False)
+        out.append((r.cost_usd, r.makespan_s, r.deadline_met, r.finished))
+    return out
+
+
+def hopeless_at(cut: Sequence[bool], runs: int) -> int | None:
+    """The run index after which scoring stops (more than 5% of ``runs`` cut so far), or None: run order only."""
+    n = 0
+    for i, c in enumerate(cut):
+        n += c
+        if n > HOPELESS_CUT_SHARE * runs:
+            return i
+    return None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One configuration being scored: its runs known so far and the first run index it does not need."""
+
+    config: Config
+    scenario: Any
+    compiled: Any
+    runs: int
+    rows: dict[int, _Row] = field(default_factory=dict)
+    need: int = 0  # runs [0, need) are needed: all, until enough cut runs show where scoring stops
+    elapsed_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.need = self.runs
+
+    def add(self, start: int, rows: list[_Row], elapsed_s: float) -> None:
+        for j, row in enumerate(rows):
+            self.rows[start + j] = row
+        self.elapsed_s += elapsed_s
+        # Where the k-th cut run is known, the stop is there or earlier: later runs are not needed.
+        cut = sorted(i for i, r in self.rows.items() if not r[3])
+        k = _cuts_to_stop(self.runs)
+        if len(cut) >= k:
+            self.need = min(self.need, cut[k - 1] + 1)
+
+    def scored(self, s: SimSettings) -> Scored:
+        rows = [self.rows[i] for i in range(self.need)]
+        stop = hopeless_at([not r[3] for r in rows], self.runs)
+        rows = rows if stop is None else rows[:stop + 1]
+        return _scored(self.config, self.scenario, rows, s, self.elapsed_s)
+
+
+def _cuts_to_stop(runs: int) -> int:
+    """The number of cut runs that stops scoring (the first count above 5% of the runs)."""
+    k = 1
+    while not k > HOPELESS_CUT_SHARE * runs:
+        k += 1
+    return k
+
+
+def _scored(config: Config, scenario: Any, rows: list[_Row], s: SimSettings, elapsed_s: float) -> Scored:
+    cost = np.array([r[0] for r in rows], dtype=float)
+    makespan_h = np.array([r[1] for r in rows], dtype=float) / 3600.0
+    met_list = [r[2] for r in rows]
+    met = None if any(m is None for m in met_list) else np.array(met_list, dtype=bool)
     hit = None if s.deadline_h is None else float(np.mean(makespan_h <= s.deadline_h + 1e-9))
     if met is not None and s.deadline_h is not None and config.deadline_policy != "none":
         hit = float(np.mean(met))
-    return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, len(results), s.seed),
-                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed, cut_runs=cut)
+    cut = sum(not r[3] for r in rows)
+    return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, len(rows), s.seed),
+                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed_s, cut_runs=cut)
+
+
+def score(config: Config, s: SimSettings) -> Scored:
+    """Run the SimPy Monte Carlo for ``config`` in this process (see ``score_many`` for the rules)."""
+    return score_many([config], s, workers=1)[0]
+
+
+def score_many(configs: Sequence[Config], s: SimSettings, *, workers: int | None = None,
+               pool: ScoringPool | None = None) -> list[Scored]:
+    """Score every configuration of ``configs`` (independent of each other), on ``workers`` processes.
+
+    Runs go in run order and a configuration stops once more than 5% of all the runs were cut at the horizon: its
+    P95 makespan is then past the horizon whatever the other runs do, and simulating dozens more runs of a gang
+    that never stays up (each months of simulated time) would only sharpen a lower bound. Its figures then come
+    from the runs done (``Expected.runs`` says how many).
+
+    The figures depend only on (configuration, settings): run ``i`` has its own generator (``run_rng(seed, i)``)
+    and the stopping rule is applied to the run-ordered prefix once it is known, so any number of workers gives
+    the figures of one. Runs of all the configurations are shared out as small tasks: each configuration's first
+    runs (as many as the stopping rule needs) one by one, then the rest in chunks sized from their time; a task
+    past a configuration's known stop is not started. ``pool``: the ``ScoringPool`` to use; without one, workers
+    are started here when there is more than one.
+    """
+    n_workers = s.workers if workers is None else workers
+    n_workers = worker_count() if n_workers is None else n_workers
+    jobs = [_Pending(c, *_compiled(c, s), s.runs) for c in configs]
+    if not jobs:
+        return []
+    if pool is None and (n_workers <= 1 or not can_fork()):
+        for job in jobs:  # in this process, in run order, stopping at once
+            t0 = time.perf_counter()
+            for i in range(job.runs):
+                job.add(i, _simulate_rows(job.compiled, s.seed, i, i + 1), 0.0)
+                if job.need <= i + 1:
+                    break
+            job.elapsed_s = time.perf_counter() - t0
+        return [job.scored(s) for job in jobs]
+    if pool is not None:
+        return _schedule(jobs, s, pool)
+    with ScoringPool(n_workers) as own:
+        return _schedule(jobs, s, own)
+
+
+_BATCHES = itertools.count()
+TASK_TARGET_S = 0.03  # a chunk of runs is sized to take about this long (from the runs already timed)
+MAX_CHUNK = 8
+
+
+def _schedule(jobs: list[_Pending], s: SimSettings, sp: ScoringPool) -> list[Scored]:
+    """Share the runs of ``jobs`` out to the workers of ``sp``; every needed run is simulated exactly once."""
+    import pickle
+
+    first = _cuts_to_stop(s.runs)
+    head = [(k, i, i + 1) for k, job in enumerate(jobs) for i in range(min(first, job.runs))]
+    next_run = [min(first, job.runs) for job in jobs]  # the first run of each job not yet handed out
+    head_left = [min(first, job.runs) for job in jobs]  # head runs of each job not yet back
+    batch = next(_BATCHES)
+    blobs = [pickle.dumps(job.compiled, protocol=pickle.HIGHEST_PROTOCOL) for job in jobs]
+
+    def next_task() -> tuple[int, int, int] | None:
+        while head:
+            k, a, b = head.pop(0)
+            if a < jobs[k].need:
+                return k, a, b
+        for k, job in enumerate(jobs):  # after its head runs are back: chunks sized from their time
+            a = next_run[k]
+            if head_left[k] or a >= job.need:
+                continue
+            per_run = job.elapsed_s / max(1, len(job.rows))
+            size = max(1, min(MAX_CHUNK, int(TASK_TARGET_S / per_run) if per_run > 0 else MAX_CHUNK))
+            b = min(job.need, a + size)
+            next_run[k] = b
+            return k, a, b
+        return None
+
+    idle = list(range(sp.workers))
+    busy: dict[int, int] = {}  # worker -> job
+    while True:
+        while idle:
+            task = next_task()
+            if task is None:
+                break
+            w = idle.pop()
+            k, a, b = task
+            sp.send(w, (batch, k), blobs[k], s.seed, a, b)
+            busy[w] = k
+        if not busy:
+            break
+        for w, (a, rows, elapsed) in sp.results(list(busy)):
+            k = busy.pop(w)
+            idle.append(w)
+            if a < first:
+                head_left[k] -= len(rows)
+            jobs[k].add(a, rows, elapsed)
+    return [job.scored(s) for job in jobs]
+
+
+def can_fork() -> bool:
+    """Worker processes can be forked here: a platform with fork, the main thread of a non-daemon process."""
+    import multiprocessing as mp
+    import threading
+
+    return ("fork" in mp.get_all_start_methods() and not mp.current_process().daemon
+            and threading.current_thread() is threading.main_thread())
+
+
+def _serve(conn: Any) -> None:
+    """A worker's loop: tasks in, rows out, until the pipe closes or says stop (None)."""
+    import traceback
+
+    scenarios: dict[tuple[int, int], Any] = {}  # compiled scenarios by (batch, configuration), sent once
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        key, blob, seed, start, stop = msg
+        try:
+            if blob is not None:
+                import pickle
+
+                if len(scenarios) >= 64:
+                    scenarios.clear()
+                scenarios[key] = pickle.loads(blob)
+            t0 = time.perf_counter()
+            rows = _simulate_rows(scenarios[key], seed, start, stop)
+            conn.send(("ok", start, rows, time.perf_counter() - t0))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+class ScoringPool:
+    """Forked worker processes shared by the ``score_many`` calls of one search (a context manager).
+
+    Each worker has its own pipe: tasks go to a chosen idle worker, which keeps the compiled scenarios it was sent
+    (the caches they fill on the first runs serve the later ones, as in one process). No locks are shared, so a
+    worker that dies (killed, out of memory) shows as a closed pipe and fails the scoring instead of hanging it.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._conns: list[Any] = []
+        self._procs: list[Any] = []
+        self._sent: list[set[tuple[int, int]]] = []
+
+    def __enter__(self) -> Self:
+        import multiprocessing as mp
+
+        import spotplan.simulator.model
+        import spotplan.simulator.montecarlo  # noqa: F401 - imported once here, not in every worker
+
+        ctx = mp.get_context("fork")
+        try:
+            for _ in range(self.workers):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="spotplan-scoring")
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+                self._sent.append(set())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def pids(self) -> list[int]:
+        """The workers' process ids."""
+        return [p.pid for p in self._procs]
+
+    def send(self, w: int, key: tuple[int, int], blob: bytes, seed: int, start: int, stop: int) -> None:
+        """Give worker ``w`` runs ``start``..``stop - 1`` of configuration ``key`` (its scenario sent once)."""
+        first = key not in self._sent[w]
+        self._sent[w].add(key)
+        try:
+            self._conns[w].send((key, blob if first else None, seed, start, stop))
+        except (BrokenPipeError, OSError):
+            raise self._died(w) from None
+
+    def results(self, busy: list[int]) -> list[tuple[int, tuple[int, list[_Row], float]]]:
+        """Wait until at least one of the ``busy`` workers answers; (worker, (start, rows, seconds)) each."""
+        from multiprocessing.connection import wait
+
+        ready = wait([self._conns[w] for w in busy])
+        out = []
+        for w in busy:
+            conn = self._conns[w]
+            if conn not in ready:
+                continue
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                raise self._died(w) from None
+            if msg[0] == "error":
+                raise RuntimeError(f"scoring worker failed: {msg[1]}")
+            out.append((w, msg[1:]))
+        return out
+
+    def _died(self, w: int) -> RuntimeError:
+        code = self._procs[w].exitcode
+        return RuntimeError(f"a scoring worker process died (exit code {code}; killed, or out of memory?); "
+                            "set SPOTPLAN_WORKERS=1 to score in this process")
+
+    def __exit__(self, *exc: object) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            conn.close()
+        for proc in self._procs:
+            proc.join(timeout=2.0)
+            if proc.is_alive():  # still simulating (the search failed or timed out): stop it
+                proc.kill()
+                proc.join()
+        self._conns, self._procs, self._sent = [], [], []
 
 
 def per_run_arrays(results: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
