@@ -253,13 +253,13 @@ def _search(
 ) -> SearchResult:
     simpy_s = 0.0
 
-    def run_many(cfgs: list[Config]) -> list[Scored]:
+    def run_many(cfgs: list[Config], first_cut: list[bool] | None = None) -> list[Scored]:
         nonlocal simpy_s
         if progress:
             for c in cfgs:
                 progress(f"{c.name} @ {c.interval_s / 60:.0f} min")
         t0 = time.perf_counter()
-        out = score_many(cfgs, s, pool=pool, workers=1 if pool is None else None)
+        out = score_many(cfgs, s, pool=pool, workers=1 if pool is None else None, first_cut=first_cut or ())
         simpy_s += time.perf_counter() - t0
         return out
 
@@ -283,7 +283,8 @@ def _search(
 
     others = [b for b in base_cfgs if b is not od_cfg]
     variant_cfgs = _variants(base, deadline_h) if any(p.market is Market.SPOT for p in ladder) else []
-    together = run_many(others + variant_cfgs)  # none of these depends on another's figures
+    # none of these depends on another's figures; a baseline stops at its first run cut at the horizon
+    together = run_many(others + variant_cfgs, [True] * len(others))
     it = iter(together)
     base_scored = [od if b is od_cfg else next(it) for b in base_cfgs]
     variants = together[len(others):]

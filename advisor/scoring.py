@@ -200,12 +200,14 @@ def _simulate_rows(compiled: Any, seed: int, start: int, stop: int) -> list[_Row
     return out
 
 
-def hopeless_at(cut: Sequence[bool], runs: int) -> int | None:
-    """The run index after which scoring stops (more than 5% of ``runs`` cut so far), or None: run order only."""
+def hopeless_at(cut: Sequence[bool], runs: int, *, first_cut: bool = False) -> int | None:
+    """The run index after which scoring stops, or None: run order only. The stop is where more than 5% of
+    ``runs`` were cut so far, or, with ``first_cut`` (baselines), at the first cut run."""
+    k = 1 if first_cut else _cuts_to_stop(runs)
     n = 0
     for i, c in enumerate(cut):
         n += c
-        if n > HOPELESS_CUT_SHARE * runs:
+        if n >= k:
             return i
     return None
 
@@ -218,6 +220,7 @@ class _Pending:
     scenario: Any
     compiled: Any
     runs: int
+    first_cut: bool = False  # stop at the first cut run (a baseline), not past 5% of the runs
     rows: dict[int, _Row] = field(default_factory=dict)
     need: int = 0  # runs [0, need) are needed: all, until enough cut runs show where scoring stops
     elapsed_s: float = 0.0
@@ -231,13 +234,13 @@ class _Pending:
         self.elapsed_s += elapsed_s
         # Where the k-th cut run is known, the stop is there or earlier: later runs are not needed.
         cut = sorted(i for i, r in self.rows.items() if not r[3])
-        k = _cuts_to_stop(self.runs)
+        k = 1 if self.first_cut else _cuts_to_stop(self.runs)
         if len(cut) >= k:
             self.need = min(self.need, cut[k - 1] + 1)
 
     def scored(self, s: SimSettings) -> Scored:
         rows = [self.rows[i] for i in range(self.need)]
-        stop = hopeless_at([not r[3] for r in rows], self.runs)
+        stop = hopeless_at([not r[3] for r in rows], self.runs, first_cut=self.first_cut)
         rows = rows if stop is None else rows[:stop + 1]
         return _scored(self.config, self.scenario, rows, s, self.elapsed_s)
 
@@ -269,13 +272,16 @@ def score(config: Config, s: SimSettings) -> Scored:
 
 
 def score_many(configs: Sequence[Config], s: SimSettings, *, workers: int | None = None,
-               pool: ScoringPool | None = None) -> list[Scored]:
+               pool: ScoringPool | None = None, first_cut: Sequence[bool] = ()) -> list[Scored]:
     """Score every configuration of ``configs`` (independent of each other), on ``workers`` processes.
 
     Runs go in run order and a configuration stops once more than 5% of all the runs were cut at the horizon: its
     P95 makespan is then past the horizon whatever the other runs do, and simulating dozens more runs of a gang
     that never stays up (each months of simulated time) would only sharpen a lower bound. Its figures then come
-    from the runs done (``Expected.runs`` says how many).
+    from the runs done (``Expected.runs`` says how many). A configuration flagged in ``first_cut`` (a baseline)
+    stops at its first cut run: it misses the horizon whatever its other runs do, it is not a candidate for the
+    plan, and its further runs (a hopeless 4-node gang's take ~80,000 launches each) would only refine a lower
+    bound nobody compares against.
 
     The figures depend only on (configuration, settings): run ``i`` has its own generator (``run_rng(seed, i)``)
     and the stopping rule is applied to the run-ordered prefix once it is known, so any number of workers gives
@@ -286,7 +292,8 @@ def score_many(configs: Sequence[Config], s: SimSettings, *, workers: int | None
     """
     n_workers = s.workers if workers is None else workers
     n_workers = worker_count() if n_workers is None else n_workers
-    jobs = [_Pending(c, *_compiled(c, s), s.runs) for c in configs]
+    flags = list(first_cut) + [False] * (len(configs) - len(first_cut))
+    jobs = [_Pending(c, *_compiled(c, s), s.runs, first) for c, first in zip(configs, flags, strict=True)]
     if not jobs:
         return []
     if pool is None and (n_workers <= 1 or not can_fork()):
@@ -313,10 +320,10 @@ def _schedule(jobs: list[_Pending], s: SimSettings, sp: ScoringPool) -> list[Sco
     """Share the runs of ``jobs`` out to the workers of ``sp``; every needed run is simulated exactly once."""
     import pickle
 
-    first = _cuts_to_stop(s.runs)
-    head = [(k, i, i + 1) for k, job in enumerate(jobs) for i in range(min(first, job.runs))]
-    next_run = [min(first, job.runs) for job in jobs]  # the first run of each job not yet handed out
-    head_left = [min(first, job.runs) for job in jobs]  # head runs of each job not yet back
+    heads = [min(1 if job.first_cut else _cuts_to_stop(s.runs), job.runs) for job in jobs]
+    head = [(k, i, i + 1) for k, job in enumerate(jobs) for i in range(heads[k])]
+    next_run = list(heads)  # the first run of each job not yet handed out
+    head_left = list(heads)  # head runs of each job not yet back
     batch = next(_BATCHES)
     blobs = [pickle.dumps(job.compiled, protocol=pickle.HIGHEST_PROTOCOL) for job in jobs]
 
@@ -352,7 +359,7 @@ def _schedule(jobs: list[_Pending], s: SimSettings, sp: ScoringPool) -> list[Sco
         for w, (a, rows, elapsed) in sp.results(list(busy)):
             k = busy.pop(w)
             idle.append(w)
-            if a < first:
+            if a < heads[k]:
                 head_left[k] -= len(rows)
             jobs[k].add(a, rows, elapsed)
     return [job.scored(s) for job in jobs]

@@ -93,3 +93,15 @@ def test_a_dead_worker_fails_the_scoring_rather_than_hanging() -> None:
         os.kill(pool.pids[0], signal.SIGKILL)
         with pytest.raises(RuntimeError, match="worker process died"):
             score_many(_configs(), s, pool=pool)
+
+
+def test_a_baseline_stops_at_its_first_cut_run() -> None:
+    """With ``first_cut`` a configuration stops at its first cut run, on any number of workers."""
+    assert hopeless_at([False, False, True, True], 48, first_cut=True) == 2
+    s = replace(_settings(120.0, runs=40), horizon_h=75.0)
+    flags = [True] * len(_configs())
+    one = score_many(_configs(), s, workers=1, first_cut=flags)
+    assert any(x.cut_runs == 1 and x.expected.runs < 40 for x in one)
+    assert all(x.cut_runs <= 1 for x in one)
+    for a, b in zip(one, score_many(_configs(), s, workers=2, first_cut=flags), strict=True):
+        _same(a, b)
