@@ -149,8 +149,8 @@ def _same_device(measured: str, gpu_model: str) -> bool:
 def calibration_note(calibration: Any, pool: PoolOption, costs: SaveCosts) -> str | None:
     """One line when the calibration was measured elsewhere than the plan runs: device, processes, state size.
 
-    A calibration is measured by one process (``spotplan calibrate``); the plan saves ``costs.bytes_per_node``
-    from ``gpus_per_node`` ranks on each node. None when the device, world and sizes all match.
+    A calibration is measured by ``machine.world_size`` processes (``spotplan calibrate [--nproc N]``); the plan
+    saves ``costs.bytes_per_node`` from ``gpus_per_node`` ranks on each node. None when device, world and sizes match.
     """
     if calibration is None:
         return None
@@ -159,8 +159,9 @@ def calibration_note(calibration: Any, pool: PoolOption, costs: SaveCosts) -> st
     diffs = []
     if not _same_device(machine.device, pool.gpu_model):
         diffs.append(f"on {machine.device}, not {pool.gpu_model}")
-    if ranks != 1:
-        diffs.append(f"by 1 process, not {ranks}")
+    measured = machine.world_size
+    if ranks != measured:
+        diffs.append(f"by {measured} process{'es' if measured > 1 else ''}, not {ranks}")
     factor = costs.bytes_per_node / calibration.max_measured_bytes
     if factor > 1:
         diffs.append(f"with states up to {_size(calibration.max_measured_bytes)}, not {_size(costs.bytes_per_node)} "

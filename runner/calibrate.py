@@ -11,6 +11,8 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spotplan.errors import ConfigError
 from spotplan.runner.checkpoint import Checkpoint, load_checkpoint, step_dir, write_checkpoint
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import device_name, resolve_device
@@ -110,13 +113,23 @@ def disk_of(path: Path) -> str:
 
 
 def calibrate(sizes: list[str], *, device: str | None, out: Path, checkpoint_dir: Path | None,
-              repeats: int = 3) -> Calibration:
-    """Measure every size, fit the three costs, write ``out`` and return the Calibration."""
+              repeats: int = 3, nproc: int = 1) -> Calibration:
+    """Measure every size, fit the three costs, write ``out`` and return the Calibration.
+
+    ``nproc`` > 1: the measurements run under ``torchrun`` at that world size with the sharded saver
+    (``spotplan.runner.calibrate_dist``), and the file records the world size and the backend.
+    """
     dev = resolve_device(device)
     for s in sizes:
         named_config(s)  # unknown names fail before any measuring
     out.parent.mkdir(parents=True, exist_ok=True)
     root = checkpoint_dir or Path(tempfile.mkdtemp(prefix=".calibrate-", dir=out.parent))
+    if nproc > 1:
+        try:
+            return _calibrate_distributed(sizes, device=device, out=out, root=root, repeats=repeats, nproc=nproc)
+        finally:
+            if checkpoint_dir is None:
+                shutil.rmtree(root, ignore_errors=True)
     try:
         points = sorted((measure_point(s, dev, root, repeats) for s in sizes), key=lambda p: p.state_bytes)
     finally:
@@ -137,9 +150,27 @@ def calibrate(sizes: list[str], *, device: str | None, out: Path, checkpoint_dir
     return cal
 
 
+DISTRIBUTED_TIMEOUT_S = 3600.0
+
+
+def _calibrate_distributed(sizes: list[str], *, device: str | None, out: Path, root: Path, repeats: int,
+                           nproc: int) -> Calibration:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "spotplan.runner.calibrate_dist", str(out), str(root), str(repeats), device or "auto", *sizes]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=DISTRIBUTED_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"calibrate --nproc {nproc}: torchrun ran over {DISTRIBUTED_TIMEOUT_S:.0f} s") from None
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise ConfigError(f"calibrate --nproc {nproc}: torchrun exited {done.returncode} ({tail})")
+    return Calibration.load(out)
+
+
 def render(cal: Calibration, predict_bytes: list[float]) -> str:
     """Human summary: measured points, fits, and predictions flagged as extrapolations where they are."""
-    lines = [(f"machine: {cal.machine.cpu} x{cal.machine.cpu_count}, device {cal.machine.device}, "
+    world = (f", {cal.machine.world_size} processes ({cal.machine.backend})" if cal.machine.world_size > 1 else "")
+    lines = [(f"machine: {cal.machine.cpu} x{cal.machine.cpu_count}, device {cal.machine.device}{world}, "
               f"disk {cal.machine.disk or 'unknown'}")]
     lines += [f"  {p.state_bytes / 1e6:9.1f} MB: snapshot {p.snapshot_s:.4f} s, persist {p.persist_s:.4f} s, "
               f"restore {p.restore_s:.4f} s (median of {p.repeats})" for p in cal.points]

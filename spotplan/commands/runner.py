@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         predict_bytes: Annotated[
             list[float] | None, typer.Option(help="Also predict these state sizes in bytes (repeatable).")
         ] = None,
+        nproc: Annotated[int, typer.Option(min=1, max=1024, help="Measure sharded saves at this world size "
+                                                               "(torchrun, one process per GPU).")] = 1,
     ) -> None:
         """Measure snapshot, persist and restore times for several state sizes; fit time = a + bytes / bandwidth."""
         from spotplan.outputs import output_dir, output_file
@@ -137,6 +139,6 @@ def register(app: typer.Typer) -> None:
         if checkpoint_dir is not None:
             output_dir(checkpoint_dir, "--checkpoint-dir")
         cal = calibrate(sizes or list(DEFAULT_SIZES), device=device, out=out, checkpoint_dir=checkpoint_dir,
-                        repeats=repeats)
+                        repeats=repeats, nproc=nproc)
         typer.echo(render(cal, predict_bytes or [1e9, 1e10, 1.12e11]))
         typer.echo(f"wrote {out}")

@@ -43,6 +43,8 @@ class MachineInfo(StrictModel):
     device: str = Field(description="cpu, or the CUDA device name.")
     disk: str = Field(default="", description="Filesystem and device backing the checkpoint directory.")
     torch_version: str = ""
+    world_size: int = Field(default=1, ge=1, description="Processes that saved together (torchrun ranks).")
+    backend: str = Field(default="", description="gloo or nccl under torchrun; empty for one process.")
 
 
 class Calibration(SchemaModel):

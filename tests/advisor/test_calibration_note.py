@@ -55,3 +55,15 @@ def test_recommend_with_cpu_calibration_warns(run_cli, tmp_path) -> None:
     assert code == 0, err
     lines = [ln for ln in out.splitlines() if "calibration measured" in ln]
     assert lines and "on cpu" in out and "extrapolated" in out
+
+
+def test_a_calibration_at_the_plans_world_size_says_nothing_about_processes() -> None:
+    """Measured by 8 ranks (``spotplan calibrate --nproc 8``) for an 8-GPU node: no process difference; at 2 the
+    note names it."""
+    costs = SaveCosts(bytes_per_node=1_000_000, snapshot_s=0.1, persist_s=0.1, restore_s=0.1, source="cal")
+    cal = _cal("NVIDIA H100 80GB HBM3", 2_000_000)
+    at = {n: cal.model_copy(update={"machine": cal.machine.model_copy(update={"world_size": n, "backend": "nccl"})})
+          for n in (2, 8)}
+    assert calibration_note(at[8], _Pool(), costs) is None
+    note = calibration_note(at[2], _Pool(), costs)
+    assert note is not None and "by 2 processes, not 8" in note

@@ -100,3 +100,16 @@ def test_calibration_moves_the_planned_interval_as_theory_says(measured: tuple[C
     assert 3.0 < ratio < 4.5, ratio  # Daly: interval ~ sqrt(2 delta M) - delta + ..., sqrt(16) = 4
     planned = slow.plan.checkpoint_interval_s / fast.plan.checkpoint_interval_s
     assert 2.0 < planned < 8.0, planned  # the plan itself moves the same way, within the SimPy refinement's x2
+
+
+@pytest.mark.distributed
+def test_calibrate_at_a_world_size_of_two(tmp_path: Path, run_cli) -> None:
+    """``calibrate --nproc 2`` measures the sharded saver under torchrun and records world size and backend."""
+    out = tmp_path / "cal.json"
+    code, stdout, err = run_cli("calibrate", "--nproc", "2", "--sizes", "tiny", "--sizes", "small", "--repeats", "1",
+                                "--out", str(out))
+    assert code == 0, err
+    cal = Calibration.load(out)
+    assert cal.machine.world_size == 2 and cal.machine.backend == "gloo" and len(cal.points) == 2
+    assert all(p.persist_s > 0 and p.restore_s > 0 for p in cal.points)
+    assert "2 processes (gloo)" in stdout
