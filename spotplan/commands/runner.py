@@ -32,24 +32,28 @@ def register(app: typer.Typer) -> None:
         model_size: Annotated[
             str | None, typer.Option(help="tiny, small, base, medium or large instead of the plan's size.")
         ] = None,
-        sync_save: Annotated[bool, typer.Option(help="Write checkpoints on the training thread.")] = False,
+        sync_save: Annotated[bool, typer.Option("--sync-save", help="Write checkpoints on the training thread.")] \
+        = False,
         interval_unit: Annotated[
-            str, typer.Option(help="steps: plan.checkpoint_interval_steps; seconds: plan.checkpoint_interval_s "
-                                   "converted with the measured step time.")
+            str, typer.Option(help="steps: the plan's interval in steps; seconds: its interval in seconds, "
+                                   "converted with the step time measured here.")
         ] = "steps",
         seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Seed of weights, data order and RNGs.")] = 0,
-        s3: Annotated[str | None, typer.Option(help="Mirror checkpoints to s3://bucket/prefix.")] = None,
+        s3: Annotated[str | None, typer.Option(help="Mirror checkpoints to S3 (an s3:// URL with bucket and "
+                                                    "prefix).")] = None,
         endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
         imds: Annotated[
             bool | None, typer.Option("--imds/--no-imds", help="Poll AWS IMDS (default: when rung 1 is spot).")
         ] = None,
-        imds_endpoint: Annotated[str, typer.Option(help="IMDS base URL.")] = "http://169.254.169.254",
+        imds_endpoint: Annotated[str, typer.Option(show_default=False, help="IMDS base URL (default: EC2's "
+                                                   "link-local address).")] = "http://169.254.169.254",
         allow_nonfinite: Annotated[
-            bool, typer.Option(help="Resume from checkpoints whose weights hold NaN or inf (refused by default).")
+            bool, typer.Option("--allow-nonfinite", help="Resume from checkpoints whose weights hold NaN or inf "
+                                                         "(refused by default).")
         ] = False,
-        run_log: Annotated[Path | None, typer.Option(help="JSON-lines run log (default CKPT/run_log.jsonl).")]
-        = None,
-        report: Annotated[Path | None, typer.Option(help="RunReport JSON (default CKPT/run_report.json).")]
+        run_log: Annotated[Path | None, typer.Option(help="JSON-lines run log (default: in the checkpoint "
+                                                         "directory).")] = None,
+        report: Annotated[Path | None, typer.Option(help="RunReport JSON (default: in the checkpoint directory).")]
         = None,
     ) -> None:
         """Train a GPT-style model on the Python stdlib sources under PLAN.yaml, with checkpoints and resume."""

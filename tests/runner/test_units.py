@@ -395,3 +395,13 @@ def test_disk_full_during_a_save_still_writes_the_report(tmp_path: Path, monkeyp
     assert report.exit_code == 2 and "No space left" in report.exit_reason
     assert report.last_committed_step == 10 and report.end_step == 30  # surfaced by the save of step 30
     assert ck.committed_steps(root) == [10]
+
+
+@pytest.mark.parametrize("command", ["run", "launch", "calibrate"])
+def test_runner_help_fits_80_columns_without_cut_cells(command: str, run_cli,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--help`` of the runner's commands at 80 columns: every cell readable, nothing cut to '…'."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli(command, "--help")
+    assert code == 0 and "Usage: spotplan " + command in out
+    assert "…" not in out, [line for line in out.splitlines() if "…" in line]
