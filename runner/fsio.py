@@ -97,12 +97,9 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
-def read_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None, max_bytes: int) -> tuple[bytearray, str]:
-    """Read regular file ``name`` of the open directory ``dir_fd``; return (bytes, XXH3-128 hex of those bytes).
-
-    Refuses, before allocating anything, a symlink, a FIFO, a device or a directory, a size other than
-    ``expect_bytes`` (when given) and a size over ``max_bytes``: ``UnsafeFileError`` says which.
-    """
+def _open_regular(dir_fd: int, name: str, expect_bytes: int | None) -> tuple[int, int]:
+    """(descriptor, size) of regular file ``name`` in ``dir_fd``, opened without following a link or blocking on a
+    FIFO, after checking on the descriptor that it is a regular file of ``expect_bytes`` (when given)."""
     if "/" in name or name in ("", ".", ".."):
         raise UnsafeFileError(0, f"{name!r}: expected a plain file name")
     try:
@@ -115,12 +112,25 @@ def read_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None, max
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafeFileError(0, f"{name}: not a regular file (mode {stat.filemode(st.st_mode)})")
-        size = st.st_size
-        if expect_bytes is not None and size != expect_bytes:
-            raise UnsafeFileError(0, f"{name}: {size} bytes on disk, the manifest says {expect_bytes}")
+        if expect_bytes is not None and st.st_size != expect_bytes:
+            raise UnsafeFileError(0, f"{name}: {st.st_size} bytes on disk, the manifest says {expect_bytes}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def read_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None, max_bytes: int) -> tuple[bytearray, str]:
+    """Read regular file ``name`` of the open directory ``dir_fd``; return (bytes, XXH3-128 hex of those bytes).
+
+    Refuses, before allocating anything, a symlink, a FIFO, a device or a directory, a size other than
+    ``expect_bytes`` (when given) and a size over ``max_bytes``: ``UnsafeFileError`` says which.
+    """
+    fd, size = _open_regular(dir_fd, name, expect_bytes)
+    try:
         if size > max_bytes:
             raise UnsafeFileError(0, f"{name}: {size} bytes, over the {max_bytes}-byte bound for this file")
-        os.set_blocking(fd, True)
         digest = xxhash.xxh3_128()
         buf = bytearray(size)
         view = memoryview(buf)
@@ -141,28 +151,15 @@ def read_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None, max
 def hash_regular(dir_fd: int, name: str, *, expect_bytes: int | None = None) -> tuple[str, int]:
     """(XXH3-128 hex, bytes) of regular file ``name`` of ``dir_fd``, streamed in slices (no full-size buffer);
     the same refusals as ``read_regular``."""
-    if "/" in name or name in ("", ".", ".."):
-        raise UnsafeFileError(0, f"{name!r}: expected a plain file name")
+    fd, size = _open_regular(dir_fd, name, expect_bytes)
     try:
-        fd = os.open(name, _NOFOLLOW_READ, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", 40):
-            raise UnsafeFileError(exc.errno, f"{name}: a symlink, expected a regular file") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafeFileError(0, f"{name}: not a regular file (mode {stat.filemode(st.st_mode)})")
-        if expect_bytes is not None and st.st_size != expect_bytes:
-            raise UnsafeFileError(0, f"{name}: {st.st_size} bytes on disk, the manifest says {expect_bytes}")
-        os.set_blocking(fd, True)
         digest, total = xxhash.xxh3_128(), 0
         while chunk := os.read(fd, CHUNK_BYTES):
             digest.update(chunk)
             total += len(chunk)
     finally:
         os.close(fd)
-    if expect_bytes is not None and total != expect_bytes:
+    if total != size:
         raise UnsafeFileError(0, f"{name}: changed size while being read")
     return digest.hexdigest(), total
 

@@ -11,18 +11,16 @@ pickle payloads planted in some cases must never run. Each case runs under a 20 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import pickle
 import shutil
-import signal
 import struct
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotplan.errors import CheckpointError
+from spotplan.regress.suite import time_limit
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.checkpoint import ForeignCheckpointError
 from spotplan.runner.corpus import DataPosition
@@ -115,20 +114,6 @@ class _Opens:
 
 
 _OPENS = _Opens()
-
-
-@contextlib.contextmanager
-def _alarm(seconds: int) -> Iterator[None]:
-    def fire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"hostile checkpoint case ran over {seconds} s (a hang)")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 class _Payload:
@@ -394,7 +379,7 @@ def test_hostile_checkpoint_falls_back_or_stops_cleanly(pristine: Pristine, case
         _OPENS.paths.clear()
         _OPENS.armed = True
         try:
-            with _alarm(CASE_TIMEOUT_S):
+            with time_limit(CASE_TIMEOUT_S):
                 ck.remove_uncommitted(root)
                 outcome: Any
                 try:

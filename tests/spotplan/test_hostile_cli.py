@@ -9,34 +9,18 @@ a 60 s alarm, and a hypothesis property drives ``interval`` with arbitrary float
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spotplan.regress.suite import time_limit
 from tests.support.runner import write_plan
 
 CASE_TIMEOUT_S = 60
 BAD_NUMBERS = ("nan", "inf", "-inf", "-1", "1e309", "abc", "")
 MIN_CASES = 100
-
-
-@contextlib.contextmanager
-def _alarm(seconds: int) -> Iterator[None]:
-    def fire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"CLI case ran over {seconds} s (a hang)")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +114,7 @@ def test_there_are_at_least_100_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[" ".join(c)[:80] for c in CASES])
 def test_hostile_input_is_one_line_and_exit_2(case: tuple[str, ...], files: dict[str, Path], run_cli) -> None:
     """Exit 2, one line on stderr naming what was wrong, nothing on stdout, no traceback, within the alarm."""
-    with _alarm(CASE_TIMEOUT_S):
+    with time_limit(CASE_TIMEOUT_S):
         code, out, err = run_cli(*_argv(case, files))
     assert "Traceback" not in err + out, err
     assert code == 2, (code, err[-500:], out[-500:])
@@ -144,7 +128,7 @@ def test_hostile_input_is_one_line_and_exit_2(case: tuple[str, ...], files: dict
        restart=st.floats(min_value=-1e6, max_value=1e6))
 def test_interval_never_tracebacks_on_any_floats(save: float, mtbf: float, restart: float, run_cli) -> None:
     """``interval`` with arbitrary floats: finite figures and exit 0, or one line and exit 2."""
-    with _alarm(CASE_TIMEOUT_S):
+    with time_limit(CASE_TIMEOUT_S):
         code, out, err = run_cli("interval", "--save-s", repr(save), "--mtbf-h", repr(mtbf),
                                  "--restart-s", repr(restart))
     assert code in (0, 2) and "Traceback" not in err, err
