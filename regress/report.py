@@ -154,8 +154,11 @@ def _row_json(r: FigureRow) -> dict[str, Any]:
 
 
 def to_json(result: SuiteResult) -> dict[str, Any]:
-    """The ``--json`` document."""
+    """The ``--json`` document (``spotplan schema regress-output``)."""
+    from spotplan.schemas.outputs import OUTPUT_SCHEMA_VERSION
+
     return {
+        "schema_version": OUTPUT_SCHEMA_VERSION,
         "status": "regression" if result.exit_code else "ok",
         "exit_code": result.exit_code,
         "baselines_dir": result.baselines_dir,

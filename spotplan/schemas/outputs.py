@@ -107,6 +107,14 @@ class IntervalOutput(OpenDocument):
     expected_makespan_h: float = Field(gt=0)
 
 
+class RegressOutput(OpenDocument):
+    """``spotplan regress --json``: the gate's status, its exit code and one entry per reference scenario."""
+
+    status: Literal["ok", "regression"]
+    exit_code: int = Field(ge=0)
+    scenarios: list[dict[str, Any]] = Field(description="Per scenario: name, status, figures, changes, notes.")
+
+
 # Name on the command line -> model. File contracts first, then the printed documents.
 SCHEMAS: dict[str, type[BaseModel]] = {
     "scenario": Scenario,
@@ -118,6 +126,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "reference-scenario": ReferenceScenario,
     "recommend-output": RecommendOutput,
     "prices-output": PricesOutput,
+    "regress-output": RegressOutput,
     "simulate-output": SimulateOutput,
     "interval-output": IntervalOutput,
 }

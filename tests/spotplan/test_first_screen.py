@@ -123,6 +123,7 @@ def _json_outputs() -> list[tuple[str, list[str]]]:
         ("simulate-output", ["simulate", "data/examples/daly-exponential.yaml", "--runs", "20", "--workers", "1",
                              "--json"]),
         ("interval-output", ["interval", "--save-s", "60", "--mtbf-h", "5", "--json"]),
+        ("regress-output", ["regress", "--only", "gcp-30s-notice", "--json"]),
     ]
     if EU_WEST_1.is_dir():
         cases.append(("prices-output", ["prices", "show", "--source", str(EU_WEST_1), "--json"]))
