@@ -28,7 +28,7 @@ from spotplan.advisor.plan import assumptions, build_plan, inputs_sha256, to_poo
 from spotplan.advisor.recommendation import BaselineResult, Recommendation
 from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
-from spotplan.advisor.scoring import Scored, SimSettings
+from spotplan.advisor.scoring import Scored, SimSettings, scoring_pool
 from spotplan.advisor.sizing import JobSizing, parse_model_size, size_job
 from spotplan.errors import InfeasibleError
 from spotplan.schemas.plan import Assumption, Expected, Market, NoticeHandling
@@ -156,10 +156,11 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
     checks = list(prep.notice_checks)
     primary = checks[0]
     saves = times.saves
-    with narrative.progress_reporter(progress) as report:
+    # the scoring workers are forked before the progress bar's thread starts (see scoring.can_fork)
+    with scoring_pool(settings.workers) as pool, narrative.progress_reporter(progress) as report:
         result = search(pools, settings, deadline_h=request.deadline_h, p95_bound_h=request.p95_bound_h,
                         prefer_regions=request.prefer_regions, interval_override_s=request.interval_s,
-                        progress=report)
+                        progress=report, pool=pool)
     chosen = result.chosen
     od = next((b for b in result.baselines if b.config.name == "on-demand"), None)
     od_cost = od.expected.cost_usd.mean if od else None

@@ -32,9 +32,8 @@ from spotplan.advisor.scoring import (
     Scored,
     ScoringPool,
     SimSettings,
-    can_fork,
     score_many,
-    worker_count,
+    scoring_pool,
 )
 from spotplan.schemas.plan import Market
 from spotplan.simulator.fastpath import simulate_exponential
@@ -232,16 +231,18 @@ def implied_p95_bound_h(on_demand_makespan_h: float | None, deadline_h: float | 
 def search(
     pools: list, s: SimSettings, *, deadline_h: float | None, p95_bound_h: float | None,
     prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None = None,
+    pool: ScoringPool | None = None,
 ) -> SearchResult:
     """Run the whole search over ``pools`` (candidates.PoolOption).
 
     Configurations that do not depend on each other's figures are scored together (``score_many``, on the
     worker processes of one ``ScoringPool``): the baselines with the ladder and strategy variants, then each
-    step of the interval refinement. Every figure is the one scoring them one by one gives.
+    step of the interval refinement. Every figure is the one scoring them one by one gives. ``pool``: workers
+    the caller started (before any thread of its own); else they are started here where that is safe.
     """
-    workers = s.workers if s.workers is not None else worker_count()
     with ExitStack() as stack:
-        pool = stack.enter_context(ScoringPool(workers)) if workers > 1 and can_fork() else None
+        if pool is None:
+            pool = stack.enter_context(scoring_pool(s.workers))
         return _search(pools, s, deadline_h=deadline_h, p95_bound_h=p95_bound_h, prefer_regions=prefer_regions,
                        interval_override_s=interval_override_s, progress=progress, pool=pool)
 

@@ -17,6 +17,7 @@ figure depends only on the configuration and the settings, never on the number o
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -366,12 +367,23 @@ def _schedule(jobs: list[_Pending], s: SimSettings, sp: ScoringPool) -> list[Sco
 
 
 def can_fork() -> bool:
-    """Worker processes can be forked here: a platform with fork, the main thread of a non-daemon process."""
+    """Worker processes can be forked here: a platform with fork, a non-daemon process with no other thread.
+
+    Forking while another thread runs (a progress bar's refresh, a server) can copy a lock that thread holds
+    (stdout's, logging's) into the child, which then blocks for ever on its first write: so a multi-threaded
+    process scores on one process (the figures are the same; only slower).
+    """
     import multiprocessing as mp
     import threading
 
     return ("fork" in mp.get_all_start_methods() and not mp.current_process().daemon
-            and threading.current_thread() is threading.main_thread())
+            and threading.current_thread() is threading.main_thread() and threading.active_count() == 1)
+
+
+def scoring_pool(workers: int | None) -> ScoringPool | contextlib.nullcontext[None]:
+    """A ``ScoringPool`` of ``workers`` (default ``worker_count()``) where forking is safe, else a null context."""
+    n = workers if workers is not None else worker_count()
+    return ScoringPool(n) if n > 1 and can_fork() else contextlib.nullcontext()
 
 
 def _serve(conn: Any) -> None:

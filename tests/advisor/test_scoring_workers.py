@@ -105,3 +105,24 @@ def test_a_baseline_stops_at_its_first_cut_run() -> None:
     assert all(x.cut_runs <= 1 for x in one)
     for a, b in zip(one, score_many(_configs(), s, workers=2, first_cut=flags), strict=True):
         _same(a, b)
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    """A second thread (a progress bar's refresh, a server) makes the advisor score in one process, never fork."""
+    import threading
+
+    from spotplan.advisor.scoring import ScoringPool, can_fork, scoring_pool
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert not can_fork()
+        with scoring_pool(2) as pool:
+            assert pool is None
+    finally:
+        stop.set()
+        t.join(timeout=5)
+    if can_fork():  # a single-threaded process again (the usual CLI case)
+        with scoring_pool(2) as pool:
+            assert isinstance(pool, ScoringPool) and len(pool.pids) == 2
