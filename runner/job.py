@@ -55,15 +55,27 @@ def model_config(plan: Plan, model_size: str | None) -> GPTConfig:
 TRAIN_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two AdamW moments
 
 
-def check_fits(cfg: GPTConfig, device: torch.device, model_size: str | None) -> None:
-    """Refuse, with the fix, a plan-sized model that cannot fit in this device's memory (instead of an OOM kill)."""
+def fits_one_device(cfg: GPTConfig, device: torch.device) -> bool:
+    """Whether the whole training state (weights, gradients, AdamW moments) fits in 80% of one device's memory."""
+    return _train_bytes(cfg) <= 0.8 * _device_bytes(device)
+
+
+def _train_bytes(cfg: GPTConfig) -> int:
     d, n_layer = cfg.d_model, cfg.n_layer
-    n_params = 12 * n_layer * d * d + (256 + cfg.seq_len) * d
-    need = n_params * TRAIN_BYTES_PER_PARAM
+    return (12 * n_layer * d * d + (256 + cfg.seq_len) * d) * TRAIN_BYTES_PER_PARAM
+
+
+def _device_bytes(device: torch.device) -> int:
     if device.type == "cuda":
-        have = torch.cuda.mem_get_info(device)[1]
-    else:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(torch.cuda.mem_get_info(device)[1])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(cfg: GPTConfig, device: torch.device, model_size: str | None, shards: int = 1) -> None:
+    """Refuse, with the fix, a plan-sized model that cannot fit in this device's memory (instead of an OOM kill);
+    with ``shards`` > 1 (FSDP) each device holds 1/shards of the state."""
+    need, have = _train_bytes(cfg) / shards, _device_bytes(device)
+    n_params = _train_bytes(cfg) // TRAIN_BYTES_PER_PARAM
     if need > 0.8 * have:
         what = f"--model-size {model_size}" if model_size else "the plan's model"
         raise ConfigError(
@@ -104,10 +116,11 @@ class Job:
 
 
 def build_job(plan: Plan, *, model_size: str | None, device: torch.device, seed: int,
-              corpus_bytes: int) -> Job:
-    """Model, AdamW, LambdaLR and corpus for ``plan``; nothing here touches a global RNG."""
+              corpus_bytes: int, shards: int = 1) -> Job:
+    """Model, AdamW, LambdaLR and corpus for ``plan``; nothing here touches a global RNG. ``shards``: the ranks
+    an FSDP run spreads the state over (the memory check divides by it)."""
     cfg = model_config(plan, model_size)
-    check_fits(cfg, device, model_size)
+    check_fits(cfg, device, model_size, shards)
     corpus = Corpus(data=load_stdlib_bytes(corpus_bytes), seq_len=cfg.seq_len, seed=seed)
     model = build_model(cfg, seed=seed, device=device)
     total = plan.model.total_steps

@@ -36,7 +36,15 @@ from spotplan.runner import dist as rdist
 from spotplan.runner.checkpoint import ForeignCheckpointError, remove_uncommitted
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.dist import World
-from spotplan.runner.job import GRAD_CLIP, Job, build_job, device_name, resolve_device
+from spotplan.runner.job import (
+    GRAD_CLIP,
+    Job,
+    build_job,
+    device_name,
+    fits_one_device,
+    model_config,
+    resolve_device,
+)
 from spotplan.runner.model import VOCAB_SIZE
 from spotplan.runner.policy import (
     ExitCode,
@@ -92,6 +100,7 @@ class RunOptions:
     run_log: Path | None = None
     report: Path | None = None
     allow_nonfinite: bool = False  # load checkpoints whose weights hold NaN or inf (refused by default)
+    parallel: str = "auto"  # under torchrun: ddp, fsdp, or auto (fsdp when the state does not fit one device)
     storage: Storage | None = field(default=None, compare=False)
 
 
@@ -204,13 +213,23 @@ class _Runner:
         self.world = rdist.world_from_env()
         self.device = rdist.rank_device(self.world, resolve_device(opts.device))
         rdist.start(self.world, self.device)
+        cfg = model_config(self.plan, opts.model_size)
+        self.parallel = opts.parallel if opts.parallel != "auto" else (
+            "fsdp" if self.world.distributed and not fits_one_device(cfg, self.device) else "ddp")
+        if self.parallel == "fsdp" and not self.world.distributed:
+            raise ConfigError("--parallel fsdp needs several processes; start it under torchrun")
         self.job = build_job(self.plan, model_size=opts.model_size, device=self.device, seed=opts.seed,
-                             corpus_bytes=opts.corpus_bytes)
+                             corpus_bytes=opts.corpus_bytes, shards=self.world.size if self.parallel == "fsdp" else 1)
         if self.job.cfg.batch_size < self.world.size:
             raise ConfigError(f"batch of {self.job.cfg.batch_size} sequences cannot give each of {self.world.size} "
                               "processes a row; use fewer processes")
         self.module: torch.nn.Module | None = None
-        if self.world.distributed:
+        if self.parallel == "fsdp":  # the state sharded over the ranks (runner.fsdp): the model does not fit one
+            from spotplan.runner.fsdp import shard
+
+            self.job = shard(self.job)
+            self.module = self.job.train.model
+        elif self.world.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.module = DistributedDataParallel(self.job.train.model, device_ids=ids)
         zone = self.plan.ladder[0].zone

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,11 @@ def _optimizer_state(ckpt: Checkpoint) -> dict[str, Any]:
 def restore(ts: TrainState, ckpt: Checkpoint) -> DataPosition:
     """Load ``ckpt`` into the live objects and the global RNGs; return the data position to continue from."""
     try:
+        tensors = ckpt.tensors
+        if any(type(p).__name__ == "DTensor" for p in ts.model.parameters()):  # FSDP2: into the live shards
+            from spotplan.runner.fsdp import place
+
+            ckpt = replace(ckpt, tensors=place(ts, tensors))
         model_sd = {k.removeprefix("model/"): v for k, v in ckpt.tensors.items() if k.startswith("model/")}
         ts.model.load_state_dict(model_sd, strict=True)
         ts.optimizer.load_state_dict(_optimizer_state(ckpt))

@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         imds_endpoint: Annotated[str, typer.Option(show_default=False, help="IMDS base URL (default: EC2's "
                                                    "link-local address).")] = "http://169.254.169.254",
+        parallel: Annotated[str, typer.Option(help="Under torchrun: ddp, fsdp, or auto (fsdp when the state "
+                                                  "does not fit one device).")] = "auto",
         allow_nonfinite: Annotated[
             bool, typer.Option("--allow-nonfinite", help="Resume from checkpoints whose weights hold NaN or inf "
                                                          "(refused by default).")
@@ -66,6 +68,8 @@ def register(app: typer.Typer) -> None:
         _setup_logging()
         if interval_unit not in {u.value for u in IntervalUnit}:
             raise ConfigError(f"--interval-unit {interval_unit!r}: expected steps or seconds")
+        if parallel not in ("auto", "ddp", "fsdp"):
+            raise ConfigError(f"--parallel {parallel!r}: expected auto, ddp or fsdp")
         plan = Plan.load(plan_path)
         # every output is checked before the model is built, so no path can fail a run after hours of training
         root = output_dir(checkpoint_dir, "--checkpoint-dir").resolve()
@@ -75,7 +79,7 @@ def register(app: typer.Typer) -> None:
             plan=plan, checkpoint_dir=root, device=device, model_size=model_size,
             max_steps=max_steps, sync_save=sync_save, interval_unit=IntervalUnit(interval_unit), seed=seed,
             s3_url=s3, endpoint_url=endpoint_url, imds=imds, imds_endpoint=imds_endpoint, run_log=run_log,
-            report=report, allow_nonfinite=allow_nonfinite,
+            report=report, allow_nonfinite=allow_nonfinite, parallel=parallel,
         )
         result = run(opts)
         typer.echo(f"{result.exit_reason}; steps {result.start_step}->{result.end_step}, {result.saves} saves, "

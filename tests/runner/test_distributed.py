@@ -336,3 +336,29 @@ def test_launch_stops_at_once_on_a_user_error(tmp_path: Path) -> None:
     assert done.returncode == 2, (done.stdout[-2000:], done.stderr[-2000:])
     assert "launch: stopped:" in done.stdout and "seed: checkpoint 0, this run 7" in done.stdout
     assert done.stdout.count("launch:") == 1
+
+
+def test_fsdp_trains_as_ddp_does_and_its_checkpoint_loads_in_one_process(whole: tuple[Path, Path],
+                                                                         tmp_path: Path) -> None:
+    """``--parallel fsdp`` (fully_shard, DTensor state): the loss curve of DDP's run within float reduction order;
+    its DCP step loads in one process and training goes on; a one-process step loads back into the shards."""
+    plan, ref_root = whole
+    root = tmp_path / "fsdp"
+    cmd = [*_torchrun(2), "-m", "spotplan.cli", *_run_args(plan, root, 30), "--parallel", "fsdp"]
+    done = subprocess.run(cmd, env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    losses = RunReport.load(root / "run_report.json").losses
+    ddp = RunReport.load(ref_root / "run_report.json").losses[:30]
+    assert max(abs(a - b) for a, b in zip(losses, ddp, strict=True)) < 1e-4
+    manifest = json.loads((ck.step_dir(root, 30) / ck.MANIFEST).read_text())
+    assert manifest["layout"] == "dcp" and manifest["world_size"] == 2
+    single = subprocess.run([sys.executable, "-m", "spotplan.cli", *_run_args(plan, root, 40)], env=runner_env(),
+                            capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert single.returncode == 0, single.stderr[-2000:]
+    back = subprocess.run([*_torchrun(2), "-m", "spotplan.cli", *_run_args(plan, root, 50), "--parallel", "fsdp"],
+                          env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert back.returncode == 0, back.stderr[-3000:]
+    report = RunReport.load(root / "run_report.json")
+    assert report.start_step == 40 and report.end_step == 50 and report.losses_from_step == 1
+    assert len(report.losses) == 50 and report.losses[-1] < report.losses[0]
