@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from report import add_row  # benchmarks/report.py (scripts run from benchmarks/)
 
-from spotplan.runner.calibrate import _train_state, disk_of
+from spotplan.runner.calibrate import disk_of, sample_train_state
 from spotplan.runner.checkpoint import load_checkpoint, step_dir
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.fsio import HASH_NAME
@@ -109,7 +109,7 @@ def main() -> None:
     device = resolve_device(args.device)
     directory = args.dir or Path(tempfile.mkdtemp(prefix=".bench-ckpt-", dir=ROOT))
     try:
-        ts = _train_state(args.size, device)
+        ts = sample_train_state(args.size, device)
         tensors, _ = capture(ts, position=DataPosition())
         mib = max(1, round(sum(t.numel() * t.element_size() for t in tensors.values()) / 2**20))
         savers = (Saver(directory / "sync", keep_last_k=1, async_save=False),

@@ -33,7 +33,7 @@ from spotplan.schemas.calibration import Calibration, CalibrationPoint, LinearCo
 DEFAULT_SIZES = ("small", "base", "medium")
 
 
-def _train_state(size: str, device: torch.device) -> TrainState:
+def sample_train_state(size: str, device: torch.device) -> TrainState:
     """A model of ``size`` after one AdamW step, so the optimizer moments exist."""
     cfg = named_config(size)
     model = build_model(cfg, seed=0, device=device)
@@ -66,7 +66,7 @@ def _cycle(ts: TrainState, buffers: SnapshotBuffers, root: Path, step: int) -> t
 
 def measure_point(size: str, device: torch.device, root: Path, repeats: int) -> CalibrationPoint:
     """Median timings of ``repeats`` cycles for one size, after one warm-up cycle (VM first-touch cost)."""
-    ts = _train_state(size, device)
+    ts = sample_train_state(size, device)
     buffers = SnapshotBuffers()
     _cycle(ts, buffers, root, 0)
     runs = [_cycle(ts, buffers, root, i + 1) for i in range(repeats)]
@@ -112,6 +112,25 @@ def disk_of(path: Path) -> str:
     return f"{best[0]} {best[2]} on {best[1]}" if best[1] else ""
 
 
+def machine_info(device: torch.device, disk_path: Path, *, world_size: int = 1, backend: str = "") -> MachineInfo:
+    """Where a calibration was measured: platform, CPU, device, the disk under ``disk_path``, world and backend."""
+    return MachineInfo(platform=platform.platform(), cpu=_cpu_name(), cpu_count=os.cpu_count() or 1,
+                       device=device_name(device), disk=disk_of(disk_path), torch_version=torch.__version__,
+                       world_size=world_size, backend=backend)
+
+
+def fit_calibration(points: list[CalibrationPoint], machine: MachineInfo, *, checkpoint_dir: str) -> Calibration:
+    """The Calibration of measured ``points``: each cost fitted as ``a + bytes / bandwidth``."""
+    points = sorted(points, key=lambda p: p.state_bytes)
+    xs = [float(p.state_bytes) for p in points]
+    return Calibration(
+        created_utc=utc_iso(), machine=machine, checkpoint_dir=checkpoint_dir, points=points,
+        snapshot=fit_linear(xs, [p.snapshot_s for p in points]),
+        persist=fit_linear(xs, [p.persist_s for p in points]),
+        restore=fit_linear(xs, [p.restore_s for p in points]),
+    )
+
+
 def calibrate(sizes: list[str], *, device: str | None, out: Path, checkpoint_dir: Path | None,
               repeats: int = 3, nproc: int = 1) -> Calibration:
     """Measure every size, fit the three costs, write ``out`` and return the Calibration.
@@ -124,28 +143,15 @@ def calibrate(sizes: list[str], *, device: str | None, out: Path, checkpoint_dir
         named_config(s)  # unknown names fail before any measuring
     out.parent.mkdir(parents=True, exist_ok=True)
     root = checkpoint_dir or Path(tempfile.mkdtemp(prefix=".calibrate-", dir=out.parent))
-    if nproc > 1:
-        try:
-            return _calibrate_distributed(sizes, device=device, out=out, root=root, repeats=repeats, nproc=nproc)
-        finally:
-            if checkpoint_dir is None:
-                shutil.rmtree(root, ignore_errors=True)
     try:
-        points = sorted((measure_point(s, dev, root, repeats) for s in sizes), key=lambda p: p.state_bytes)
+        if nproc > 1:
+            return _calibrate_distributed(sizes, device=device, out=out, root=root, repeats=repeats, nproc=nproc)
+        points = [measure_point(s, dev, root, repeats) for s in sizes]
     finally:
         if checkpoint_dir is None:
             shutil.rmtree(root, ignore_errors=True)
-    xs = [float(p.state_bytes) for p in points]
-    cal = Calibration(
-        created_utc=utc_iso(),
-        machine=MachineInfo(platform=platform.platform(), cpu=_cpu_name(), cpu_count=os.cpu_count() or 1,
-                            device=device_name(dev), disk=disk_of(root.parent if checkpoint_dir is None else root),
-                            torch_version=torch.__version__),
-        checkpoint_dir=str(checkpoint_dir or out.parent), points=points,
-        snapshot=fit_linear(xs, [p.snapshot_s for p in points]),
-        persist=fit_linear(xs, [p.persist_s for p in points]),
-        restore=fit_linear(xs, [p.restore_s for p in points]),
-    )
+    machine = machine_info(dev, root.parent if checkpoint_dir is None else root)
+    cal = fit_calibration(points, machine, checkpoint_dir=str(checkpoint_dir or out.parent))
     cal.dump(out)
     return cal
 

@@ -13,8 +13,6 @@ Calibration, recording world size, backend and device, so the advisor plans mult
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,14 +22,13 @@ import torch
 import torch.distributed as dist
 
 from spotplan.runner import dist as rdist
-from spotplan.runner.calibrate import _cpu_name, _train_state, disk_of, fit_linear
+from spotplan.runner.calibrate import fit_calibration, machine_info, sample_train_state
 from spotplan.runner.checkpoint import load_checkpoint, step_dir
 from spotplan.runner.corpus import DataPosition
-from spotplan.runner.job import device_name, resolve_device
-from spotplan.runner.runlog import utc_iso
+from spotplan.runner.job import resolve_device
 from spotplan.runner.sharded import ShardedSaver
 from spotplan.runner.state import TrainState, capture, restore
-from spotplan.schemas.calibration import Calibration, CalibrationPoint, MachineInfo
+from spotplan.schemas.calibration import CalibrationPoint
 
 
 def _cycle(ts: TrainState, saver: ShardedSaver, root: Path, step: int, world: rdist.World,
@@ -63,7 +60,7 @@ def main(argv: list[str]) -> int:
     points: list[CalibrationPoint] = []
     try:
         for size in sizes:
-            ts = _train_state(size, device)
+            ts = sample_train_state(size, device)
             saver = ShardedSaver(root_path / size, rank=world.rank, keep_last_k=1, async_save=True)
             _cycle(ts, saver, root_path / size, 0, world, device)  # warm-up: first touch of fresh memory
             runs = [_cycle(ts, saver, root_path / size, i + 1, world, device) for i in range(int(repeats))]
@@ -73,19 +70,9 @@ def main(argv: list[str]) -> int:
                 points.append(CalibrationPoint(state_bytes=runs[0][3], snapshot_s=snap, persist_s=persist,
                                                restore_s=rest, repeats=int(repeats)))
         if world.is_main:
-            points.sort(key=lambda p: p.state_bytes)
-            xs = [float(p.state_bytes) for p in points]
-            cal = Calibration(
-                created_utc=utc_iso(),
-                machine=MachineInfo(platform=platform.platform(), cpu=_cpu_name(), cpu_count=os.cpu_count() or 1,
-                                    device=device_name(device), disk=disk_of(root_path),
-                                    torch_version=torch.__version__, world_size=world.size,
-                                    backend=dist.get_backend() if dist.is_initialized() else ""),
-                checkpoint_dir=str(root_path), points=points,
-                snapshot=fit_linear(xs, [p.snapshot_s for p in points]),
-                persist=fit_linear(xs, [p.persist_s for p in points]),
-                restore=fit_linear(xs, [p.restore_s for p in points]),
-            )
+            backend = dist.get_backend() if dist.is_initialized() else ""
+            machine = machine_info(device, root_path, world_size=world.size, backend=backend)
+            cal = fit_calibration(points, machine, checkpoint_dir=str(root_path))
             cal.dump(Path(out))
         rdist.stop(world)
     except BaseException:

@@ -229,7 +229,8 @@ def _check_manifest(d: Path, manifest: Any, expect_step: int | None) -> dict[str
         raise CheckpointError(f"{where}: field 'layout' = {str(layout)[:20]!r}, expected one of {', '.join(LAYOUTS)}")
     if layout == SAFETENSORS and (not isinstance(files, dict) or set(files) != set(DATA_FILES)):
         raise CheckpointError(f"{where}: field 'files' must list exactly {', '.join(DATA_FILES)}")
-    if layout == DCP and (not isinstance(files, dict) or STATE not in files or len(files) > MAX_FILES
+    if layout == DCP and (not isinstance(files, dict) or STATE not in files or DCP_METADATA not in files
+                          or len(files) > MAX_FILES
                           or not all(n == STATE or n == DCP_METADATA or DCP_SHARD.match(n) for n in files)):
         raise CheckpointError(f"{where}: field 'files' must list {STATE}, {DCP_METADATA} and DCP shard files")
     for name, entry in files.items():

@@ -60,9 +60,13 @@ def fits_one_device(cfg: GPTConfig, device: torch.device) -> bool:
     return _train_bytes(cfg) <= 0.8 * _device_bytes(device)
 
 
+def _n_params(cfg: GPTConfig) -> int:
+    """Parameters of ``cfg`` without building it: 12 L d^2 in the blocks, plus token and position embeddings."""
+    return 12 * cfg.n_layer * cfg.d_model**2 + (256 + cfg.seq_len) * cfg.d_model
+
+
 def _train_bytes(cfg: GPTConfig) -> int:
-    d, n_layer = cfg.d_model, cfg.n_layer
-    return (12 * n_layer * d * d + (256 + cfg.seq_len) * d) * TRAIN_BYTES_PER_PARAM
+    return _n_params(cfg) * TRAIN_BYTES_PER_PARAM
 
 
 def _device_bytes(device: torch.device) -> int:
@@ -74,8 +78,7 @@ def _device_bytes(device: torch.device) -> int:
 def check_fits(cfg: GPTConfig, device: torch.device, model_size: str | None, shards: int = 1) -> None:
     """Refuse, with the fix, a plan-sized model that cannot fit in this device's memory (instead of an OOM kill);
     with ``shards`` > 1 (FSDP) each device holds 1/shards of the state."""
-    need, have = _train_bytes(cfg) / shards, _device_bytes(device)
-    n_params = _train_bytes(cfg) // TRAIN_BYTES_PER_PARAM
+    need, have, n_params = _train_bytes(cfg) / shards, _device_bytes(device), _n_params(cfg)
     if need > 0.8 * have:
         what = f"--model-size {model_size}" if model_size else "the plan's model"
         raise ConfigError(

@@ -20,7 +20,13 @@ from typing import Any
 
 from spotplan.errors import CheckpointError
 from spotplan.runner import validate
-from spotplan.runner.checkpoint import Checkpoint, ForeignCheckpointError, iter_valid, load_checkpoint
+from spotplan.runner.checkpoint import (
+    Checkpoint,
+    ForeignCheckpointError,
+    iter_valid,
+    load_checkpoint,
+    step_dir,
+)
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import Job
 from spotplan.runner.state import restore
@@ -62,10 +68,30 @@ def _foreign(root: Path, ckpt: Checkpoint, job: Job) -> ForeignCheckpointError:
     )
 
 
+def _expectation(job: Job) -> validate.Expectation:
+    return validate.expectation(job.train, n_windows=job.corpus.n_windows, total_steps=job.total_steps)
+
+
+def _check(job: Job, root: Path, ckpt: Checkpoint, exp: validate.Expectation, check_finite: bool) -> None:
+    """Raise unless ``ckpt`` is of this configuration (ForeignCheckpointError) and fits the live job."""
+    if ckpt.config_hash != job.config_hash:
+        raise _foreign(root, ckpt, job)
+    try:
+        validate.check(ckpt, exp, check_finite=check_finite)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{step_dir(root, ckpt.step)}: {exc}") from None
+
+
+def _restored(job: Job, ckpt: Checkpoint, source: str) -> Resumed:
+    position = restore(job.train, ckpt)
+    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
+    return Resumed(step=ckpt.step, position=position, source=source, bytes=n_bytes)
+
+
 def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], None], *,
            check_finite: bool = True) -> Resumed | None:
     """Restore the newest usable checkpoint into ``job`` (see the module's rules); None for a fresh start."""
-    exp = validate.expectation(job.train, n_windows=job.corpus.n_windows, total_steps=job.total_steps)
+    exp = _expectation(job)
     refused: list[str] = []
 
     def note(msg: str) -> None:
@@ -73,25 +99,17 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
         warn(msg)
 
     def fits(ckpt: Checkpoint) -> None:
-        if ckpt.config_hash != job.config_hash:
-            raise _foreign(root, ckpt, job)
-        try:
-            validate.check(ckpt, exp, check_finite=check_finite)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{root / f'step_{ckpt.step:010d}'}: {exc}") from None
+        _check(job, root, ckpt, exp, check_finite)
 
     def first_restored(source: str) -> Resumed | None:
         for ckpt in iter_valid(root, note):
             try:
                 fits(ckpt)
-                position = restore(job.train, ckpt)
+                return _restored(job, ckpt, source)
             except ForeignCheckpointError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a step that does not fit or restore: try the previous one
                 note(f"skipping checkpoint step {ckpt.step}: {exc}")
-                continue
-            n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
-            return Resumed(step=ckpt.step, position=position, source=source, bytes=n_bytes)
         return None
 
     found = first_restored("local")
@@ -107,11 +125,6 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
 
 def restore_step(job: Job, root: Path, step: int, *, source: str, check_finite: bool = True) -> Resumed:
     """Load, check and restore exactly ``step`` (the step rank 0 chose, on the other ranks of a distributed run)."""
-    exp = validate.expectation(job.train, n_windows=job.corpus.n_windows, total_steps=job.total_steps)
-    ckpt = load_checkpoint(root / f"step_{step:010d}")
-    if ckpt.config_hash != job.config_hash:
-        raise _foreign(root, ckpt, job)
-    validate.check(ckpt, exp, check_finite=check_finite)
-    position = restore(job.train, ckpt)
-    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
-    return Resumed(step=ckpt.step, position=position, source=source, bytes=n_bytes)
+    ckpt = load_checkpoint(step_dir(root, step))
+    _check(job, root, ckpt, _expectation(job), check_finite)
+    return _restored(job, ckpt, source)

@@ -43,7 +43,7 @@ from spotplan.runner.checkpoint import (
     step_dir,
 )
 from spotplan.runner.fsio import hash_regular, open_dir_nofollow, read_regular
-from spotplan.runner.snapshot import SaveResult
+from spotplan.runner.snapshot import InFlight, SaveResult
 
 METADATA = DCP_METADATA
 SHARD = DCP_SHARD
@@ -131,14 +131,9 @@ class _Writer(FileSystemWriter):
 def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_name: str,
                  max_bytes: int) -> dict[str, torch.Tensor]:
     """Verify every shard file of step directory ``d`` (open descriptor ``fd``) and load its tensors."""
-    sizes = {name: int(entry["bytes"]) for name, entry in files.items()}
-    for name in sizes:
-        if name != METADATA and SHARD.match(name) is None and name != "state.json":
-            raise CheckpointError(f"{d}: the manifest lists {name!r}, not a DCP shard file")
-    if METADATA not in files:
-        raise CheckpointError(f"{d}: the manifest lists no {METADATA}")
+    sizes = {name: int(entry["bytes"]) for name, entry in files.items()}  # names checked with the manifest
     for name, entry in files.items():
-        if name in ("state.json", METADATA):
+        if SHARD.match(name) is None:  # state.json is read by the caller, .metadata below
             continue
         digest, _ = hash_regular(fd, name, expect_bytes=entry["bytes"])
         if digest != entry[hash_name]:
@@ -154,7 +149,7 @@ def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_nam
     return tensors
 
 
-class ShardedSaver:
+class ShardedSaver(InFlight):
     """DCP saves from every rank with at most one in flight; rank 0 commits each one when all shards are written.
 
     ``save`` waits for the previous save, then (async) lets DCP copy the state into CPU memory and returns: DCP
@@ -170,24 +165,7 @@ class ShardedSaver:
         self.root, self.rank, self.keep_last_k, self.async_save = root, rank, keep_last_k, async_save
         self._on_done = on_done
         self._group = dist.new_group(backend="gloo")  # checkpoint traffic only, never DDP's
-        self._thread: threading.Thread | None = None
-        self._error: str | None = None
-        self.last: SaveResult | None = None
-
-    def fence(self) -> float:
-        """Nothing to wait for: DCP copies the state into CPU memory before ``save`` returns."""
-        return 0.0
-
-    def wait(self) -> float:
-        """Wait for the save in flight; raise CheckpointError if it failed. Returns the seconds waited."""
-        t0 = time.perf_counter()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise CheckpointError(error)
-        return time.perf_counter() - t0
+        super().__init__()  # fence(): nothing to wait for, DCP copies the state before ``save`` returns
 
     def save(self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
              config_hash: str, plan_id: str, config: dict[str, Any], world_size: int) -> float:
@@ -244,7 +222,3 @@ class ShardedSaver:
             dist.barrier(group=self._group)  # every rank knows the step is committed
         except Exception as exc:  # noqa: BLE001 - surfaced by the next wait(), never swallowed
             self._error = f"sharded save of step {ckpt.step} to {self.root} failed: {exc}"
-
-    def close(self) -> None:
-        """Wait for the last save; raise if it failed."""
-        self.wait()

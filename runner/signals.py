@@ -170,14 +170,8 @@ class ImdsPoller(threading.Thread):
 
     def poll_once(self) -> Notice | None:
         """One token-authenticated GET; None on 404 (no notice)."""
-        if self._token is None:
-            self._token = self._fetch_token()
-        req = urllib.request.Request(
-            f"{self.endpoint}{INSTANCE_ACTION_PATH}", headers={"X-aws-ec2-metadata-token": self._token}
-        )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                action, deadline_s = parse_instance_action(_read_bounded(resp))
+            action, deadline_s = parse_instance_action(self._get(INSTANCE_ACTION_PATH))
         except urllib.error.HTTPError as exc:
             if exc.code == 401:
                 self._token = None  # expired token: fetch a new one next time

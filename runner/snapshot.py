@@ -71,7 +71,36 @@ class SnapshotBuffers:
         return out
 
 
-class Saver:
+class InFlight:
+    """At most one background save: ``wait()`` joins it and raises the error it left, ``close()`` at exit."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: str | None = None
+        self.last: SaveResult | None = None
+
+    def fence(self) -> float:
+        """Block until the save in flight no longer reads live tensors; the seconds waited (none by default)."""
+        return 0.0
+
+    def wait(self) -> float:
+        """Wait for the save in flight; raise CheckpointError if it failed. Returns the seconds waited."""
+        t0 = time.perf_counter()
+        self.fence()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise CheckpointError(error)
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Wait for the last save; raise if it failed."""
+        self.wait()
+
+
+class Saver(InFlight):
     """Snapshot then persist checkpoints under ``root``; at most one save in flight.
 
     Async: ``save()`` waits for the previous save, then a background thread copies the CPU tensors into the
@@ -95,14 +124,12 @@ class Saver:
         self.async_save = async_save
         self._on_done = on_done
         self._buffers = SnapshotBuffers()
-        self._thread: threading.Thread | None = None
-        self._error: str | None = None
+        super().__init__()
         self._copied = threading.Event()
         self._fenced = threading.Event()
         self._copied.set()
         self._fenced.set()
         self._stall_s = 0.0
-        self.last: SaveResult | None = None
 
     def fence(self) -> float:
         """Block until the snapshot of the save in flight is complete; returns the seconds waited."""
@@ -113,18 +140,6 @@ class Saver:
             self._stall_s += waited
             self._fenced.set()
         return waited
-
-    def wait(self) -> float:
-        """Wait for the save in flight; raise CheckpointError if it failed. Returns the seconds waited."""
-        t0 = time.perf_counter()
-        self.fence()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise CheckpointError(error)
-        return time.perf_counter() - t0
 
     def save(
         self, *, step: int, kind: str, tensors: dict[str, torch.Tensor], state: dict[str, Any],
@@ -170,7 +185,3 @@ class Saver:
         self.last = result = replace(result, blocking_s=stall)
         if self._on_done is not None:
             self._on_done(result)
-
-    def close(self) -> None:
-        """Wait for the last save; raise if it failed."""
-        self.wait()

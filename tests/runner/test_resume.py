@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,6 +21,7 @@ import torch
 from spotplan.runner import checkpoint as ck
 from spotplan.runner.policy import ExitCode
 from spotplan.schemas.run_report import RunReport
+from tests.support.http import QuietHandler
 from tests.support.runner import read_log, run_runner, runner_cmd, runner_env, wait_for, write_plan
 
 MAX_STEPS = 300
@@ -114,14 +115,11 @@ def test_identical_runs_write_identical_bytes_and_kill_9_resume_ends_the_same(tm
     assert _step_bytes(root) == whole
 
 
-class _Imds(BaseHTTPRequestHandler):
+class _Imds(QuietHandler):
     """IMDSv2 double: PUT token (TTL header required), token-checked instance-action, 404 until armed."""
 
     notice: ClassVar[dict[str, str] | None] = None
     seen: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_PUT(self) -> None:
         ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
@@ -140,11 +138,6 @@ class _Imds(BaseHTTPRequestHandler):
             return self._reply(404, b"Not Found")
         self._reply(200, json.dumps(type(self).notice).encode())
 
-    def _reply(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture
@@ -204,15 +197,12 @@ def test_imds_notice_too_late_keeps_last_periodic(tmp_path: Path, imds: Threadin
     ck.verify_step(ck.step_dir(tmp_path / "ck", saves[-1]["step"]))
 
 
-class _HostileImds(BaseHTTPRequestHandler):
+class _HostileImds(QuietHandler):
     """IMDS that misbehaves in scripted order (slow, then refused token; hostile bodies), then sends a notice."""
 
     tokens: ClassVar[list[str]] = []
     bodies: ClassVar[list[bytes | int]] = []
     served: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_PUT(self) -> None:
         step = type(self).tokens.pop(0) if type(self).tokens else "ok"
@@ -233,11 +223,6 @@ class _HostileImds(BaseHTTPRequestHandler):
             return self._reply(item, b"")
         self._reply(200, item)
 
-    def _reply(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def test_hostile_imds_bodies_never_switch_notices_off(tmp_path: Path) -> None:

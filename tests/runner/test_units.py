@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,6 +24,7 @@ from spotplan.runner.policy import (
 from spotplan.runner.signals import ImdsPoller, NoticeFlag, parse_instance_action
 from spotplan.runner.snapshot import Saver, SnapshotBuffers
 from spotplan.runner.storage import LocalStorage, Uploader, UploadResult
+from tests.support.http import QuietHandler
 from tests.support.runner import make_plan, write_plan
 
 
@@ -120,11 +121,8 @@ def test_instance_action_parsing() -> None:
     assert action == "stop" and t == 1505722920.0
 
 
-class _Tokened(BaseHTTPRequestHandler):
+class _Tokened(QuietHandler):
     expired_once = True
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_PUT(self) -> None:
         self._reply(200, b"T1" if type(self).expired_once else b"T2")
@@ -138,11 +136,6 @@ class _Tokened(BaseHTTPRequestHandler):
             return self._reply(401, b"")
         self._reply(200, b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}')
 
-    def _reply(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def test_imds_poller_refreshes_expired_token() -> None:
@@ -292,14 +285,11 @@ def test_runner_never_imports_simpy_or_streamlit() -> None:
     assert out.strip() == "[]"
 
 
-class _Hostile(BaseHTTPRequestHandler):
+class _Hostile(QuietHandler):
     """An IMDS that misbehaves in every way before it sends a valid notice (one response per request)."""
 
     token_script: ClassVar[list[str]] = []
     body_script: ClassVar[list[bytes | int]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_PUT(self) -> None:
         step = type(self).token_script.pop(0) if type(self).token_script else "ok"
@@ -316,11 +306,6 @@ class _Hostile(BaseHTTPRequestHandler):
             return self._reply(item, b"")
         self._reply(200, item)
 
-    def _reply(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 VALID_NOTICE = b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}'
