@@ -22,7 +22,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
@@ -59,7 +58,7 @@ class SearchResult:
     finalists: list[Scored]
     baselines: list[Scored]
     ranked: list[PoolScore]
-    sweep: pd.DataFrame
+    sweep: tuple[SweepPoint, ...]  # fast-path points, then SimPy points, each by interval
     closed_form_interval_s: float
     young_interval_s: float | None
     daly_interval_s: float | None
@@ -136,33 +135,52 @@ def paired_t(a: Scored, b: Scored) -> float:
     return float(d.mean() / (sd / math.sqrt(d.size)))
 
 
-def sweep_frame(first: PoolScore, s: SimSettings, rng: np.random.Generator) -> pd.DataFrame:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepPoint:
+    """One interval of the sweep with its scored cost; ``closed_form_cost_usd`` is None for SimPy points."""
+
+    interval_s: float
+    cost_mean_usd: float
+    cost_lo_usd: float  # 95% CI of the mean
+    cost_hi_usd: float
+    closed_form_cost_usd: float | None
+    method: str  # "fastpath" (first rung alone, exponential) or "simpy" (the finalist's whole ladder)
+
+    @property
+    def interval_min(self) -> float:
+        """The interval in minutes."""
+        return self.interval_s / 60.0
+
+    def row(self) -> dict[str, float | str | None]:
+        """The point as a table row (the ``--json`` document's and the dashboard's columns, in order)."""
+        return {"interval_s": self.interval_s, "interval_min": self.interval_min, "cost_mean_usd": self.cost_mean_usd,
+                "cost_lo_usd": self.cost_lo_usd, "cost_hi_usd": self.cost_hi_usd,
+                "closed_form_cost_usd": self.closed_form_cost_usd, "method": self.method}
+
+
+def sweep_points(first: PoolScore, s: SimSettings, rng: np.random.Generator) -> tuple[SweepPoint, ...]:
     """Closed form and fast-path cost of the first rung alone over a log grid of intervals."""
     pool = first.pool
     save = s.times.save(pool.nodes)
     m = pool.gang_mtbf_s
-    rows = []
     if m is None:
-        return pd.DataFrame(rows, columns=_SWEEP_COLUMNS)
+        return ()
     delta, work, restart = save.blocking_s, s.times.work_s(pool), s.times.restart_s(pool.nodes)
+    points = []
     for tau in np.geomspace(first.interval_s / 8, first.interval_s * 8, SWEEP_POINTS):
         wall = simulate_exponential(work, float(tau), delta, restart, m, SWEEP_FASTPATH_RUNS, rng)
         cost = wall / 3600.0 * pool.hourly_usd
-        half = mean_ci_half_width(cost)
+        mean, half = float(cost.mean()), mean_ci_half_width(cost)
         cf = daly_expected_wall_s(work, float(tau), delta, restart, m) / 3600.0 * pool.hourly_usd
-        rows.append((float(tau), float(tau) / 60, float(cost.mean()), float(cost.mean() - half),
-                     float(cost.mean() + half), cf, "fastpath"))
-    return pd.DataFrame(rows, columns=_SWEEP_COLUMNS)
+        points.append(SweepPoint(interval_s=float(tau), cost_mean_usd=mean, cost_lo_usd=mean - half,
+                                 cost_hi_usd=mean + half, closed_form_cost_usd=float(cf), method="fastpath"))
+    return tuple(points)
 
 
-_SWEEP_COLUMNS = ["interval_s", "interval_min", "cost_mean_usd", "cost_lo_usd", "cost_hi_usd",
-                  "closed_form_cost_usd", "method"]
-
-
-def _simpy_rows(scored: list[Scored]) -> pd.DataFrame:
-    rows = [(c.config.interval_s, c.config.interval_s / 60, c.expected.cost_usd.mean, c.expected.cost_usd.ci95[0],
-             c.expected.cost_usd.ci95[1], float("nan"), "simpy") for c in scored]
-    return pd.DataFrame(rows, columns=_SWEEP_COLUMNS)
+def _simpy_points(scored: list[Scored]) -> list[SweepPoint]:
+    return [SweepPoint(interval_s=c.config.interval_s, cost_mean_usd=c.expected.cost_usd.mean,
+                       cost_lo_usd=c.expected.cost_usd.ci95[0], cost_hi_usd=c.expected.cost_usd.ci95[1],
+                       closed_form_cost_usd=None, method="simpy") for c in scored]
 
 
 def refine_interval(
@@ -303,8 +321,8 @@ def _search(
         variants += [adopted, refined]
         interval_points += more
         chosen = choose([*variants, *base_scored], deadline_h, bound)
-    sweep = pd.concat([sweep_frame(first, s, np.random.default_rng(s.seed)), _simpy_rows(interval_points)],
-                      ignore_index=True).sort_values(["method", "interval_s"], ignore_index=True)
+    points = [*sweep_points(first, s, np.random.default_rng(s.seed)), *_simpy_points(interval_points)]
+    sweep = tuple(sorted(points, key=lambda p: (p.method, p.interval_s)))
     return SearchResult(
         chosen=chosen, finalists=[*variants, *interval_points], baselines=base_scored, ranked=ranked, sweep=sweep,
         closed_form_interval_s=base.interval_s, p95_bound_h=bound, young_interval_s=stage.young_interval_s,

@@ -5,17 +5,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from spotplan.advisor.emit import torchrun_command
 from spotplan.advisor.savecost import NoticeCheck
 from spotplan.advisor.skypilot import skypilot_yaml
 from spotplan.schemas.outputs import RECOMMEND_SCHEMA_VERSION
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
+
+if TYPE_CHECKING:
+    from spotplan.advisor.optimize import SweepPoint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,7 +38,7 @@ class Recommendation:
 
     plan: Plan
     baseline_results: dict[str, BaselineResult]
-    interval_sweep: pd.DataFrame
+    interval_sweep: tuple[SweepPoint, ...]
     scenario: Any  # spotplan.schemas.scenario.Scenario of the chosen plan
     reasons: list[str]
     notice_checks: list[NoticeCheck]
@@ -101,9 +101,6 @@ class Recommendation:
             "closed_form": {"daly_interval_s": self.daly_interval_s, "young_interval_s": self.young_interval_s},
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
-            "interval_sweep": [  # NaN (no closed form for SimPy rows) becomes null: strict JSON has no NaN
-                {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-                for row in self.interval_sweep.to_dict(orient="records")
-            ],
+            "interval_sweep": [p.row() for p in self.interval_sweep],  # no closed form (SimPy points): null
             "torchrun_command": self.torchrun_command(),
         }

@@ -180,7 +180,7 @@ def full_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
         source="advisor", note=f"advisor: SimPy replays of the whole ladder, {plan.expected.runs} runs per option",
         headline=frames.expected_headline(plan.expected, plan.checkpoint_interval_s), plan_id=plan.plan_id,
         comparison=frames.comparison_frame(plan.expected, rec.baselines), ladder=frames.ladder_frame(list(plan.ladder)),
-        sweep=rec.interval_sweep.copy(),
+        sweep=frames.sweep_frame(rec.interval_sweep),
         marks_min={**{k: v for k, v in quick.marks_min.items() if k != "chosen"},
                    "chosen": plan.checkpoint_interval_s / 60.0},
         interval_note="set by hand" if whatif.interval_s else "Daly's optimum, refined on the SimPy replays",

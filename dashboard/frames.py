@@ -152,6 +152,15 @@ def _ladder_row(i: int, p: Any, speed: float, mtbf_h: float | None) -> dict[str,
         "-" if mtbf_h is None else f"{mtbf_h:,.1f}", p.interruption_source.split(":")[0]), strict=True))
 
 
+def sweep_frame(points: tuple[Any, ...]) -> pd.DataFrame:
+    """The interval sweep (``spotplan.advisor.optimize.SweepPoint``s) as the sweep chart's frame; NaN: no closed form."""
+    columns = ["interval_s", "interval_min", "cost_mean_usd", "cost_lo_usd", "cost_hi_usd", "closed_form_cost_usd",
+               "method"]
+    frame = pd.DataFrame([p.row() for p in points], columns=columns)
+    frame["closed_form_cost_usd"] = frame["closed_form_cost_usd"].astype(float)
+    return frame
+
+
 def option_ladder_frame(ladder: tuple[Any, ...]) -> pd.DataFrame:
     """The quick plan's ladder (advisor PoolOptions) as a table, first rung first."""
     return pd.DataFrame([_ladder_row(i, p, p.tokens_per_s / ladder[0].tokens_per_s,

@@ -57,7 +57,8 @@ def quick_plan(request: Any) -> QuickPlan:
     from spotplan.advisor.api import prepare
     from spotplan.advisor.baselines import baselines, on_demand_baseline
     from spotplan.advisor.ladder import score_pool
-    from spotplan.advisor.optimize import first_stage, head_bound_h, sweep_frame
+    from spotplan.advisor.optimize import first_stage, head_bound_h, sweep_points
+    from spotplan.dashboard.frames import sweep_frame
 
     prep = prepare(request)
     pools, times, settings = prep.pools, prep.times, prep.settings
@@ -75,7 +76,7 @@ def quick_plan(request: Any) -> QuickPlan:
         parts.append(pd.DataFrame({"option": config.name, "cost_usd": cost, "makespan_h": makespan}))
     return QuickPlan(
         ladder=stage.ladder, interval_s=plan.interval_s, young_s=stage.young_interval_s,
-        daly_s=stage.daly_interval_s, sweep=sweep_frame(stage.first, settings, rngs[0]),
+        daly_s=stage.daly_interval_s, sweep=sweep_frame(sweep_points(stage.first, settings, rngs[0])),
         samples=pd.concat(parts, ignore_index=True), config=plan, settings=settings, first_rung=stage.first.pool.key,
     )
 

@@ -16,10 +16,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from spotplan.schemas.plan import Distribution
 from spotplan.schemas.scenario import Scenario
@@ -27,6 +26,9 @@ from spotplan.simulator.compile import CompiledScenario, compile_scenario, load_
 from spotplan.simulator.model import simulate_once
 from spotplan.simulator.result import CostBucket, RunResult
 from spotplan.stats import Z95, Z99
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -101,6 +103,8 @@ class MonteCarloResult:
 
     def frame(self) -> pd.DataFrame:
         """One row per run: makespan, cost, counts, deadline, cost and time by activity bucket."""
+        import pandas as pd  # only the dashboard and exports need tables: kept off the recommend path
+
         rows = []
         for i, r in enumerate(self.results):
             row: dict[str, Any] = {

@@ -1,7 +1,8 @@
 """Immutable records of one simulated run: the timeline of state intervals and the cost breakdowns.
 
 Times are simulation seconds from the job's start (``_s``); costs are USD. A run's cost is split by pool label
-and by activity bucket (``CostBucket``); both splits sum to ``cost_usd``.
+and by activity bucket (``CostBucket``); both splits sum to ``cost_usd``, which is the instance bills plus the
+egress of checkpoint migrations (booked to the pool that pulled the checkpoint and to the ``migration`` bucket).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Activity(str, Enum):
@@ -26,6 +28,7 @@ class Activity(str, Enum):
     CHECKPOINT = "checkpoint"  # blocking snapshot, or stalled on the previous background persist
     EMERGENCY_SAVE = "emergency_save"  # save after a notice (stall on persist, snapshot, persist)
     NOTICE_IDLE = "notice_idle"  # between the end of the reaction to a notice and termination
+    MIGRATION = "migration"  # moving the latest checkpoint from another region (transfer time, plus its egress)
 
 
 class CostBucket(str, Enum):
@@ -36,6 +39,7 @@ class CostBucket(str, Enum):
     LOST_WORK = "lost_work"
     CHANGEOVER_RESTORE = "changeover_restore"
     WAITING = "waiting"
+    MIGRATION = "migration"
 
 
 BUCKET_OF: dict[Activity, CostBucket] = {
@@ -48,6 +52,7 @@ BUCKET_OF: dict[Activity, CostBucket] = {
     Activity.CHECKPOINT: CostBucket.CHECKPOINT_STALL,
     Activity.EMERGENCY_SAVE: CostBucket.CHECKPOINT_STALL,
     Activity.NOTICE_IDLE: CostBucket.LOST_WORK,
+    Activity.MIGRATION: CostBucket.MIGRATION,
 }
 
 
@@ -171,6 +176,8 @@ class RunResult:
     start_offset_s: float
     timeline: tuple[Interval, ...] = field(repr=False)
     bills: Sequence[InstanceBill] = field(repr=False)  # a ``Bills`` from the model, a tuple from the reference
+    egress_usd: float = 0.0  # checkpoint transfer between regions (in cost_usd and the migration bucket, not a bill)
+    migrations: int = 0  # checkpoint transfers started (a restart in a region without the latest checkpoint)
 
     @property
     def makespan_h(self) -> float:
@@ -179,6 +186,8 @@ class RunResult:
 
     def timeline_frame(self) -> pd.DataFrame:
         """The timeline as a DataFrame (start_s, end_s, activity, pool, instance, cost_usd)."""
+        import pandas as pd  # only the dashboard and exports need tables: kept off the recommend path
+
         return pd.DataFrame(
             [
                 {

@@ -228,10 +228,10 @@ def test_quick_plan_matches_the_advisors_closed_form_stage(mode: str) -> None:
 
     request = RecommendRequest(model_size="7B", mode=mode, runs=8, seed=3)
     quick, full = quick_plan(request), recommend(request)
-    advisor_sweep = full.interval_sweep[full.interval_sweep["method"] == "fastpath"].reset_index(drop=True)
-    assert quick.sweep["interval_s"].to_list() == pytest.approx(advisor_sweep["interval_s"].to_list())
+    advisor_sweep = [p for p in full.interval_sweep if p.method == "fastpath"]
+    assert quick.sweep["interval_s"].to_list() == pytest.approx([p.interval_s for p in advisor_sweep])
     assert quick.sweep["closed_form_cost_usd"].to_list() == pytest.approx(
-        advisor_sweep["closed_form_cost_usd"].to_list())
+        [p.closed_form_cost_usd for p in advisor_sweep])
     assert quick.daly_s is not None and quick.interval_s == pytest.approx(quick.daly_s)
 
 
