@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spotplan.errors import ConfigError, SpotplanError
@@ -36,7 +36,9 @@ from spotplan.simulator.availability import (
     exponential,
 )
 from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
+from spotplan.simulator.market.egress import transfer_time_s
 from spotplan.simulator.market.series import PriceSeries
+from spotplan.simulator.migration import BYTES_PER_GB, egress_table
 from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.theory import daly_interval_s, young_interval_s
 
@@ -102,11 +104,26 @@ class CompiledScenario:
     spot_rungs: tuple[int, ...]
     od_rung: int | None  # the first on-demand rung (deadline policies)
     od_rate: float  # on-demand progress per wall second, net of blocking saves (deadline policies)
+    egress_usd_per_gb: dict[tuple[str, str], float] = field(default_factory=dict)  # region pairs; {} = no migration
+
+    @property
+    def migrates(self) -> bool:
+        """A restart can move the checkpoint between regions (the ladder spans regions and checkpoints have a size)."""
+        return bool(self.egress_usd_per_gb)
+
+    @property
+    def migration_s(self) -> float:
+        """Seconds one checkpoint transfer between regions takes (0 when nothing migrates)."""
+        return transfer_time_s(self.checkpoint_bytes / BYTES_PER_GB) if self.migrates else 0.0
 
     @property
     def changeover_s(self) -> float:
-        """Can't Be Late's d: provisioning + setup + restore."""
-        return self.provisioning_s + self.setup_s + self.restore_s
+        """Can't Be Late's d: provisioning + setup + restore, plus a checkpoint transfer where one can occur.
+
+        The transfer is the worst case (the on-demand rung may be in another region than the checkpoint), so the
+        deadline policies' safety net stays safe when the switch also moves the checkpoint.
+        """
+        return self.provisioning_s + self.setup_s + self.restore_s + self.migration_s
 
 
 def resolve_path(raw: str, base_dir: Path, where: str) -> Path:
@@ -306,6 +323,7 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
         replay_span_s=min(spans) if spans else None,
         max_sim_s=max(100.0 * work_s, 3 * (deadline_s or 0.0), 30 * 86400.0),
         rung_orders=orders, spot_rungs=spot, od_rung=od, od_rate=od_rate,
+        egress_usd_per_gb=egress_table(regions, cp.checkpoint_bytes, source),
     )
 
 

@@ -2,15 +2,19 @@
 
 Quantities are seconds. ``work_s`` is the job's reference compute C(0), ``progress_s`` the reference compute
 done so far (cp), ``deadline_s`` the deadline measured from the job's start, ``changeover_s`` the changeover
-delay d (provisioning + setup + restore), ``od_rate`` the on-demand pool's progress per wall second (throughput
+delay d (provisioning + setup + restore, plus one checkpoint transfer where the ladder spans regions), ``od_rate`` the on-demand pool's progress per wall second (throughput
 factor times the fraction of time not spent in blocking saves).
 
 - Safety net (both policies): once R(t) < C(t) + 2d, where R is time left and C the on-demand time still
   needed, go on-demand and stay to the end.
 - greedy: spot whenever a spot rung has capacity, idle otherwise, until the safety net.
 - uniform-progress: expected progress ep(t) = t·C(0)/R(0). Take spot whenever available (even when behind);
-  when idle and behind (cp < ep(t)) go on-demand; once on on-demand stay until cp >= ep(t + 2d), then leave
-  for spot if available, else idle (the paper's rule 3).
+  when idle and behind (cp < ep(t)) go on-demand; once on on-demand stay until cp >= ep(t + 2d) (the
+  hysteresis: 2d of lead, so a leave is not undone by the next changeover) *and* a spot rung has capacity, then
+  leave for spot. While no spot pool has capacity the job stays on on-demand (the no-thrash rule): leaving to
+  idle would only let it fall behind ep(t) and pay another changeover to come back (measured on Can't Be Late's
+  us-east-1c trace: 32 on-demand launches and $141 against $122.8 for on-demand throughout). The job leaves at
+  the first spot capacity event after the threshold, unless the safety net fires first (then it stays to the end).
 
 ``next_check_s`` gives the earliest time the decision could change with no capacity event (the model
 re-evaluates then), so the policy costs a handful of events per run rather than one per tick.
@@ -99,7 +103,9 @@ def _uniform_progress(st: DeadlineState, spot_rate_s: float) -> Decision:
             gain = st.od_rate - r
             t_leave = st.now_s + (r * (st.now_s + two_d) - st.progress_s) / gain if gain > 0 else INF
             return Decision(choice=Choice.ON_DEMAND, commit=False, next_check_s=t_leave)
-        choice = Choice.SPOT if st.spot_available else Choice.IDLE
+        if not st.spot_available:  # no-thrash: nowhere to go, stay until a spot capacity event
+            return Decision(choice=Choice.ON_DEMAND, commit=False, next_check_s=INF)
+        choice = Choice.SPOT
     elif st.spot_available:
         choice = Choice.SPOT
     elif st.progress_s < r * st.now_s + TOL_S:  # behind (the tolerance stops a wake-up at cp/r from idling again)
@@ -134,7 +140,8 @@ def training_triggers(policy: DeadlinePolicy, *, on_demand: bool, committed: boo
     """(switch, commit) rules while training; the job switches at the first instant its switch rule fires.
 
     On spot, both policies keep training until the safety net fires, then stop for on-demand. On on-demand,
-    uniform progress leaves once cp >= ep(t + 2d) (the hysteresis), unless the safety net fired first, which
+    uniform progress leaves once cp >= ep(t + 2d) (the hysteresis) and a spot rung has capacity (the job checks
+    that at the switch instant and otherwise waits for the next spot capacity event), unless the safety net fired first, which
     commits the job to on-demand for good. Greedy reaches on-demand only through the safety net (committed).
     Decisions are taken at these instants, computed in closed form, not polled.
     """

@@ -19,6 +19,7 @@ from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.deadline import Choice, DeadlineState, decide, training_triggers
 from spotplan.simulator.ledger import Ledger
+from spotplan.simulator.migration import Migration, held_after, migration_for
 from spotplan.simulator.pools import PoolClock
 from spotplan.simulator.reaction import notice_segments, stop_segments
 from spotplan.simulator.result import Activity
@@ -48,10 +49,12 @@ class Job:
                                final_save=cs.final_save)
         self.recovery = self.recovery_at_s = 0.0
         self.preempted_region: str | None = None
+        self.held: frozenset[str] = frozenset()  # regions holding the latest durable checkpoint
         self.committed = False  # the deadline safety net fired: on-demand to the end
         self.end_s: float | None = None
         self.best_rate = max(p.throughput for p in cs.pools)
-        self.live: tuple[Plan, int, int, float, float] | None = None  # plan, rung, instance, launch, billing start
+        # plan, rung, instance, launch, billing start, the checkpoint transfer it makes
+        self.live: tuple[Plan, int, int, float, float, Migration | None] | None = None
         self.ff = fast_forward  # walks the middle of a long run without events (dropped once near the end)
         self.proc = env.process(self._run())
 
@@ -163,19 +166,24 @@ class Job:
         if cs.provisioning_s > 0:
             yield env.timeout(cs.provisioning_s)
         start = env.now
+        mig = migration_for(self.held, cp.region, recovery=self.recovery, checkpoint_bytes=cs.checkpoint_bytes,
+                            egress=cs.egress_usd_per_gb)
         plan = training_plan(t0_s=start, recovery=self.recovery, recovery_at_s=self.recovery_at_s, work=cs.work_s,
                              rate=cp.throughput, costs=self.costs, setup_s=cs.setup_s, restore_s=cs.restore_s,
-                             until_s=fate.at_s)
-        switch_at = self._switch_at(plan, not cp.spot)
+                             until_s=fate.at_s, migrate_s=mig.time_s if mig else 0.0)
+        switch_at = self._switch_at(plan, not cp.spot, start)
         stopping = False
         while True:
-            self.live = (plan, idx, n, launch, start)
+            self.live = (plan, idx, n, launch, start, mig)
             t = min(plan.end_s, switch_at, fate.at_s)
             yield env.timeout(t - env.now)
             now = env.now
             if plan.end_s <= min(switch_at, fate.at_s):  # ties: the job's own end comes first
                 self._settle(plan, interrupted=False)
                 return not stopping
+            if switch_at <= fate.at_s and not cp.spot and not stopping and not self._spot_up(now):
+                switch_at = self._stay_on_demand(plan, now)  # no spot to go to: stay (deadline.py, hysteresis)
+                continue
             if switch_at <= fate.at_s:  # a deadline decision: save what is new, drain, release the instance
                 plan = plan.cut(now).then(stop_segments(plan.state_at(now), snapshot_s=cs.save_blocking_s,
                                                         persist_s=cs.persist_s))
@@ -197,12 +205,32 @@ class Job:
         if not finished and end < fate.term_s:
             plan = plan.then([Segment(end, fate.term_s, Activity.NOTICE_IDLE)])
             end = fate.term_s
-        self.live = (plan, idx, n, launch, start)
+        self.live = (plan, idx, n, launch, start, mig)
         yield env.timeout(end - now)
         self._settle(plan, interrupted=not finished)
         return False
 
-    def _switch_at(self, plan: Plan, on_demand: bool) -> float:
+    def _spot_up(self, now: float) -> bool:
+        """Some spot rung has capacity now."""
+        return any(self.clocks[i].available_at(now, self.cs.notice_s) for i in self.cs.spot_rungs)
+
+    def _stay_on_demand(self, plan: Plan, now: float) -> float:
+        """Past the leave threshold with no spot capacity: leave at the next spot capacity event, unless the
+        safety net fires first (then on-demand for good)."""
+        cs = self.cs
+        nxt = min((self.clocks[i].next_capacity_s(now) for i in cs.spot_rungs), default=INF)
+        assert cs.deadline_s is not None
+        _, commit = training_triggers(cs.deadline_policy, on_demand=True, committed=self.committed,
+                                      work_s=cs.work_s, deadline_s=cs.deadline_s, changeover_s=cs.changeover_s,
+                                      od_rate=cs.od_rate)
+        window = training_window(plan)
+        if commit is not None and window and first_crossing(window, plan.rate, commit.a, commit.b, commit.below,
+                                                            now) <= nxt:
+            self.committed = True
+            return INF
+        return nxt
+
+    def _switch_at(self, plan: Plan, on_demand: bool, from_s: float) -> float:
         """When the deadline policy stops this instance (INF if it never does while training)."""
         cs = self.cs
         if cs.deadline_policy is DeadlinePolicy.NONE:
@@ -214,7 +242,7 @@ class Job:
         window = training_window(plan)
         if not window or (switch is None and commit is None):
             return INF
-        t0 = window[0].start_s
+        t0 = max(window[0].start_s, from_s)
         at = INF if switch is None else first_crossing(window, plan.rate, switch.a, switch.b, switch.below, t0)
         if commit is not None and first_crossing(window, plan.rate, commit.a, commit.b, commit.below, t0) <= at:
             self.committed = True  # the safety net fires first: on-demand for good (nothing reads it before then)
@@ -224,11 +252,14 @@ class Job:
     def _settle(self, plan: Plan, *, interrupted: bool) -> None:
         """Bill and book the instance in hand; carry its recovery point to the next one."""
         assert self.live is not None
-        _, idx, n, launch, start = self.live
+        _, idx, n, launch, start, mig = self.live
         clock = self.clocks[idx]
         end = self.env.now
         st = self.ledger.close(plan, pool=clock.cp, price=clock.price, instance=n, launch_s=launch, start_s=start,
-                               end_s=end, interrupted=interrupted)
+                               end_s=end, interrupted=interrupted, migration=mig)
+        # a transfer cut by a notice or a termination leaves no copy (1 us: the segment's float length)
+        moved = mig is not None and plan.time_by_activity().get(Activity.MIGRATION, 0.0) >= mig.time_s - 1e-6
+        self.held = held_after(self.held, clock.cp.region, saved=st.recovery > self.recovery, moved=moved)
         self.recovery, self.recovery_at_s = st.recovery, st.recovery_at_s
         self.live = None
 

@@ -4,6 +4,10 @@ Each instance's lifetime is billed by ``spotplan.simulator.billing``; its bill i
 proportion to their exact price integral. With a flat price that share is the activity's time, so the split is
 taken from the plan's closed-form totals; only a replayed price, or a requested timeline, expands the plan into its
 segments. Work past the recovery point at an interruption is lost: its compute time moves to ``LOST``.
+
+A checkpoint transfer (``spotplan.simulator.migration``) is instance time like any other, booked to ``MIGRATION``;
+its egress is not part of the instance's bill: it is added on top, to the same activity and to the pool that
+pulled the checkpoint, in proportion to the transfer time the instance lived through.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
+from spotplan.simulator.migration import Migration
 from spotplan.simulator.result import (
     BUCKET_OF,
     Activity,
@@ -55,6 +60,9 @@ class Ledger:
     billed: list[float] = field(default_factory=list)  # billed USD per lifetime, in order (the cost sums)
     billed_pools: list[str] = field(default_factory=list)  # their pool labels
     timeline: list[Interval] = field(default_factory=list)
+    egress_usd: float = 0.0  # checkpoint transfers between regions
+    egress_by_pool: dict[str, float] = field(default_factory=dict)
+    migrations: int = 0
 
     def unbilled(self, start_s: float, end_s: float, activity: Activity) -> None:
         """Waiting for capacity, or the provisioning of a launch that lost its capacity."""
@@ -64,9 +72,11 @@ class Ledger:
                 self.timeline.append(Interval(start_s=start_s, end_s=end_s, activity=activity))
 
     def close(self, plan: Plan, *, pool: CompiledPool, price: FlatPrice | ReplayedPrice, instance: int,
-              launch_s: float, start_s: float, end_s: float, interrupted: bool) -> State:
+              launch_s: float, start_s: float, end_s: float, interrupted: bool,
+              migration: Migration | None = None) -> State:
         """Settle an instance billed from ``start_s`` that ran ``plan`` (cut at ``end_s``); return its final state."""
         st = plan.state_at(end_s)
+        egress_per_s = self._egress(plan, pool.label, migration)
         point = st.recovery
         lost = st.progress - point if interrupted else 0.0
         if lost > EPS:
@@ -93,6 +103,7 @@ class Ledger:
             for act, t in times.items():
                 self.time_a[act] += t
                 self.cost_a[act] += usd_per_s * t
+            self.cost_a[Activity.MIGRATION] += egress_per_s * times.get(Activity.MIGRATION, 0.0)
             return st
         segs = plan.segments()
         if lost > EPS:
@@ -104,6 +115,8 @@ class Ledger:
         else:
             costs = price.costs_usd(starts, ends) * (pool.nodes * scale)
         for seg, c in zip(segs, costs.tolist(), strict=True):
+            if seg.activity is Activity.MIGRATION:
+                c += egress_per_s * (seg.end_s - seg.start_s)
             self.time_a[seg.activity] += seg.end_s - seg.start_s
             self.cost_a[seg.activity] += c
             if self.keep:
@@ -111,11 +124,24 @@ class Ledger:
                                               pool=pool.label, instance=instance, cost_usd=c))
         return st
 
+    def _egress(self, plan: Plan, label: str, migration: Migration | None) -> float:
+        """Book the egress of the transfer this instance made (its share if cut); return egress USD per second."""
+        moving_s = plan.time_by_activity().get(Activity.MIGRATION, 0.0) if migration is not None else 0.0
+        if migration is None or moving_s <= 0:  # the instance ended before the transfer began
+            return 0.0
+        self.migrations += 1
+        usd = migration.usd_per_s * moving_s
+        self.egress_usd += usd
+        self.egress_by_pool[label] = self.egress_by_pool.get(label, 0.0) + usd
+        return migration.usd_per_s
+
     def result(self, *, finished: bool, makespan_s: float, offset_s: float) -> RunResult:
         """The run's figures; both cost splits sum to the billed total."""
         cs, n = self.cs, self.counts
         cost_by_pool: dict[str, float] = {p.label: 0.0 for p in cs.pools}
         for label, usd in zip(self.billed_pools, self.billed, strict=True):
+            cost_by_pool[label] += usd
+        for label, usd in self.egress_by_pool.items():
             cost_by_pool[label] += usd
         cost_b = {b.value: 0.0 for b in CostBucket}
         time_b = {b.value: 0.0 for b in CostBucket}
@@ -125,13 +151,13 @@ class Ledger:
         timeline = tuple(sorted(self.timeline, key=lambda iv: (iv.start_s, iv.end_s))) if self.keep else ()
         deadline_met = None if cs.deadline_s is None else bool(finished and makespan_s <= cs.deadline_s + EPS)
         return RunResult(
-            finished=finished, makespan_s=makespan_s, cost_usd=sum(self.billed),
+            finished=finished, makespan_s=makespan_s, cost_usd=sum(self.billed) + self.egress_usd,
             cost_by_pool_usd=cost_by_pool, cost_by_bucket_usd=cost_b, time_by_bucket_s=time_b,
             interruptions=n.interruptions, checkpoints=n.checkpoints, emergency_saves=n.emergency_ok,
             emergency_save_failures=n.emergency_failed,
             restarts=max(0, n.launches - 1 - n.failed_launches), failed_launches=n.failed_launches,
             lost_work_s=self.lost_work_s, deadline_met=deadline_met, start_offset_s=offset_s, timeline=timeline,
-            bills=Bills(self.bills),
+            bills=Bills(self.bills), egress_usd=self.egress_usd, migrations=self.migrations,
         )
 
 

@@ -317,8 +317,10 @@ class SaveCosts:
 
 
 def training_plan(*, t0_s: float, recovery: float, recovery_at_s: float, work: float, rate: float,
-                  costs: SaveCosts, setup_s: float, restore_s: float, until_s: float = INF) -> Plan:
-    """Setup, restore (when a checkpoint exists), the regular cycles, the remainder, the final save and drain.
+                  costs: SaveCosts, setup_s: float, restore_s: float, until_s: float = INF,
+                  migrate_s: float = 0.0) -> Plan:
+    """Setup, the checkpoint's transfer from another region (``migrate_s``, when one is needed), restore (when a
+    checkpoint exists), the regular cycles, the remainder, the final save and drain.
 
     ``until_s``: the instance is known to end by then, so a plan whose start-up reaches it stops there.
     """
@@ -328,6 +330,9 @@ def training_plan(*, t0_s: float, recovery: float, recovery_at_s: float, work: f
     if setup_s > 0:
         pieces.append(Segment(t, t + setup_s, Activity.SETUP, "", p0, p0))
         t += setup_s
+    if recovery > 0 and migrate_s > 0:
+        pieces.append(Segment(t, t + migrate_s, Activity.MIGRATION, "", p0, p0))
+        t += migrate_s
     if recovery > 0 and restore_s > 0:
         pieces.append(Segment(t, t + restore_s, Activity.RESTORE, "", p0, p0))
         t += restore_s

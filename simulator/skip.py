@@ -37,7 +37,8 @@ PROV, WAITING = Activity.PROVISIONING, Activity.WAITING
 
 
 def eligible(cs: CompiledScenario) -> bool:
-    """The scenario's lifetimes can be fast-forwarded: no deadline policy, flat prices, renewal or always-up pools.
+    """The scenario's lifetimes can be fast-forwarded: no deadline policy, flat prices, renewal or always-up pools,
+    and no checkpoint migration between regions.
 
     Not where a decision can meet an exact tie, which the event path resolves by the last bit of its clock: SimPy's
     clock cannot always be set to the fast-forward's instant to the bit when the event path takes over (a sum of
@@ -52,6 +53,8 @@ def eligible(cs: CompiledScenario) -> bool:
         return isinstance(av, RenewalAvailability) and not (isinstance(down, ExponentialSampler) and down.mean_s <= 0)
 
     if cs.notice_s <= 0 or (cs.emergency_save and cs.detection_lag_s <= 0):
+        return False
+    if cs.migrates:  # a restart can move the checkpoint between regions: the event path prices each move
         return False
     return (cs.deadline_policy is DeadlinePolicy.NONE and cs.retry_gap_s > 0 and cs.interval_s > 0
             and all(p.series is None and ok(p.availability) for p in cs.pools))

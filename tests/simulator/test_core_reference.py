@@ -4,7 +4,9 @@ Same compiled scenario, same run generator: the two must give the same makespan,
 and pool, counts and lost work, up to float rounding. The scenarios cover what the core computes in closed form:
 regular cycles with and without persist waits, notices with emergency saves, a fallback ladder across regions,
 deadline policies (their switch instants are solved over the cycles, not polled), a gang, a replayed price with a
-max price, and real Can't Be Late traces.
+max price, real Can't Be Late traces, checkpoint migration between regions (egress and transfer time, a copy
+kept where it was, emergency saves landing in the current region), and uniform progress staying on on-demand
+while no spot pool has capacity.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def _assert_same(a: RunResult, b: RunResult, where: str) -> None:
     assert {c: getattr(a, c) for c in counts} == {c: getattr(b, c) for c in counts}, where
     assert a.lost_work_s == pytest.approx(b.lost_work_s, rel=1e-7, abs=ABS_S), where
     assert a.deadline_met == b.deadline_met, where
+    assert a.migrations == b.migrations, where
+    assert a.egress_usd == pytest.approx(b.egress_usd, rel=1e-7, abs=1e-9), where
 
 
 def _compare(doc: dict[str, Any], runs: int, base: Path | str = ".", seed: int = 11) -> list[RunResult]:
@@ -100,6 +104,33 @@ def test_deadline_policies(policy: str) -> None:
     on_demand = [r for r in res if _on_demand_usd(r) > 0]
     assert on_demand and len(on_demand) < len(res)  # the policy switches in some runs, not all
     assert all(r.deadline_met for r in res)
+
+
+def test_migration_across_regions_with_notices() -> None:
+    """A 50 GB checkpoint on a ladder over three regions: each restart elsewhere pulls it (egress, transfer)."""
+    pools = [spot_pool("us-west-2a", "us-west-2", _expo(3.0, 1.0)),
+             spot_pool("us-east-1a", "us-east-1", _expo(4.0, 2.0), throughput_factor=0.8),
+             spot_pool("eu-west-1a", "eu-west-1", _expo(8.0, 0.2), throughput_factor=0.6),
+             _od("us-east-2")]
+    doc = scenario(pools, work_h=30.0, interval_s=900.0, notice_s=120.0, emergency=True, lag_s=5.0,
+                   **{**SAVE, "save_s": 20.0, "persist_s": 60.0})
+    doc["checkpoint"]["checkpoint_bytes"] = 50 * 10**9
+    doc["ladder"] = {"recovery": "eager-next-region"}
+    res = _compare(doc, 30)
+    assert sum(r.migrations for r in res) > 50 and all(r.egress_usd > 0 for r in res if r.migrations)
+    assert sum(r.emergency_saves for r in res) > 10
+
+
+@pytest.mark.parametrize("policy", ["uniform-progress", "greedy"])
+def test_deadline_policies_across_regions_with_migration(policy: str) -> None:
+    """Scarce spot in two regions, on-demand in a third: the deadline policies pay transfers and still agree."""
+    pools = [spot_pool("us-west-2a", "us-west-2", _expo(1.5, 4.0)),
+             spot_pool("us-east-1a", "us-east-1", _expo(1.5, 4.0)), _od("us-east-2")]
+    doc = scenario(pools, work_h=20.0, interval_s=1200.0, notice_s=120.0, emergency=True, lag_s=5.0, **SAVE)
+    doc["checkpoint"]["checkpoint_bytes"] = 25 * 10**9  # 100 s transfers (20 GB would make d hit an exact tie)
+    doc["deadline"] = {"policy": policy, "deadline_h": 30.0}
+    res = _compare(doc, 30, seed=4)
+    assert all(r.deadline_met for r in res) and sum(r.migrations for r in res) > 10
 
 
 def test_gang_of_four() -> None:

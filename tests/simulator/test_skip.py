@@ -160,7 +160,8 @@ def test_instant_ties_are_left_to_the_event_path(walked: list[int], change: dict
 
 
 def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
-    """The 7B plan's spot-only variant (fitted availability, 2-minute notices, step boundaries)."""
+    """The 7B plan's spot-only variant (fitted availability, 2-minute notices, step boundaries); its ladder spans
+    regions, so with a checkpoint size the event path prices each migration, and without one it is walked."""
     from spotplan.advisor.api import recommend
     from spotplan.advisor.request import RecommendRequest
     from spotplan.simulator.compile import compile_scenario
@@ -169,6 +170,8 @@ def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
     spot = [r for r in rec.scenario.pools if r.market.value == "spot"]
     assert spot
     sc = rec.scenario.model_copy(update={"pools": spot})
+    assert not skip.eligible(compile_scenario(sc))
+    sc = sc.model_copy(update={"checkpoint": sc.checkpoint.model_copy(update={"checkpoint_bytes": 0})})
     cs = compile_scenario(sc)
     cs = replace(cs, max_sim_s=cs.work_s * 3)
     walked.clear()

@@ -15,6 +15,12 @@ runs to the next step boundary and tries an emergency save, which counts only if
 before termination. Regular saves stall training for ``save_blocking_s``; the background persist must finish
 before the checkpoint becomes the recovery point, and at most one save is in flight. Work after the recovery
 point is lost at termination. Each instance lifetime is billed by ``spotplan.simulator.billing``.
+
+Migration, step by step: the job keeps the set of regions holding its latest durable checkpoint (a landed save
+resets it to the saving instance's region, a completed transfer adds one); a launch in a region outside the set
+runs a MIGRATION activity between setup and restore, and its egress accrues with the time that activity ran.
+The no-thrash rule of uniform progress: past the leave threshold on on-demand, the job keeps training and waits
+on the capacity event for a spot pool with capacity (the safety net can still commit it to on-demand).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.billing import FlatPrice, ReplayedPrice, bill_usd
 from spotplan.simulator.compile import CompiledPool, CompiledScenario
 from spotplan.simulator.deadline import Choice, DeadlineState, Trigger, decide, training_triggers
+from spotplan.simulator.migration import Migration, migration_for
 from spotplan.simulator.model import draw_offset_s
 from spotplan.simulator.recovery import candidate_order
 from spotplan.simulator.result import BUCKET_OF, Activity, CostBucket, InstanceBill, Interval, RunResult
@@ -53,13 +60,14 @@ class Preemption:
 
 
 class _Instance:
-    __slots__ = ("ivs", "n", "notified", "pool", "start_s")
+    __slots__ = ("ivs", "mig", "n", "notified", "pool", "start_s")
 
     def __init__(self, n: int, pool: _Pool) -> None:
         self.n, self.pool = n, pool
         self.start_s: float | None = None  # billing start (after provisioning)
         self.notified = False  # a Preemption was (or will be) delivered for this instance
         self.ivs: list[list[Any]] = []  # [start, end, activity, progress0, progress1]
+        self.mig: Migration | None = None  # the checkpoint transfer this instance makes
 
 
 class _Pool:
@@ -97,6 +105,11 @@ class _Run:
         self.inst: _Instance | None = None
         self.preempted_region: str | None = None
         self.committed = False
+        self.held: frozenset[str] = frozenset()  # regions holding the latest durable checkpoint
+        self.leave_ready = False  # on on-demand past the leave threshold, waiting for spot capacity
+        self.egress_usd = 0.0
+        self.egress_by_pool: dict[str, float] = {}
+        self.migrations = 0
         self.trig: tuple[Trigger | None, Trigger | None] = (None, None)
         self.launches = self.interruptions = self.checkpoints = 0
         self.emergency_ok = self.emergency_fail = self.failed_launches = 0
@@ -193,6 +206,7 @@ class _Run:
     def _commit(self, at_s: float) -> None:
         if self.pending is not None and self.pending[1] <= at_s + EPS:
             if self.pending[0] >= self.recovery:
+                self._landed(self.pending[0])
                 self.recovery, self.recovery_at_s = self.pending[0], self.pending[1]
             self.pending = None
 
@@ -327,11 +341,18 @@ class _Run:
         self.launches += 1
         inst = self.inst = _Instance(self.launches, pool)
         pool.attached = inst
+        self.leave_ready = False
         try:
             yield from self._act("", Activity.PROVISIONING, cs.provisioning_s)
             inst.start_s = env.now
             yield from self._act("", Activity.SETUP, cs.setup_s)
             self.progress = self.seg_start = self.recovery
+            inst.mig = migration_for(self.held, pool.cp.region, recovery=self.recovery,
+                                     checkpoint_bytes=cs.checkpoint_bytes, egress=cs.egress_usd_per_gb)
+            if inst.mig is not None:
+                self.migrations += 1
+                yield from self._act("", Activity.MIGRATION, inst.mig.time_s)
+                self.held = self.held | {pool.cp.region}
             if self.recovery > 0:
                 yield from self._act("", Activity.RESTORE, cs.restore_s)
             return (yield from self._train())
@@ -352,6 +373,8 @@ class _Run:
 
     def _piece(self, kind: str, activity: Activity, dur_s: float) -> Generator[Any, Any, bool]:
         """One activity, cut short when the switch rule fires inside it; True if it did."""
+        if self.leave_ready:
+            return (yield from self._piece_ready(kind, activity, self.env.now + dur_s))
         env = self.env
         now = env.now
         end = now + dur_s
@@ -373,7 +396,44 @@ class _Run:
             yield env.timeout(stop - now)
             self.cur = None
             self._record(now, env.now, activity, kind)
-        return fire < end or (fire == end == now)
+        fired = fire < end or (fire == end == now)
+        if fired and not self._rate_spot() and not self._spot_available():  # no-thrash: stay on on-demand
+            self.leave_ready, self.trig = True, (None, self.trig[1])
+            return (yield from self._piece_ready(kind, activity, end))
+        return fired
+
+    def _rate_spot(self) -> bool:
+        assert self.inst is not None
+        return self.inst.pool.cp.spot
+
+    def _spot_available(self) -> bool:
+        return any(self.pools[i].available for i in self.spot_idx)
+
+    def _piece_ready(self, kind: str, activity: Activity, end: float) -> Generator[Any, Any, bool]:
+        """The rest of a piece on on-demand past the leave threshold: True at the first spot capacity event with a
+        spot pool available; the safety net may commit the job first (then the piece just runs to its end)."""
+        env = self.env
+        while env.now < end:
+            now = env.now
+            _, commit = self.trig
+            tc = INF
+            if commit is not None:
+                slope = self._rate() if activity is _COMPUTE else 0.0
+                seg = (Segment(now, end, activity, kind, self.progress, self.progress + slope * (end - now)),)
+                tc = first_crossing(seg, self._rate(), commit.a, commit.b, commit.below, now)
+            evt = self.capacity_evt
+            self.cur = (kind, now, end, activity)
+            if self.leave_ready:
+                yield evt | env.timeout(min(end, tc) - now)
+            else:
+                yield env.timeout(end - now)
+            self.cur = None
+            self._record(now, env.now, activity, kind)
+            if self.leave_ready and evt.triggered and self._spot_available():
+                return True
+            if self.leave_ready and tc <= env.now:
+                self.committed, self.leave_ready, self.trig = True, False, (None, None)
+        return False
 
     def _stop(self, kind: str, planned_end: float) -> Generator[Any, Any, None]:
         """A planned stop: finish a snapshot under way, save what is new, drain, release the instance."""
@@ -475,8 +535,15 @@ class _Run:
             return
         yield from self._act("", Activity.EMERGENCY_SAVE, finish - env.now)
         self.pending = None
+        self._landed(self.progress)
         self.recovery, self.recovery_at_s = self.progress, env.now
         self.emergency_ok += 1
+
+    def _landed(self, progress: float) -> None:
+        """A save of ``progress`` became durable in the current instance's region."""
+        assert self.inst is not None
+        region = self.inst.pool.cp.region
+        self.held = frozenset((region,)) if progress > self.recovery else self.held | {region}
 
     def _last_start(self) -> float:
         assert self.inst is not None
@@ -534,6 +601,11 @@ class _Run:
                 cost = 0.0
             else:
                 cost = (rate * (b - a) if flat else nodes * price.cost_usd(a, b)) * scale
+            if act is Activity.MIGRATION and inst.mig is not None:  # egress for the bytes moved, on top of the bill
+                egress = inst.mig.usd_per_s * (b - a)
+                cost += egress
+                self.egress_usd += egress
+                self.egress_by_pool[label] = self.egress_by_pool.get(label, 0.0) + egress
             cost_a[act] += cost
             time_a[act] += b - a
             if keep:
@@ -552,6 +624,8 @@ class _Run:
         cost_by_pool: dict[str, float] = {p.label: 0.0 for p in cs.pools}
         for bill in self.bills:
             cost_by_pool[bill.pool] += bill.billed_usd
+        for label, usd in self.egress_by_pool.items():
+            cost_by_pool[label] += usd
         for w in self.waits:  # unbilled: waiting for capacity, provisioning of failed launches
             self.time_a[w[2]] += w[1] - w[0]
         cost_b = {b.value: 0.0 for b in CostBucket}
@@ -566,7 +640,7 @@ class _Run:
             timeline += [Interval(start_s=w[0], end_s=w[1], activity=w[2]) for w in self.waits]
         if self.keep:
             timeline.sort(key=lambda iv: (iv.start_s, iv.end_s))
-        total = sum(b.billed_usd for b in self.bills)
+        total = sum(b.billed_usd for b in self.bills) + self.egress_usd
         deadline_met = None if cs.deadline_s is None else bool(finished and makespan <= cs.deadline_s + EPS)
         return RunResult(
             finished=finished, makespan_s=makespan, cost_usd=total, cost_by_pool_usd=cost_by_pool,
@@ -575,6 +649,7 @@ class _Run:
             emergency_save_failures=self.emergency_fail, restarts=max(0, self.launches - 1 - self.failed_launches),
             failed_launches=self.failed_launches, lost_work_s=self.lost_work_s, deadline_met=deadline_met,
             start_offset_s=self.offset_s, timeline=tuple(timeline), bills=tuple(self.bills),
+            egress_usd=self.egress_usd, migrations=self.migrations,
         )
 
 
