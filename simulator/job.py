@@ -87,12 +87,14 @@ class Job:
         """Fast-forward from this decision (``spotplan.simulator.skip``); True when it moved the job."""
         assert self.ff is not None
         now = self.env.now
-        ho = self.ff.run(now, self.preempted_region, self.recovery, self.recovery_at_s, self.clocks, self.ledger)
+        ho = self.ff.run(now, self.preempted_region, self.recovery, self.recovery_at_s, self.clocks, self.ledger,
+                         held=self.held)
         if ho.steps < SKIP_AGAIN_MIN_STEPS:
             self.ff = None  # near the end of the run: the event path takes the rest
         if not ho.steps:
             return False
         self.recovery, self.recovery_at_s, self.preempted_region = ho.recovery, ho.recovery_at_s, ho.region
+        self.held = ho.held
         if ho.t_s > now:
             delay = ho.t_s - now
             yield self.env.timeout(delay)

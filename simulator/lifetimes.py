@@ -5,7 +5,9 @@ or not. From it, with the scenario's constants, follow the plan on the instance 
 state where the instance is lost (``Plan.state_at``, ``Plan.cut``), the reaction to the notice
 (``reaction.notice_segments``), the settlement (``Ledger.close``, ``billing.bill_usd`` at a flat price) and the
 recovery point the next instance starts from. ``book_exact`` goes one lifetime at a time with the event path's float
-operations in its order; ``book_arrays`` takes the same steps as numpy masks over a chunk.
+operations in its order; ``book_arrays`` takes the same steps as numpy masks over a chunk. A checkpoint transfer
+(``spotplan.simulator.migration``) depends on where the previous lifetimes' saves landed, so scenarios where one
+can occur are booked by ``book_exact`` only: the transfer sits between setup and restore, as in ``training_plan``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from spotplan.simulator.billing import BillingRules
 from spotplan.simulator.ledger import Ledger
+from spotplan.simulator.migration import held_after, migration_for
 from spotplan.simulator.result import Activity, BillBlock
 from spotplan.simulator.schedule import EPS
 
@@ -25,12 +28,15 @@ if TYPE_CHECKING:
 
 INF = math.inf
 SETUP, RESTORE, COMPUTE, LOST = Activity.SETUP, Activity.RESTORE, Activity.COMPUTE, Activity.LOST
+MIG = Activity.MIGRATION
 CKPT, EMERG, IDLE = Activity.CHECKPOINT, Activity.EMERGENCY_SAVE, Activity.NOTICE_IDLE
 
 
 def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[float], warned_: list[bool],
-               R: float, R_at: float, ledger: Ledger) -> tuple[float, float]:
-    """Book lifetimes one by one with the event path's float operations; the recovery point after them."""
+               R: float, R_at: float, ledger: Ledger,
+               held: frozenset[str] = frozenset()) -> tuple[float, float, frozenset[str]]:
+    """Book lifetimes one by one with the event path's float operations; the recovery point after them and the
+    regions holding it."""
     cs, rungs = ff.cs, ff.rungs
     notice, lag, prov = cs.notice_s, cs.detection_lag_s, cs.provisioning_s
     setup, restore, snap, persist = cs.setup_s, cs.restore_s, cs.save_blocking_s, cs.persist_s
@@ -44,6 +50,8 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
     c_setup, c_restore, c_comp, c_lost = ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST]
     c_ckpt, c_emerg, c_idle = ca[CKPT], ca[EMERG], ca[IDLE]
     lost_work = ledger.lost_work_s
+    t_mig, c_mig = ta[MIG], ca[MIG]
+    egress, migrations, egress_by_pool = ledger.egress_usd, ledger.migrations, ledger.egress_by_pool
     b_pool: list[str] = []
     b_start: list[float] = []
     b_end: list[float] = []
@@ -58,8 +66,13 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
         at = E - notice + lag if warned else E
         x = start + (at - start)  # env.now after the yield
         h = x + EPS
+        mig = migration_for(held, rg.region, recovery=R, checkpoint_bytes=cs.checkpoint_bytes,
+                            egress=cs.egress_usd_per_gb)
+        mig_s = mig.time_s if mig is not None else 0.0
+        d_mig = 0.0
         s1 = start + setup if setup > 0 else start
-        c0 = s1 + restore if restore > 0 else s1
+        m1 = s1 + mig_s if mig_s > 0 else s1
+        c0 = m1 + restore if restore > 0 else m1
         compute_s, wait_s = rg.compute_s, rg.wait_s
         # Plan.state_at(x) and the plan cut at x (Plan.cut): activity times in piece order
         d_setup = d_restore = d_comp = d_ckpt = d_emerg = d_idle = 0.0
@@ -74,17 +87,27 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
             if start < x:
                 d_setup, cut_end = x - start, x
             prog = R
-        elif restore > 0 and c0 > h:
+        elif mig_s > 0 and m1 > h:
             if setup > 0:
                 d_setup, cut_end = s1 - start, s1
             if s1 < x:
-                d_restore, cut_end = x - s1, x
+                d_mig, cut_end = x - s1, x
+            prog = R
+        elif restore > 0 and c0 > h:
+            if setup > 0:
+                d_setup, cut_end = s1 - start, s1
+            if mig_s > 0:
+                d_mig, cut_end = m1 - s1, m1
+            if m1 < x:
+                d_restore, cut_end = x - m1, x
             prog = R
         else:
             if setup > 0:
                 d_setup, cut_end = s1 - start, s1
+            if mig_s > 0:
+                d_mig, cut_end = m1 - s1, m1
             if restore > 0:
-                d_restore, cut_end = c0 - s1, c0
+                d_restore, cut_end = c0 - m1, c0
             period = rg.period_s
             first = c0 + compute_s + snap  # Cycles.compute_start_s(1)
             if x + EPS >= first:
@@ -261,6 +284,15 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
         c_emerg += usd_per_s * d_emerg
         t_idle += d_idle
         c_idle += usd_per_s * d_idle
+        if mig is not None and d_mig > 0:  # Ledger.close: the transfer's instance time, then its egress
+            t_mig += d_mig
+            c_mig += usd_per_s * d_mig
+            e_usd = mig.usd_per_s * d_mig
+            egress += e_usd
+            egress_by_pool[rg.label] = egress_by_pool.get(rg.label, 0.0) + e_usd
+            c_mig += mig.usd_per_s * d_mig
+            migrations += 1
+        held = held_after(held, rg.region, saved=rec > R, moved=mig is not None and d_mig >= mig_s - 1e-6)
         R, R_at = rec, rec_at
     n = ledger.counts
     n.checkpoints += checkpoints
@@ -271,14 +303,17 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
     ta[CKPT], ta[EMERG], ta[IDLE] = t_ckpt, t_emerg, t_idle
     ca[SETUP], ca[RESTORE], ca[COMPUTE], ca[LOST] = c_setup, c_restore, c_comp, c_lost
     ca[CKPT], ca[EMERG], ca[IDLE] = c_ckpt, c_emerg, c_idle
+    ta[MIG], ca[MIG] = t_mig, c_mig
+    ledger.egress_usd, ledger.migrations = egress, migrations
     ledger.bills.append(BillBlock(b_pool, b_start, b_end, b_nodes, b_raw, b_billed))
     ledger.billed += b_billed
     ledger.billed_pools += b_pool
-    return R, R_at
+    return R, R_at, held
 
 def book_arrays(ff: FastForward, launch: list[float], rung: list[int], end: list[float], warned_: list[bool],
-                R: float, R_at: float, ledger: Ledger) -> tuple[float, float]:
-    """``book_exact`` on arrays: the same steps as masks, progress relative to each lifetime's recovery point.
+                R: float, R_at: float, ledger: Ledger,
+                held: frozenset[str] = frozenset()) -> tuple[float, float, frozenset[str]]:
+    """``book_exact`` on arrays (never where a checkpoint can migrate: ``held`` comes back as it went in): the same steps as masks, progress relative to each lifetime's recovery point.
 
     Times, bills and costs take the same float operations as the event path; progress figures (the recovery
     point, lost work) are sums in another order, so they agree up to rounding. The step boundary of an
@@ -461,4 +496,4 @@ def book_arrays(ff: FastForward, launch: list[float], rung: list[int], end: list
     got = ~np.isnan(rec_at)
     if got.any():
         R_at = float(rec_at[np.flatnonzero(got)[-1]])
-    return float(Rs[-1]), R_at
+    return float(Rs[-1]), R_at, held

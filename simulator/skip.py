@@ -37,8 +37,7 @@ PROV, WAITING = Activity.PROVISIONING, Activity.WAITING
 
 
 def eligible(cs: CompiledScenario) -> bool:
-    """The scenario's lifetimes can be fast-forwarded: no deadline policy, flat prices, renewal or always-up pools,
-    and no checkpoint migration between regions.
+    """The scenario's lifetimes can be fast-forwarded: no deadline policy, flat prices, renewal or always-up pools.
 
     Not where a decision can meet an exact tie, which the event path resolves by the last bit of its clock: SimPy's
     clock cannot always be set to the fast-forward's instant to the bit when the event path takes over (a sum of
@@ -53,8 +52,6 @@ def eligible(cs: CompiledScenario) -> bool:
         return isinstance(av, RenewalAvailability) and not (isinstance(down, ExponentialSampler) and down.mean_s <= 0)
 
     if cs.notice_s <= 0 or (cs.emergency_save and cs.detection_lag_s <= 0):
-        return False
-    if cs.migrates:  # a restart can move the checkpoint between regions: the event path prices each move
         return False
     return (cs.deadline_policy is DeadlinePolicy.NONE and cs.retry_gap_s > 0 and cs.interval_s > 0
             and all(p.series is None and ok(p.availability) for p in cs.pools))
@@ -84,6 +81,7 @@ class Handover:
     recovery: float
     recovery_at_s: float
     steps: int  # decisions fast-forwarded (lifetimes, failed launches, waits)
+    held: frozenset[str] = frozenset()  # regions holding the latest checkpoint (spotplan.simulator.migration)
 
 
 class FastForward:
@@ -107,7 +105,8 @@ class FastForward:
         # boundary of an emergency save only when the point is off the step grid: saves start on it when the
         # interval is whole steps (checked again at each entry).
         step = cs.step_time_s
-        self.arrays = ARRAYS and (not step or abs(interval / step - round(interval / step)) < 1e-9)
+        # Migrations depend on where each lifetime's checkpoint landed: one by one (book_exact) only.
+        self.arrays = ARRAYS and not cs.migrates and (not step or abs(interval / step - round(interval / step)) < 1e-9)
         self.rate_of = tuple(r.rate for r in rungs)
         self.region_of = tuple(r.region for r in rungs)
         self.r_rate = np.array([r.rate for r in rungs])
@@ -119,7 +118,7 @@ class FastForward:
         self.r_spot = np.array([r.spot for r in rungs])
 
     def run(self, t: float, region: str | None, recovery: float, recovery_at: float, clocks: list[PoolClock],
-            ledger: Ledger) -> Handover:
+            ledger: Ledger, held: frozenset[str] = frozenset()) -> Handover:
         """Walk lifetimes from a decision at ``t`` (the job between instances) and book them; where to hand over.
 
         The decisions (which rung, when it is lost, waits, launches lost while provisioning) are walked one by one;
@@ -137,12 +136,12 @@ class FastForward:
         full_orders = {r: len(set(o)) == len(clocks) for r, o in orders.items()}
         step = cs.step_time_s
         as_arrays = self.arrays and (not step or abs(recovery / step - round(recovery / step)) < 1e-6)
-        def book(*chunk: Any) -> tuple[float, float]:  # arrays pay a fixed numpy cost: small chunks go one by one
+        def book(*chunk: Any) -> tuple[float, float, frozenset[str]]:  # arrays pay a fixed numpy cost: small chunks go one by one
             return (book_arrays if as_arrays and len(chunk[0]) >= ARRAYS_MIN else book_exact)(self, *chunk)
 
         R, R_at = recovery, recovery_at
         if not R > 0:  # no checkpoint yet: the first restore is the event path's
-            return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=0)
+            return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=0, held=held)
         R_up = R  # the most the recovery point can be after the lifetimes in hand
         lim = max_sim - 1.0  # an instance (or wait) that ends by then is clear of the horizon
         end_goal = work - margin
@@ -158,7 +157,7 @@ class FastForward:
             # ---- the decision at t (Job._run's loop top) ---------------------------------------------------
             if t + (work - R) / best_rate > max_sim:
                 if c_launch:  # R is the point at the chunk's start: book the chunk and look again
-                    R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                    R, R_at, held = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger, held)
                     R_up = R
                     c_launch, c_rung, c_end, c_warned = [], [], [], []
                     continue
@@ -233,7 +232,7 @@ class FastForward:
             gain_max = (E - start) * rate_of[chosen]
             if R_up + gain_max >= end_goal:
                 if c_launch:  # the bound is loose: book the chunk and look again
-                    R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                    R, R_at, held = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger, held)
                     R_up = R
                     c_launch, c_rung, c_end, c_warned = [], [], [], []
                     continue
@@ -249,15 +248,16 @@ class FastForward:
             x = start + (at - start)
             t = x + (E - x) if warned else x  # env.now once the instance is settled
             if len(c_launch) >= CHUNK:
-                R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+                R, R_at, held = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger, held)
                 R_up = R
                 c_launch, c_rung, c_end, c_warned = [], [], [], []
 
         if c_launch:
-            R, R_at = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger)
+            R, R_at, held = book(c_launch, c_rung, c_end, c_warned, R, R_at, ledger, held)
         n = ledger.counts
         n.launches += launches
         n.failed_launches += failed
         n.interruptions += launches - failed
         ledger.time_a[WAITING], ledger.time_a[PROV] = t_wait, t_prov
-        return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=launches + waits)
+        return Handover(t_s=t, region=region, recovery=R, recovery_at_s=R_at, steps=launches + waits,
+                        held=held)

@@ -85,6 +85,18 @@ def test_spot_ladder_with_notices_and_emergency_saves(walked: list[int]) -> None
     assert sum(r.emergency_saves for r in res) > 500 and sum(r.emergency_save_failures for r in res) > 0
 
 
+@pytest.mark.parametrize("change", [{}, {"setup_s": 0.0, "restore_s": 0.0}, {"emergency": False}])
+def test_checkpoint_migration_between_regions(walked: list[int], change: dict[str, Any]) -> None:
+    """A 40 GB checkpoint over three regions: lifetimes that start elsewhere pull it (transfer and egress)."""
+    doc = _ladder(work_h=200.0, **change)
+    doc["checkpoint"]["checkpoint_bytes"] = 40 * 10**9
+    doc["ladder"] = {"recovery": "eager-next-region"}
+    cs = compiled(doc)
+    assert cs.migrates and skip.eligible(cs)
+    res = _compare(cs, 6)
+    assert sum(walked) > 50 and sum(r.migrations for r in res) > 50
+
+
 def test_persist_longer_than_a_compute_segment(walked: list[int]) -> None:
     # 40 s of compute per cycle, 60 s persist: every cycle after the first waits for the persist
     res = _compare(compiled(_ladder(interval_s=40.0, save_s=20.0, persist_s=60.0, work_h=120.0)), 8)
@@ -160,8 +172,8 @@ def test_instant_ties_are_left_to_the_event_path(walked: list[int], change: dict
 
 
 def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
-    """The 7B plan's spot-only variant (fitted availability, 2-minute notices, step boundaries); its ladder spans
-    regions, so with a checkpoint size the event path prices each migration, and without one it is walked."""
+    """The 7B plan's spot-only variant (fitted availability, 2-minute notices, step boundaries, checkpoint
+    migrations between its regions)."""
     from spotplan.advisor.api import recommend
     from spotplan.advisor.request import RecommendRequest
     from spotplan.simulator.compile import compile_scenario
@@ -170,8 +182,6 @@ def test_the_advisor_spot_only_ladder(walked: list[int]) -> None:
     spot = [r for r in rec.scenario.pools if r.market.value == "spot"]
     assert spot
     sc = rec.scenario.model_copy(update={"pools": spot})
-    assert not skip.eligible(compile_scenario(sc))
-    sc = sc.model_copy(update={"checkpoint": sc.checkpoint.model_copy(update={"checkpoint_bytes": 0})})
     cs = compile_scenario(sc)
     cs = replace(cs, max_sim_s=cs.work_s * 3)
     walked.clear()
