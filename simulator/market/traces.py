@@ -93,10 +93,19 @@ def availability_from_doc(doc: Any, source: str, *, instance_type: str = "", zon
 
 def load_availability_trace(path: str | Path, *, instance_type: str | None = None, zone: str | None = None,
                             capacity: int | None = None, start_s: float = 0.0) -> AvailabilityTrace:
-    """Load one Can't Be Late JSON file; type, zone and capacity default to what its path says."""
+    """Load one Can't Be Late JSON file (or a timestamped CSV series, by suffix); type, zone and capacity default
+    to what its path says."""
     p = Path(path)
     if not p.is_file():
-        raise DataError("file does not exist; expected a Can't Be Late trace JSON file", path=str(p))
+        raise DataError("file does not exist; expected a Can't Be Late trace JSON file or a timestamped CSV",
+                        path=str(p))
+    if p.suffix.lower() == ".csv":
+        from spotplan.simulator.market.tick_traces import load_timestamped_trace
+
+        info = trace_info(p)
+        return load_timestamped_trace(p, instance_type=instance_type if instance_type is not None
+                                      else info.instance_type, zone=zone if zone is not None else info.zone,
+                                      capacity=capacity if capacity is not None else (info.nodes or None))
     text = read_text(p)
     try:
         doc = json.loads(text)

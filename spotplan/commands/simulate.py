@@ -54,6 +54,18 @@ def _print_summary(s: dict[str, Any]) -> None:
         + ("" if s["deadline_hit_rate"] is None else f"; deadline met {s['deadline_hit_rate']:.1%}")
         + f"; end of history: {s['replay_end_policy']}"
     )
+    if "windows_h" in s:
+        w = s["windows_h"]
+        con.print(f"windows: {len(w)} replay start(s) at {', '.join(f'{x:g}' for x in w[:8])}"
+                  + (" ..." if len(w) > 8 else "") + " h into the traces")
+    rg = s.get("regret")
+    if rg:
+        if rg["mean_ratio"] is None:
+            con.print(f"regret: no replay met the deadline ({rg['replays']} replays); nothing to compare")
+        else:
+            con.print(f"regret (cost / offline optimum, same replays): mean {rg['mean_ratio']:.3f}x, ratio of means "
+                      f"{rg['ratio_of_means']:.3f}x over {rg['replays_meeting_deadline']} of {rg['replays']} replays "
+                      f"that met the deadline; optimum ${rg['optimum_mean_usd']:,.2f} on average")
 
 
 def _write_timeline(mc: Any, path: Path) -> None:
@@ -110,6 +122,51 @@ def _interval_report(save_s: float, mtbf_h: float, restart_s: float, work_h: flo
 
 
 MAX_RUNS = 10_000_000
+DEFAULT_RUNS = 1000
+
+
+def _hours_s(text: str, flag: str) -> float:
+    """A duration of 0 or more (``0``, ``0h``, ``120h``, ``5d``) in seconds."""
+    from spotplan.advisor.request import parse_duration_h
+
+    t = text.strip().lower().rstrip("hdms")
+    try:
+        if float(t) == 0:
+            return 0.0
+    except ValueError:
+        pass
+    return parse_duration_h(text, flag) * 3600.0
+
+
+def _replays_traces(cs: Any) -> bool:
+    """Every spot rung replays an availability trace and there is a deadline (what the optimum needs)."""
+    from spotplan.simulator.availability import AlwaysUp, TraceAvailability
+
+    spot = [p for p in cs.pools if p.spot]
+    return (cs.deadline_s is not None and bool(spot)
+            and all(isinstance(p.availability, TraceAvailability | AlwaysUp) for p in cs.pools)
+            and any(isinstance(p.availability, TraceAvailability) for p in spot))
+
+
+def _window_offsets(cs: Any, start: str | None, length: str | None, tile: bool, source: str) -> list[float]:
+    """Start offsets (seconds) of the requested windows; one line and exit 2 for a window off the traces."""
+    from spotplan.simulator.trace_scenario import check_window, tiling_offsets_s
+
+    span = cs.replay_span_s
+    if span is None:
+        raise ConfigError(f"{source}: no rung replays a trace or price history; --window-start, --window-length "
+                          "and --tile need one")
+    if length is not None:
+        length_s = _hours_s(length, "--window-length")
+    elif cs.deadline_s is not None:
+        length_s = cs.deadline_s
+    else:
+        raise ConfigError(f"{source}: no deadline to size the window; give --window-length, e.g. 60h")
+    start_s = _hours_s(start, "--window-start") if start is not None else 0.0
+    check_window(span, start_s, length_s, source)
+    if not tile:
+        return [start_s]
+    return [start_s + o for o in tiling_offsets_s(span - start_s, length_s)]
 MAX_WORKERS = 1024
 
 
@@ -119,18 +176,37 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
         scenario: Annotated[Path, typer.Argument(help="Scenario YAML or JSON file (see data/examples/).")],
-        runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 1000,
+        runs: Annotated[int | None, typer.Option(
+            "--runs", help="Monte Carlo runs (default 1000; with windows, runs per window, default 1).")] = None,
         seed: Annotated[int, typer.Option("--seed", min=0, help="Seed; results are identical for any --workers.")] = 0,
         workers: Annotated[int, typer.Option("--workers", help="Worker processes (0 = all cores).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
         timeline: Annotated[Path | None, typer.Option(
             "--timeline", help="Write the state intervals of the first runs (CSV, or JSON by suffix).")] = None,
+        window_start: Annotated[str | None, typer.Option(
+            "--window-start", help="Replay one fixed window starting this far into the traces (e.g. 0h, 120h).",
+            rich_help_panel="Replay windows")] = None,
+        window_length: Annotated[str | None, typer.Option(
+            "--window-length", help="Window length (default: the deadline), e.g. 60h.",
+            rich_help_panel="Replay windows")] = None,
+        tile: Annotated[bool, typer.Option(
+            "--tile", help="Replay every window of --window-length that tiles the traces.",
+            rich_help_panel="Replay windows")] = False,
+        tick_prices: Annotated[Path | None, typer.Option(
+            "--tick-prices", help="Per-tick spot prices for the trace rungs ({trace stem: [USD/h, ...]}).",
+            rich_help_panel="Replay windows")] = None,
+        regret_: Annotated[bool | None, typer.Option(
+            "--regret/--no-regret", help="Cost / offline optimum per replay (default: on for windows).",
+            rich_help_panel="Replay windows")] = None,
     ) -> None:
         """Monte Carlo of a training scenario: cost and makespan distributions, breakdowns, counts."""
         from spotplan.outputs import output_file
         from spotplan.simulator.compile import load_scenario
         from spotplan.simulator.montecarlo import run_monte_carlo
 
+        windowed = window_start is not None or window_length is not None or tile
+        if runs is None:
+            runs = 1 if windowed else DEFAULT_RUNS
         if not 1 <= runs <= MAX_RUNS:
             raise ConfigError(f"--runs={runs}: expected between 1 and {MAX_RUNS:,}")
         if not 0 <= workers <= MAX_WORKERS:
@@ -138,8 +214,24 @@ def register(app: typer.Typer) -> None:
         if timeline is not None:
             output_file(timeline, "--timeline")
         cs = load_scenario(scenario)
-        mc = run_monte_carlo(cs, runs, seed=seed, workers=workers or None, progress=not as_json)
+        if tick_prices is not None:
+            from spotplan.simulator.trace_scenario import attach_tick_prices
+
+            cs = attach_tick_prices(cs, tick_prices)
+        offsets = _window_offsets(cs, window_start, window_length, tile, str(scenario)) if windowed else None
+        if offsets is not None:
+            from spotplan.simulator.windows import simulate_windows
+
+            mc = simulate_windows(cs, offsets, seed=seed, runs_per_window=runs)
+        else:
+            mc = run_monte_carlo(cs, runs, seed=seed, workers=workers or None, progress=not as_json)
         summary = mc.summary()
+        if offsets is not None:
+            summary["windows_h"] = [o / 3600.0 for o in offsets]
+        if regret_ or (regret_ is None and offsets is not None and _replays_traces(cs)):
+            from spotplan.simulator.windows import regret, regret_summary
+
+            summary["regret"] = regret_summary(regret(mc))
         if timeline is not None:
             _write_timeline(mc, timeline)
         if as_json:
