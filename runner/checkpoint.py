@@ -303,10 +303,11 @@ def verify_step(d: Path) -> dict[str, Any]:
         os.close(fd)
 
 
-def load_checkpoint(d: Path, *, expect_step: int | None = None) -> Checkpoint:
+def load_checkpoint(d: Path, *, expect_step: int | None = None, layout: Any = None) -> Checkpoint:
     """Verify and load step directory ``d`` (safetensors + JSON only; never unpickles).
 
-    The step must be ``expect_step``, or by default the one in ``d``'s name.
+    The step must be ``expect_step``, or by default the one in ``d``'s name. ``layout`` (``runner.fsdp.layout``
+    of the live state, for an FSDP job) makes a DCP step load each sharded entry as this rank's slice only.
     """
     fd = _open_step(d)
     try:
@@ -318,7 +319,8 @@ def load_checkpoint(d: Path, *, expect_step: int | None = None) -> Checkpoint:
             from spotplan.runner.sharded import load_tensors  # torch.distributed.checkpoint only when needed
 
             try:
-                tensors = load_tensors(d, fd, files, hash_name=HASH_NAME, max_bytes=_physical_memory_bytes())
+                tensors = load_tensors(d, fd, files, hash_name=HASH_NAME, max_bytes=_physical_memory_bytes(),
+                                       layout=layout)
             except OSError as exc:
                 raise CheckpointError(f"{d}: cannot read {exc.strerror or exc}") from None
         else:
@@ -348,8 +350,9 @@ def load_checkpoint(d: Path, *, expect_step: int | None = None) -> Checkpoint:
                       tensors=tensors, state=state, config=manifest["config"], world_size=world)
 
 
-def iter_valid(root: Path, warn: Callable[[str], None] | None = None) -> Iterator[Checkpoint]:
-    """Valid checkpoints under ``root``, newest first; every invalid step is skipped with one warning.
+def iter_valid(root: Path, warn: Callable[[str], None] | None = None, *, layout: Any = None) -> Iterator[Checkpoint]:
+    """Valid checkpoints under ``root``, newest first (loaded with ``layout``, see ``load_checkpoint``); every
+    invalid step is skipped with one warning.
 
     Any exception while reading or parsing one step (not only ``CheckpointError``: a ``MemoryError`` or a
     ``RecursionError`` from a crafted file too) skips that step; a symlinked step directory is never followed.
@@ -360,7 +363,7 @@ def iter_valid(root: Path, warn: Callable[[str], None] | None = None) -> Iterato
                 if d.is_symlink():
                     raise CheckpointError(f"{d}: a symlink, expected a step directory; refusing to follow it")
                 continue  # a stray file with a step-like name: not a step
-            ckpt = load_checkpoint(d)
+            ckpt = load_checkpoint(d, layout=layout)
         except Exception as exc:  # noqa: BLE001 - one bad step must never stop the fallback to older ones
             msg = f"skipping checkpoint step {step}: {exc if isinstance(exc, CheckpointError) else _describe(d, exc)}"
             log.warning(msg)

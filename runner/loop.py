@@ -126,7 +126,8 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog | NullLog
             check_finite: bool) -> tuple[int, DataPosition, str | None, float]:
     """Restore the newest valid checkpoint (local, else remote); return (step, position, source, seconds).
 
-    Rank 0 decides; the other ranks restore the step it chose, or raise the error it met.
+    Rank 0 decides; the other ranks restore the step it chose, or raise the error it met. A rank that cannot
+    restore the chosen step (an FSDP rank checks only its own slices) stops every rank with its reason.
     """
     t0 = time.perf_counter()
 
@@ -146,8 +147,16 @@ def _resume(job: Job, root: Path, storage: Storage | None, log: RunLog | NullLog
         raise error
     if decision[0] == "error":
         raise CheckpointError(str(decision[1]))
+    failed = None
     if not world.is_main and decision[1] is not None:
-        found = restore_step(job, root, int(decision[1]), source=str(decision[2]), check_finite=check_finite)
+        try:
+            found = restore_step(job, root, int(decision[1]), source=str(decision[2]), check_finite=check_finite)
+        except CheckpointError as exc:  # e.g. NaN in this rank's own slices (FSDP): every rank must stop with it
+            failed = f"rank {world.rank}: {exc}"
+    failures = [f for f in rdist.gather_to_main(world, failed) or [] if f]
+    failure = rdist.from_main(world, failures[0] if failures else None)
+    if failure is not None:
+        raise CheckpointError(str(failure))
     if found is None:
         return 0, DataPosition(), None, 0.0
     restore_s = time.perf_counter() - t0

@@ -29,7 +29,7 @@ from spotplan.runner.checkpoint import (
 )
 from spotplan.runner.corpus import DataPosition
 from spotplan.runner.job import Job
-from spotplan.runner.state import restore
+from spotplan.runner.state import local_bytes, restore
 from spotplan.runner.storage import Storage, restore_from_remote
 
 
@@ -82,9 +82,18 @@ def _check(job: Job, root: Path, ckpt: Checkpoint, exp: validate.Expectation, ch
         raise CheckpointError(f"{step_dir(root, ckpt.step)}: {exc}") from None
 
 
+def _layout(job: Job) -> Any:
+    """The live shards' layout for an FSDP job (each rank then reads only its slices), else None."""
+    if not any(type(p).__name__ == "DTensor" for p in job.train.model.parameters()):
+        return None
+    from spotplan.runner.fsdp import layout  # torch.distributed.fsdp only for a sharded job
+
+    return layout(job.train)
+
+
 def _restored(job: Job, ckpt: Checkpoint, source: str) -> Resumed:
     position = restore(job.train, ckpt)
-    n_bytes = sum(t.numel() * t.element_size() for t in ckpt.tensors.values())
+    n_bytes = sum(local_bytes(t) for t in ckpt.tensors.values())
     return Resumed(step=ckpt.step, position=position, source=source, bytes=n_bytes)
 
 
@@ -101,8 +110,10 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
     def fits(ckpt: Checkpoint) -> None:
         _check(job, root, ckpt, exp, check_finite)
 
+    layout = _layout(job)
+
     def first_restored(source: str) -> Resumed | None:
-        for ckpt in iter_valid(root, note):
+        for ckpt in iter_valid(root, note, layout=layout):
             try:
                 fits(ckpt)
                 return _restored(job, ckpt, source)
@@ -113,7 +124,7 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
         return None
 
     found = first_restored("local")
-    if found is None and storage is not None and restore_from_remote(storage, root, note, check=fits) is not None:
+    if found is None and storage is not None and restore_from_remote(storage, root, note, check=fits, layout=layout) is not None:
         found = first_restored("s3")
     if found is None and refused:
         raise CheckpointError(
@@ -125,6 +136,6 @@ def resume(job: Job, root: Path, storage: Storage | None, warn: Callable[[str], 
 
 def restore_step(job: Job, root: Path, step: int, *, source: str, check_finite: bool = True) -> Resumed:
     """Load, check and restore exactly ``step`` (the step rank 0 chose, on the other ranks of a distributed run)."""
-    ckpt = load_checkpoint(step_dir(root, step))
+    ckpt = load_checkpoint(step_dir(root, step), layout=_layout(job))
     _check(job, root, ckpt, _expectation(job), check_finite)
     return _restored(job, ckpt, source)

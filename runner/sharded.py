@@ -10,8 +10,10 @@ read once through ``fsio.read_regular`` (no symlink, bounded, checksummed agains
 ``SafeMetadataUnpickler``, which resolves only DCP's own metadata types, ``torch.Size``, dtypes and layouts; the
 result is checked (only tensor entries, every storage item in a file the manifest lists, inside that file, no
 stream transforms) before DCP may use it. Tensor payloads DCP reads with ``torch.load(weights_only=True)``. A load
-needs no process group: every rank reads the whole state (its DDP replica), so a checkpoint written at one world
-size loads at any other, including a single process.
+needs no process group, so a checkpoint written at one world size loads at any other, including a single
+process: under DDP every rank reads the whole state (its replica); under FSDP (a ``layout`` given) every sharded
+entry is read straight into an empty DTensor laid out like the live one, so each rank reads and holds only its
+own slices.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import pickle
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+import torch.distributed.tensor as dtensor
 from torch.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter, _StorageInfo
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta, TensorStorageMetadata
 
@@ -95,12 +99,32 @@ def parse_metadata(data: bytes | bytearray, files: dict[str, int]) -> Metadata:
     return md
 
 
-def template(md: Metadata, max_bytes: int) -> dict[str, torch.Tensor]:
-    """Empty CPU tensors of the sizes and dtypes the metadata states (bounded by ``max_bytes`` in all)."""
-    total = sum(math.prod(e.size) * e.properties.dtype.itemsize for e in md.state_dict_metadata.values())
+Layout = Callable[[str], Any]  # entry name -> the live DTensor it is read into, or None (``runner.fsdp.layout``)
+
+
+def template(md: Metadata, max_bytes: int, layout: Layout | None = None) -> dict[str, torch.Tensor]:
+    """Empty tensors of the sizes and dtypes the metadata states, for DCP to fill (bounded by ``max_bytes`` here).
+
+    An entry whose live tensor (``layout``) is a DTensor of that size and dtype becomes an empty DTensor of the
+    same mesh and placements (only this rank's slice is allocated); every other entry a full CPU tensor.
+    """
+    out: dict[str, torch.Tensor] = {}
+    plan: list[tuple[str, tuple[int, ...], torch.dtype, Any]] = []
+    total = 0
+    for fqn, e in md.state_dict_metadata.items():
+        size, dtype = tuple(e.size), e.properties.dtype
+        like = layout(fqn) if layout is not None else None
+        if like is not None and (tuple(like.shape) != size or like.dtype != dtype):
+            like = None  # loaded in full: the check against the live model then names the difference
+        total += (like.to_local().numel() if like is not None else math.prod(size)) * dtype.itemsize
+        plan.append((fqn, size, dtype, like))
     if total > max_bytes:
-        raise CheckpointError(f"{METADATA}: states {total} bytes of tensors, over the {max_bytes}-byte bound")
-    return {fqn: torch.empty(tuple(e.size), dtype=e.properties.dtype) for fqn, e in md.state_dict_metadata.items()}
+        raise CheckpointError(f"{METADATA}: states {total} bytes of tensors for this rank, over the {max_bytes}-byte "
+                              "bound")
+    for fqn, size, dtype, like in plan:
+        out[fqn] = (torch.empty(size, dtype=dtype) if like is None else
+                    dtensor.empty(size, dtype=dtype, device_mesh=like.device_mesh, placements=like.placements))
+    return out
 
 
 class _VerifiedReader(FileSystemReader):
@@ -128,9 +152,10 @@ class _Writer(FileSystemWriter):
         return StorageMeta(checkpoint_id=None, save_id=f"spotplan-step-{self._step}")
 
 
-def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_name: str,
-                 max_bytes: int) -> dict[str, torch.Tensor]:
-    """Verify every shard file of step directory ``d`` (open descriptor ``fd``) and load its tensors."""
+def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_name: str, max_bytes: int,
+                 layout: Layout | None = None) -> dict[str, torch.Tensor]:
+    """Verify every shard file of step directory ``d`` (open descriptor ``fd``) and load its tensors (sharded
+    entries of ``layout`` as this rank's slices only; see ``template``)."""
     sizes = {name: int(entry["bytes"]) for name, entry in files.items()}  # names checked with the manifest
     for name, entry in files.items():
         if SHARD.match(name) is None:  # state.json is read by the caller, .metadata below
@@ -142,7 +167,7 @@ def load_tensors(d: Path, fd: int, files: dict[str, dict[str, Any]], *, hash_nam
     if digest != files[METADATA][hash_name]:
         raise CheckpointError(f"{d / METADATA}: checksum does not match the manifest (torn or corrupted file)")
     md = parse_metadata(raw, sizes)
-    tensors = template(md, max_bytes)
+    tensors = template(md, max_bytes, layout)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no process group: assuming single process" is the point here
         dcp.load(tensors, storage_reader=_VerifiedReader(d, md), no_dist=True)

@@ -71,6 +71,12 @@ def _optimizer_state(ckpt: Checkpoint) -> dict[str, Any]:
     return {"state": per_param, "param_groups": ckpt.state["optimizer"]["param_groups"]}
 
 
+def local_bytes(t: torch.Tensor) -> int:
+    """Bytes this process holds of ``t`` (a DTensor's own slice, else the whole tensor)."""
+    local = t.to_local() if type(t).__name__ == "DTensor" else t  # type: ignore[attr-defined]
+    return local.numel() * local.element_size()
+
+
 def restore(ts: TrainState, ckpt: Checkpoint) -> DataPosition:
     """Load ``ckpt`` into the live objects and the global RNGs; return the data position to continue from."""
     try:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from spotplan.errors import CheckpointError, ConfigError, CredentialsError
 from spotplan.runner.checkpoint import (
@@ -146,7 +146,7 @@ def delete_remote_step(storage: Storage, step: int) -> None:
 
 
 def download_step(storage: Storage, step: int, root: Path,
-                  check: Callable[[Checkpoint], None] | None = None) -> Path:
+                  check: Callable[[Checkpoint], None] | None = None, *, layout: Any = None) -> Path:
     """Fetch a remote step into ``root`` (manifest last), verify it (and ``check`` it), and move it into place."""
     name = _step_name(step)
     tmp = root / f".download-{name}"
@@ -154,7 +154,7 @@ def download_step(storage: Storage, step: int, root: Path,
     tmp.mkdir(parents=True)
     for fname in (*DATA_FILES, MANIFEST):
         storage.get_file(f"{name}/{fname}", tmp / fname)
-    ckpt = load_checkpoint(tmp, expect_step=step)  # raises CheckpointError on a bad download
+    ckpt = load_checkpoint(tmp, expect_step=step, layout=layout)  # raises CheckpointError on a bad download
     if check is not None:
         check(ckpt)
     final = root / name
@@ -167,7 +167,7 @@ def download_step(storage: Storage, step: int, root: Path,
 
 
 def restore_from_remote(storage: Storage, root: Path, warn: Callable[[str], None],
-                        check: Callable[[Checkpoint], None] | None = None) -> Path | None:
+                        check: Callable[[Checkpoint], None] | None = None, *, layout: Any = None) -> Path | None:
     """Download the newest remote step that verifies (and passes ``check``); skip bad ones with a warning.
 
     None if there is none; a step of another configuration (``ForeignCheckpointError``) stops the search.
@@ -178,7 +178,7 @@ def restore_from_remote(storage: Storage, root: Path, warn: Callable[[str], None
         raise CheckpointError(f"cannot list remote checkpoints in {storage.describe()}: {exc}") from None
     for step in steps:
         try:
-            return download_step(storage, step, root, check)
+            return download_step(storage, step, root, check, layout=layout)
         except ForeignCheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bad remote step is skipped, whatever went wrong

@@ -169,7 +169,8 @@ def _check_rng(state: dict[str, Any]) -> None:
 def _check_tensor(name: str, t: torch.Tensor, spec: TensorSpec, check_finite: bool) -> None:
     if t.dtype != spec.dtype or tuple(t.shape) != spec.shape:
         raise CheckpointError(f"tensor {name!r}: {t.dtype} {list(t.shape)}, expected {spec.dtype} {list(spec.shape)}")
-    if check_finite and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    local = t.to_local() if type(t).__name__ == "DTensor" else t  # type: ignore[attr-defined]  # no collective
+    if check_finite and t.is_floating_point() and not bool(torch.isfinite(local).all()):
         raise CheckpointError(f"tensor {name!r}: holds NaN or infinite values (pass --allow-nonfinite to load it)")
 
 

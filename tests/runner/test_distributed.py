@@ -362,3 +362,22 @@ def test_fsdp_trains_as_ddp_does_and_its_checkpoint_loads_in_one_process(whole: 
     report = RunReport.load(root / "run_report.json")
     assert report.start_step == 40 and report.end_step == 50 and report.losses_from_step == 1
     assert len(report.losses) == 50 and report.losses[-1] < report.losses[0]
+    # an FSDP run resumes its own DCP step 50 into the live shards: rank 0 restores about half the bytes the
+    # single process restored (step 30), and training goes on
+    again = subprocess.run([*_torchrun(2), "-m", "spotplan.cli", *_run_args(plan, root, 55), "--parallel", "fsdp"],
+                           env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    restores = {e["step"]: e["bytes"] for e in read_log(root / "run_log.jsonl") if e["event"] == "restore" and e["ok"]}
+    assert restores[50] < 0.6 * restores[30], restores
+    assert RunReport.load(root / "run_report.json").end_step == 55
+    # the 2-rank FSDP step 50 read at 3 ranks into the live shards: each rank holds only its slices, equal to
+    # the full load once gathered
+    out = tmp_path / "sharded"
+    load = subprocess.run([*_torchrun(3), "-m", "tests.support.sharded_load", str(plan), str(ck.step_dir(root, 50)),
+                           str(out)], env=runner_env(), capture_output=True, text=True, timeout=TORCHRUN_TIMEOUT_S,
+                          check=False)
+    assert load.returncode == 0, load.stderr[-3000:]
+    for rank in range(3):
+        got = json.loads(Path(f"{out}.{rank}").read_text())
+        assert got["equal"] and got["dtensors"] > 0, got
+        assert got["sharded_bytes"] < 0.45 * got["full_bytes"], got  # about a third, plus the small unsharded
