@@ -124,6 +124,11 @@ def prepare(request: RecommendRequest) -> Prepared:
     prices = PriceSource(fitted, history, request.price_multiplier)
     pools = build_pools(fits, catalog, prices, regions=request.regions,
                         interruption_multiplier=request.interruption_multiplier)
+    if request.traces:  # plan on replayed availability traces (spotplan.advisor.traces)
+        from spotplan.advisor.traces import trace_pools
+
+        pools = trace_pools(pools, request.traces, tick_prices=request.tick_prices_path, history=history,
+                            price_multiplier=request.price_multiplier, catalog=catalog)
     if not pools:
         raise InfeasibleError(f"no fitting instance type is offered in --regions {','.join(request.regions)}; "
                               f"widen --regions (catalog: {', '.join(catalog.regions())})")

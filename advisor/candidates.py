@@ -40,6 +40,7 @@ class PoolOption:
     interruption_source: str
     price_source: str
     availability: str = "fitted"  # "fitted" (traces/fit/prior via spotplan.simulator.market.fitted) or "exponential" at mtbf_s
+    trace_path: str | None = None  # availability "trace": the trace file this pool replays (recommend --traces)
 
     @property
     def hourly_usd(self) -> float:

@@ -47,16 +47,20 @@ class RecommendRequest:
     runs: int = DEFAULT_RUNS
     seed: int = DEFAULT_SEED
     prices_path: str | Path | None = None
+    traces: tuple[str, ...] = ()  # availability traces to plan on (Can't Be Late JSON or timestamped CSV)
+    tick_prices_path: str | Path | None = None  # per-tick spot prices of those traces ({trace stem: [USD/h]})
     max_nodes: int = 8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", TrainingMode(self.mode))
-        for name in ("regions", "prefer_regions", "families"):
+        for name in ("regions", "prefer_regions", "families", "traces"):
             object.__setattr__(self, name, tuple(getattr(self, name) or ()))
         if self.tokens is not None and not 0 < self.tokens <= MAX_TOKENS:
             raise ConfigError(f"--tokens {self.tokens:.3g}: expected a count in (0, {MAX_TOKENS:.0e}]; "
                               "e.g. --tokens 2e10 for 20B tokens")
         _positive_or_none("--deadline", self.deadline_h, "e.g. --deadline 48h")
+        if self.tick_prices_path is not None and not self.traces:
+            raise ConfigError("--tick-prices prices the --traces files; give --traces PATH as well")
         _positive_or_none("--p95-max", self.p95_bound_h, "e.g. --p95-max 60h")
         if self.notice_s is not None and not (math.isfinite(self.notice_s) and self.notice_s >= 0):
             raise ConfigError(f"--notice {self.notice_s!r} must be >= 0 seconds; e.g. 120 for AWS, 30 for GCP")

@@ -101,7 +101,9 @@ def _pool_spec(p: PoolOption, ref_tokens_per_s: float, s: SimSettings) -> dict[s
         spec["price"] = {"kind": PriceKind.HISTORY.value, "path": s.prices_path}
     else:
         spec["price"] = {"kind": PriceKind.FIXED.value, "usd_per_h": p.price_usd_per_h}
-    if p.availability == "exponential":
+    if p.availability == "trace":  # recommend --traces: the pool replays its own trace file
+        spec["availability"] = {"kind": AvailabilityKind.TRACE.value, "path": p.trace_path}
+    elif p.availability == "exponential":
         assert p.mtbf_s is not None
         # mtbf_s already carries the interruption multiplier
         spec["availability"] = {"kind": AvailabilityKind.EXPONENTIAL.value, "mtbf_h": p.mtbf_s / 3600.0}

@@ -139,6 +139,19 @@ def tiling_offsets_s(span_s: float, window_s: float) -> list[float]:
     return [i * window_s for i in range(n)]
 
 
+def check_overlap(t: LoadedTrace, series: Any) -> None:
+    """A timestamped trace and the price history of its zone must share some time (epoch seconds)."""
+    from datetime import UTC, datetime
+
+    a0, a1 = t.trace.start_s, t.trace.start_s + t.trace.duration_s
+    b0, b1 = series.start_s, series.end_s
+    if a1 <= b0 or b1 <= a0:
+        day = (lambda x: datetime.fromtimestamp(x, UTC).strftime("%Y-%m-%d"))
+        raise ConfigError(f"{t.path}: trace {day(a0)} -> {day(a1)} and the --prices history of {t.trace.zone} "
+                          f"{day(b0)} -> {day(b1)} do not overlap in time; expected a price history covering the "
+                          "trace's span")
+
+
 def check_window(span_s: float, start_s: float, length_s: float, source: str) -> None:
     """A fixed window must lie inside the trace (no wrap): one clear line otherwise."""
     if start_s < 0 or length_s <= 0 or start_s + length_s > span_s + 1e-6:

@@ -27,6 +27,9 @@ def rerun_line(ctx: Any, extra: str) -> str:
         value = ctx.params.get(param.name)
         if param.name in _OUTPUT_OPTIONS or value is None or value == param.default or not param.opts:
             continue
+        if isinstance(value, list | tuple):  # a repeatable option (--traces): once per value
+            words += [w for v in value for w in (param.opts[0], str(v))]
+            continue
         words += [param.opts[0]] if value is True else [param.opts[0], str(value)]
     return " ".join(shlex.quote(w) for w in words) + f" {extra}"
 
@@ -81,6 +84,12 @@ def register(app: typer.Typer) -> None:
         prices: Annotated[
             Path | None, typer.Option("--prices", help="describe-spot-price-history file or folder to replay.")
         ] = None,
+        traces: Annotated[list[Path] | None, typer.Option(
+            "--traces", help="Plan on this availability trace (Can't Be Late JSON or timestamped CSV); repeatable.")
+        ] = None,
+        tick_prices: Annotated[Path | None, typer.Option(
+            "--tick-prices", help="Per-tick spot prices of the --traces files ({trace stem: [USD/h, ...]}).")
+        ] = None,
         notice: Annotated[float | None, typer.Option("--notice", help="Notice seconds (default AWS 120).")] = None,
         interval: Annotated[
             float | None, typer.Option("--interval", help="Fix the checkpoint interval in seconds (default: auto).")
@@ -119,6 +128,7 @@ def register(app: typer.Typer) -> None:
             save_bandwidth_bytes_per_s=parse_bandwidth(save_bandwidth) if save_bandwidth else None,
             calibration=Calibration.load(calibration) if calibration else None,
             notice_s=notice, interval_s=interval, runs=runs, seed=seed, prices_path=prices,
+            traces=tuple(str(t) for t in traces or ()), tick_prices_path=tick_prices,
         )
         level = verbosity.level()
         rec = recommend(request, progress=not as_json and level > verbosity.QUIET)
@@ -129,9 +139,19 @@ def register(app: typer.Typer) -> None:
 
             skypilot.write_text(rec.to_skypilot_yaml(plan_source(plan_file)), encoding="utf-8")
         if as_json:
-            typer.echo(json.dumps(rec.to_json(), indent=2))
+            doc = rec.to_json()
+            if request.traces:
+                from spotplan.advisor.traces import traces_block
+
+                doc["traces"] = traces_block(request, rec.scenario)
+            typer.echo(json.dumps(doc, indent=2))
             return
         from spotplan.advisor.render import render
 
         render(rec, commands=next_commands(rec, ctx, plan_file, skypilot),
                explain=explain or level >= verbosity.VERBOSE, quiet=level <= verbosity.QUIET)
+        if request.traces:
+            from spotplan.advisor.traces import traces_block, traces_lines
+
+            for line in traces_lines(traces_block(request, rec.scenario)):
+                typer.echo(line)
