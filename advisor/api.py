@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from spotplan.advisor import narrative
 from spotplan.advisor.candidates import (
+    MULTI_NODE_MIN_GPUS,
     PoolOption,
     PriceSource,
     build_pools,
@@ -23,13 +24,21 @@ from spotplan.advisor.candidates import (
     load_history,
 )
 from spotplan.advisor.ladder import CHANGEOVER_SOURCE, PROVISION_S, SETUP_S, JobTimes, rank_pools
-from spotplan.advisor.optimize import DEADLINE_TARGET, PATIENCE, feasible, search
+from spotplan.advisor.nodes import MAKESPAN_CAP_SOURCE, node_counts
+from spotplan.advisor.optimize import DEADLINE_TARGET, feasible, search
 from spotplan.advisor.plan import assumptions, build_plan, inputs_sha256, to_pool
 from spotplan.advisor.recommendation import BaselineResult, Recommendation
 from spotplan.advisor.request import RecommendRequest
 from spotplan.advisor.savecost import DETECTION_LAG_S, NOTICE_SOURCE, NoticeCheck, notice_checks, save_costs
-from spotplan.advisor.scoring import Scored, SimSettings, scoring_pool
-from spotplan.advisor.sizing import JobSizing, parse_model_size, size_job
+from spotplan.advisor.scoring import ScoreCache, Scored, SimSettings, scoring_pool
+from spotplan.advisor.sizing import (
+    DEFAULT_DP_EFFICIENCY,
+    DP_EFFICIENCY_SOURCE,
+    JobSizing,
+    parse_model_size,
+    scaled_tokens_per_s,
+    size_job,
+)
 from spotplan.errors import InfeasibleError
 from spotplan.schemas.plan import Assumption, Expected, Market, NoticeHandling
 
@@ -38,39 +47,27 @@ if TYPE_CHECKING:
     from spotplan.simulator.market.fitted import FittedBehaviour
     from spotplan.simulator.market.prices import PriceHistory
 
-DEADLINE_COMPUTE_SHARE = 0.8  # size the gang so pure compute uses at most 80% of the deadline
-
-
-def _scale_for_deadline(pools: list[PoolOption], work_tokens: float, deadline_h: float | None,
-                        max_nodes: int) -> list[PoolOption]:
-    """More nodes of 8-GPU types when one gang would use more than 80% of the deadline on compute."""
-    if deadline_h is None:
-        return pools
-    out = []
-    for p in pools:
-        compute_h = work_tokens / p.tokens_per_s / 3600.0
-        need = math.ceil(p.nodes * compute_h / (deadline_h * DEADLINE_COMPUTE_SHARE))
-        if need > p.nodes and p.gpus_per_node >= 8:
-            n = min(max_nodes, need)
-            p = replace(p, nodes=n, tokens_per_s=p.tokens_per_s * n / p.nodes)
-        out.append(p)
-    return out
-
-
-def _check_deadline(pools: list[PoolOption], job: JobSizing, deadline_h: float | None, max_nodes: int) -> None:
-    """InfeasibleError when even the fastest gang on on-demand cannot finish by the deadline."""
+def _check_deadline(pools: list[PoolOption], job: JobSizing, deadline_h: float | None, counts: list[int],
+                    dp_efficiency: float) -> None:
+    """InfeasibleError when even the fastest gang searched, on-demand, cannot finish by the deadline."""
     if deadline_h is None:
         return
-    fastest = min(pools, key=lambda p: job.tokens / (p.tokens_per_s * (max_nodes / p.nodes if p.gpus_per_node >= 8
-                                                                      else 1.0)))
-    speed = fastest.tokens_per_s * (max_nodes / fastest.nodes if fastest.gpus_per_node >= 8 else 1.0)
-    nodes = max_nodes if fastest.gpus_per_node >= 8 else fastest.nodes
-    best_h = job.tokens / speed / 3600.0 + (PROVISION_S + SETUP_S) / 3600.0
-    if deadline_h < best_h:
+    best: tuple[float, PoolOption] | None = None
+    for p in pools:
+        if p.market is not Market.ON_DEMAND:
+            continue
+        for n in counts:
+            if n == p.nodes or (n > p.nodes and p.gpus_per_node >= MULTI_NODE_MIN_GPUS):
+                q = replace(p, nodes=n, tokens_per_s=scaled_tokens_per_s(p.tokens_per_s, p.nodes, n, dp_efficiency))
+                h = job.tokens / q.tokens_per_s / 3600.0 + (PROVISION_S + SETUP_S) / 3600.0
+                if best is None or h < best[0]:
+                    best = (h, q)
+    if best is not None and deadline_h < best[0]:
+        h, q = best
         raise InfeasibleError(
-            f"--deadline {deadline_h:g}h is shorter than the fastest possible run ({best_h:.1f} h on {nodes}x "
-            f"{fastest.instance_type} on-demand, no interruptions); raise --deadline to at least {math.ceil(best_h)}h "
-            "or lower --tokens"
+            f"--deadline {deadline_h:g}h is shorter than the fastest possible run ({h:,.1f} h on {q.nodes}x "
+            f"{q.instance_type} on-demand, no interruptions, {dp_efficiency:g} efficiency per doubling); raise "
+            f"--deadline to at least {math.ceil(h)}h, or lower --tokens, or allow more --max-nodes/--families"
         )
 
 
@@ -95,8 +92,9 @@ def _data_files(request: RecommendRequest) -> dict[str, Path]:
 class Prepared:
     """The advisor's first stage, shared by ``recommend`` and the dashboard's quick plan.
 
-    Job sizing, the fitting candidate pools (scaled for a deadline), per-node save costs and the SimPy
-    settings of the head pool: everything before the search, with no simulation run yet.
+    Job sizing, the fitting candidate pools (each at its memory minimum of nodes; ``nodes.pools_at`` scales them
+    to a count), the node counts to search, save costs per count and the SimPy settings of the cheapest pool:
+    everything before the search, with no simulation run yet.
     """
 
     catalog: Catalog
@@ -107,6 +105,8 @@ class Prepared:
     times: JobTimes
     notice_checks: tuple[NoticeCheck, ...]  # the request's notice (or AWS's) first, then the other clouds'
     settings: SimSettings
+    node_counts: list[int]
+    dp_efficiency: float
 
 
 def prepare(request: RecommendRequest) -> Prepared:
@@ -132,11 +132,13 @@ def prepare(request: RecommendRequest) -> Prepared:
     if not pools:
         raise InfeasibleError(f"no fitting instance type is offered in --regions {','.join(request.regions)}; "
                               f"widen --regions (catalog: {', '.join(catalog.regions())})")
-    _check_deadline(pools, job, request.deadline_h, request.max_nodes)
-    pools = _scale_for_deadline(pools, job.tokens, request.deadline_h, request.max_nodes)
+    counts = node_counts(pools, job, max_nodes=request.max_nodes, fixed=request.nodes)
+    eff = request.dp_efficiency if request.dp_efficiency is not None else DEFAULT_DP_EFFICIENCY
+    _check_deadline(pools, job, request.deadline_h, counts, eff)
     ref_tps = max(p.tokens_per_s for p in pools)
     saves = {n: save_costs(job.checkpoint_bytes, n, calibration=request.calibration,
-                           persist_bytes_per_s=request.save_bandwidth_bytes_per_s) for n in {p.nodes for p in pools}}
+                           persist_bytes_per_s=request.save_bandwidth_bytes_per_s)
+             for n in {p.nodes for p in pools} | set(counts)}
     times = JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves)
     head = rank_pools(pools, times)[0].pool
     checks = tuple(notice_checks(saves[head.nodes], job.global_batch_tokens / head.tokens_per_s, request.notice_s))
@@ -149,24 +151,37 @@ def prepare(request: RecommendRequest) -> Prepared:
         interruption_multiplier=request.interruption_multiplier,
     )
     return Prepared(catalog=catalog, fitted=fitted, history=history, job=job, pools=pools, times=times,
-                    notice_checks=checks, settings=settings)
+                    notice_checks=checks, settings=settings, node_counts=counts, dp_efficiency=eff)
 
 
 def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommendation:
-    """Plan a training job: ladder, checkpoint interval, expected cost and makespan, baselines."""
+    """Plan a training job: node count, ladder, checkpoint interval, expected cost and makespan, baselines and
+    the cost/time frontier across node counts. InfeasibleError (exit 2) when nothing meets the deadline/bound."""
+    from spotplan.advisor import scan
+
     t0 = time.perf_counter()
     prep = prepare(request)
     catalog, fitted, history, job = prep.catalog, prep.fitted, prep.history, prep.job
-    pools, times, settings = prep.pools, prep.times, prep.settings
-    checks = list(prep.notice_checks)
+    times = prep.times
+    # the scoring workers are forked before the progress bar's thread starts (see scoring.can_fork)
+    with scoring_pool(prep.settings.workers) as pool, narrative.progress_reporter(progress) as report:
+        cache = ScoreCache()
+        options = scan.scan(prep, request, pool=pool, cache=cache, progress=report)
+        count = scan.choose_count(options, request)
+        scan_s = time.perf_counter() - t0
+        result = search(count.pools, count.settings, deadline_h=request.deadline_h,
+                        p95_bound_h=count.limit.p95_bound_h, prefer_regions=request.prefer_regions,
+                        interval_override_s=request.interval_s, progress=report, pool=pool,
+                        on_demand=scan.on_demand_over_counts(options, request, times), cache=cache)
+    chosen = result.chosen
+    if not feasible(chosen, request.deadline_h, result.p95_bound_h) and (
+            request.deadline_h is not None or request.p95_bound_h is not None):
+        raise InfeasibleError(narrative.infeasible_line(chosen, request, count.nodes))
+    frontier = scan.frontier(options, count, chosen)
+    checks = list(notice_checks(times.save(count.nodes), job.global_batch_tokens
+                                / rank_pools(count.pools, times)[0].pool.tokens_per_s, request.notice_s))
     primary = checks[0]
     saves = times.saves
-    # the scoring workers are forked before the progress bar's thread starts (see scoring.can_fork)
-    with scoring_pool(settings.workers) as pool, narrative.progress_reporter(progress) as report:
-        result = search(pools, settings, deadline_h=request.deadline_h, p95_bound_h=request.p95_bound_h,
-                        prefer_regions=request.prefer_regions, interval_override_s=request.interval_s,
-                        progress=report, pool=pool)
-    chosen = result.chosen
     od = next((b for b in result.baselines if b.config.name == "on-demand"), None)
     od_cost = od.expected.cost_usd.mean if od else None
     ladder = list(chosen.config.ladder)
@@ -182,9 +197,12 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         Assumption(name="Monte Carlo runs", value=request.runs, source="--runs (same seed and replays for all)"),
         Assumption(name="P95 makespan bound", value=None if result.p95_bound_h is None else round(result.p95_bound_h, 3),
                    unit="h", source="--p95-max" if request.p95_bound_h is not None else
-                   (f"implied without --deadline: {PATIENCE:g} x the on-demand baseline's P95 makespan (spotplan "
-                    "default; otherwise waiting unbilled for one pool always looks cheapest)")
-                   if result.p95_bound_h is not None else "none (a deadline is set)"),
+                   MAKESPAN_CAP_SOURCE if result.p95_bound_h is not None else "none (a deadline is set)"),
+        Assumption(name="nodes", value=count.nodes, source="--nodes" if request.nodes is not None else
+                   f"searched {', '.join(map(str, prep.node_counts))} (powers of two and the memory minimum, up to "
+                   f"--max-nodes {request.max_nodes}); see the frontier"),
+        Assumption(name="data-parallel efficiency", value=prep.dp_efficiency, unit="per doubling",
+                   source="--dp-efficiency" if request.dp_efficiency is not None else DP_EFFICIENCY_SOURCE),
         *narrative.pool_assumptions(ladder),
     ]
     digest = inputs_sha256(request, _data_files(request))
@@ -210,9 +228,10 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         daly_interval_s=result.daly_interval_s, young_interval_s=result.young_interval_s,
-        warnings=narrative.warnings(result, request, costs, history),
-        timing_s={"wall_s": wall, "simpy_s": result.simpy_s,
-                  "simpy_configs": float(len(result.finalists) + len(result.baselines))},
+        warnings=narrative.warnings(result, request, costs, history), frontier=frontier,
+        timing_s={"wall_s": wall, "simpy_s": result.simpy_s, "node_scan_s": scan_s,
+                  "simpy_configs": float(len(result.finalists) + len(result.baselines)
+                                         + sum(o.scored is not None for o in options))},
     )
 
 

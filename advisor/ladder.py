@@ -100,9 +100,9 @@ def pick_head(ranked: list[PoolScore], bound_h: float | None, prefer_regions: tu
 
 def build_ladder(
     ranked: list[PoolScore], *, prefer_regions: tuple[str, ...] = (), max_spot: int = MAX_SPOT_RUNGS,
-    with_on_demand: bool = True, head: PoolOption | None = None,
+    with_on_demand: bool = True, head: PoolOption | None = None, deadline_h: float | None = None,
 ) -> list[PoolOption]:
-    """Preferred spot pool, its other AZs, other regions, other GPU types, then the cheapest on-demand."""
+    """Preferred spot pool, its other AZs, other regions, other GPU types, then on-demand (``on_demand_rung``)."""
     spot = [s for s in ranked if s.pool.market is Market.SPOT]
     if prefer_regions:  # user priority beats price (skypilot#1819): stable sort keeps cost order inside a region
         spot.sort(key=lambda s: _region_rank(s.pool.region, prefer_regions))
@@ -127,10 +127,34 @@ def build_ladder(
                 other.append(p)
         ladder = (ladder + other)[:max_spot]
     if with_on_demand:
-        nodes = ladder[0].nodes if ladder else None
-        od = [s.pool for s in ranked if s.pool.market is Market.ON_DEMAND and (nodes is None or s.pool.nodes == nodes)]
-        if prefer_regions:
-            od.sort(key=lambda p: _region_rank(p.region, prefer_regions))
-        if od:
-            ladder.append(od[0])
+        od = on_demand_rung(ranked, ladder[0].nodes if ladder else None, deadline_h, prefer_regions)
+        if od is not None:
+            ladder.append(od)
     return ladder
+
+
+def on_demand_rung(ranked: list[PoolScore], nodes: int | None, deadline_h: float | None,
+                   prefer_regions: tuple[str, ...] = ()) -> PoolOption | None:
+    """The on-demand last rung, by what the job needs: among the on-demand pools of the gang's size that finish
+    the whole job by the deadline on their own (closed form), the cheapest per unit of work (``ranked`` order);
+    the fastest when none does. The cheapest hourly price alone could pick a 1-GPU type that takes 389 h."""
+    od = [s for s in ranked if s.pool.market is Market.ON_DEMAND and (nodes is None or s.pool.nodes == nodes)]
+    if deadline_h is not None:
+        od = [s for s in od if s.wall_s / 3600.0 <= deadline_h] or sorted(od, key=lambda s: (s.wall_s, s.pool.key))
+    pools = [s.pool for s in od]
+    if prefer_regions:
+        pools.sort(key=lambda p: _region_rank(p.region, prefer_regions))
+    return pools[0] if pools else None
+
+
+def worth_spot(ranked: list[PoolScore], deadline_h: float | None, prefer_regions: tuple[str, ...] = ()) -> list[PoolScore]:
+    """``ranked`` without the spot pools whose closed-form expected cost exceeds the on-demand rung's: on-demand
+    would be cheaper and faster, so such a pool is never worth a rung (nor the head of a ladder)."""
+    nodes = {s.pool.nodes for s in ranked}
+    kept = []
+    for n in sorted(nodes):
+        at_n = [s for s in ranked if s.pool.nodes == n]
+        od = on_demand_rung(at_n, n, deadline_h, prefer_regions)
+        od_cost = next((s.cost_usd for s in at_n if s.pool is od), None)
+        kept += [s for s in at_n if od_cost is None or s.pool.market is Market.ON_DEMAND or s.cost_usd <= od_cost]
+    return sorted(kept, key=lambda s: (s.cost_usd, s.pool.key))

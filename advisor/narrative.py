@@ -189,3 +189,20 @@ def warnings(result: Any, request: RecommendRequest, costs: SaveCosts, history: 
     if history is not None:
         out.extend(str(w) for w in getattr(history, "warnings", [])[:3])
     return out
+
+
+def infeasible_line(closest: Any, request: RecommendRequest, nodes: int) -> str:
+    """One line: nothing meets the deadline (or --p95-max) in >= 95% of replays; the closest option and its figures."""
+    e = closest.expected
+    first = closest.config.ladder[0]
+    gang = f"{nodes}x {first.instance_type}" if nodes > 1 else first.instance_type
+    cut = f", {closest.cut_runs} run(s) cut at the horizon" if closest.cut_runs else ""
+    if request.deadline_h is not None:
+        target, flag = f"--deadline {request.deadline_h:g}h in >= 95% of replays", "--deadline"
+        what = f"meets it in {closest.hit_rate:.0%} of {e.runs} replays (P95 makespan {e.makespan_h.p95:,.1f} h{cut})"
+    else:
+        target, flag = f"--p95-max {request.p95_bound_h:g}h", "--p95-max"
+        what = f"has a P95 makespan of {e.makespan_h.p95:,.1f} h{cut}"
+    return (f"no option meets {target}: the closest, '{closest.config.name}' ({gang} {first.market.value} first, "
+            f"{len(closest.config.ladder)} rung(s)), {what}; raise {flag}, or allow more --max-nodes or other "
+            "--families")

@@ -10,6 +10,9 @@
    P95 bound; an interval other than Daly's is taken only when the paired difference is significant.
    Without a deadline or bound, a plan must keep its P95 makespan within ``PATIENCE`` x the on-demand
    makespan: otherwise waiting unbilled for one pool's capacity would always look cheapest.
+   When no finalist is feasible, the closest one (``closest``: hit rate, then cut runs, then P95 makespan,
+   never the cost of cut runs) is returned for the caller to name; ``api.recommend`` then refuses.
+The node count is decided before this search (``spotplan.advisor.nodes``); every pool here has that count.
 Times are seconds, costs USD.
 """
 
@@ -25,9 +28,10 @@ import numpy as np
 
 from spotplan.advisor.baselines import baselines
 from spotplan.advisor.candidates import PoolOption
-from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools
+from spotplan.advisor.ladder import JobTimes, PoolScore, build_ladder, pick_head, rank_pools, worth_spot
 from spotplan.advisor.scoring import (
     Config,
+    ScoreCache,
     Scored,
     ScoringPool,
     SimSettings,
@@ -85,9 +89,9 @@ def first_stage(
 ) -> FirstStage:
     """Ladder and interval in closed form: what ``search`` refines with SimPy and the dashboard's quick plan
     shows at once. ``head_bound_h`` is the makespan the head pool must be able to meet (see ``head_bound_h``)."""
-    ranked = rank_pools(pools, times)
+    ranked = worth_spot(rank_pools(pools, times), deadline_h, prefer_regions)
     head = pick_head(ranked, head_bound_h, prefer_regions)
-    ladder = tuple(build_ladder(ranked, prefer_regions=prefer_regions, head=head))
+    ladder = tuple(build_ladder(ranked, prefer_regions=prefer_regions, head=head, deadline_h=deadline_h))
     first = next(r for r in ranked if r.pool is ladder[0])
     config = Config(name="plan", ladder=ladder, interval_s=interval_override_s or first.interval_s,
                     recovery="eager-next-region", deadline_policy=starting_deadline_policy(deadline_h, list(ladder)),
@@ -114,12 +118,17 @@ def feasible(s: Scored, deadline_h: float | None, p95_bound_h: float | None) -> 
 
 
 def choose(cands: list[Scored], deadline_h: float | None, p95_bound_h: float | None) -> Scored:
-    """Cheapest feasible candidate; if none is feasible, the most compliant, then the cheapest."""
+    """Cheapest feasible candidate; if none is feasible, the closest (``closest``), never ranked by cost."""
     ok = [c for c in cands if feasible(c, deadline_h, p95_bound_h)]
     if ok:
         return min(ok, key=lambda c: (c.expected.cost_usd.mean, c.config.name))
-    return min(cands, key=lambda c: (-c.hit_rate, c.expected.makespan_h.p95 if p95_bound_h else 0.0,
-                                     c.expected.cost_usd.mean, c.config.name))
+    return closest(cands)
+
+
+def closest(cands: list[Scored]) -> Scored:
+    """The candidate nearest to feasible: highest hit rate, fewest runs cut, shortest P95 makespan. Cost is not
+    a criterion: the cost of an option whose runs were cut at the horizon is only a lower bound."""
+    return min(cands, key=lambda c: (-c.hit_rate, c.cut_runs, c.expected.makespan_h.p95, c.config.name))
 
 
 def paired_t(a: Scored, b: Scored) -> float:
@@ -216,7 +225,7 @@ def refine_interval(
     return best, sorted(points, key=lambda p: p.config.interval_s)
 
 
-def _variants(base: Config, deadline_h: float | None) -> list[Config]:
+def ladder_variants(base: Config, deadline_h: float | None) -> list[Config]:
     """Ladder and strategy variants scored at the closed-form interval before the interval is refined."""
     spot = [p for p in base.ladder if p.market is Market.SPOT]
     od = [p for p in base.ladder if p.market is Market.ON_DEMAND]
@@ -249,7 +258,7 @@ def implied_p95_bound_h(on_demand_makespan_h: float | None, deadline_h: float | 
 def search(
     pools: list, s: SimSettings, *, deadline_h: float | None, p95_bound_h: float | None,
     prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None = None,
-    pool: ScoringPool | None = None,
+    pool: ScoringPool | None = None, on_demand: Config | None = None, cache: ScoreCache | None = None,
 ) -> SearchResult:
     """Run the whole search over ``pools`` (candidates.PoolOption).
 
@@ -257,18 +266,21 @@ def search(
     worker processes of one ``ScoringPool``): the baselines with the ladder and strategy variants, then each
     step of the interval refinement. Every figure is the one scoring them one by one gives. ``pool``: workers
     the caller started (before any thread of its own); else they are started here where that is safe.
+    ``on_demand``: the on-demand baseline chosen by the caller (see ``baselines.baselines``); ``cache``: figures
+    the caller scored already (the node scan's), reused where configuration and settings are the same.
     """
     with ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(scoring_pool(s.workers))
         return _search(pools, s, deadline_h=deadline_h, p95_bound_h=p95_bound_h, prefer_regions=prefer_regions,
-                       interval_override_s=interval_override_s, progress=progress, pool=pool)
+                       interval_override_s=interval_override_s, progress=progress, pool=pool, on_demand=on_demand,
+                       cache=cache)
 
 
 def _search(
     pools: list, s: SimSettings, *, deadline_h: float | None, p95_bound_h: float | None,
     prefer_regions: tuple[str, ...], interval_override_s: float | None, progress: Progress | None,
-    pool: ScoringPool | None,
+    pool: ScoringPool | None, on_demand: Config | None = None, cache: ScoreCache | None = None,
 ) -> SearchResult:
     simpy_s = 0.0
 
@@ -278,14 +290,15 @@ def _search(
             for c in cfgs:
                 progress(f"{c.name} @ {c.interval_s / 60:.0f} min")
         t0 = time.perf_counter()
-        out = score_many(cfgs, s, pool=pool, workers=1 if pool is None else None, first_cut=first_cut or ())
+        scorer = cache.score_many if cache is not None else score_many
+        out = scorer(cfgs, s, pool=pool, workers=1 if pool is None else None, first_cut=first_cut or ())
         simpy_s += time.perf_counter() - t0
         return out
 
     def run(c: Config) -> Scored:
         return run_many([c])[0]
 
-    base_cfgs = baselines(pools, s.times)
+    base_cfgs = baselines(pools, s.times, on_demand)
     od_cfg = next((b for b in base_cfgs if b.name == "on-demand"), None)
     od = run(od_cfg) if od_cfg is not None else None
     od_p95_h = od.expected.makespan_h.p95 if od is not None else None
@@ -301,7 +314,7 @@ def _search(
         return feasible(c, deadline_h, bound)
 
     others = [b for b in base_cfgs if b is not od_cfg]
-    variant_cfgs = _variants(base, deadline_h) if any(p.market is Market.SPOT for p in ladder) else []
+    variant_cfgs = ladder_variants(base, deadline_h) if any(p.market is Market.SPOT for p in ladder) else []
     # none of these depends on another's figures; a baseline stops at its first run cut at the horizon
     together = run_many(others + variant_cfgs, [True] * len(others))
     it = iter(together)

@@ -15,6 +15,7 @@ from spotplan.schemas.outputs import RECOMMEND_SCHEMA_VERSION
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 
 if TYPE_CHECKING:
+    from spotplan.advisor.frontier import FrontierPoint
     from spotplan.advisor.optimize import SweepPoint
 
 
@@ -48,6 +49,7 @@ class Recommendation:
     young_interval_s: float | None = None
     warnings: list[str] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
+    frontier: tuple[FrontierPoint, ...] = ()  # one point per node count searched (spotplan.advisor.frontier)
 
     @property
     def baselines(self) -> dict[str, Expected]:
@@ -102,5 +104,6 @@ class Recommendation:
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "interval_sweep": [p.row() for p in self.interval_sweep],  # no closed form (SimPy points): null
+            "frontier": [p.to_json() for p in self.frontier],
             "torchrun_command": self.torchrun_command(),
         }

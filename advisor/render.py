@@ -1,8 +1,9 @@
 """The ``spotplan recommend`` summary, top-down: the answer, the next commands, then the ladder, baselines, reasons.
 
 Pure layout: every number comes from the Recommendation. Costs USD, makespans hours, intervals minutes. The
-default view fits one screen at 80 columns (no column is cut to "…"); ``explain=True`` (``--explain`` or ``-v``)
-adds the notice check per cloud, every reason and every assumption with its source.
+default view fits one screen at 80 columns (no column is cut to "…"): the answer, the ladder, the baselines and
+the node-count frontier; ``explain=True`` (``--explain`` or ``-v``) adds every reason, the notice check per cloud
+and every assumption with its source.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from spotplan.advisor.frontier import FrontierPoint, step
 from spotplan.advisor.recommendation import Recommendation
 from spotplan.advisor.zones import zone_label
 from spotplan.schemas.plan import Distribution, Expected, Market, Pool
@@ -92,12 +94,14 @@ def _table(title: str, columns: Sequence[tuple[str, str]]) -> Table:
 
 
 def ladder_table(rec: Recommendation) -> Table:
-    """One row per rung: order, instance (x nodes), market, zone, price of the gang, speed, MTBF."""
-    t = _table("Fallback ladder (tried in this order)", [("#", "right"), ("instance", "left"), ("market", "left"),
-               ("zone", "left"), ("$/h", "right"), ("speed", "right"), ("MTBF", "right")])
+    """One row per rung: order, instance, market, zone, price of the gang, speed, MTBF (every rung has the plan's
+    node count, named in the title)."""
+    nodes = rec.plan.ladder[0].nodes
+    gang = "" if nodes == 1 else f", {nodes} nodes each, $/h of the gang"
+    t = _table(f"Fallback ladder (tried in this order{gang})", [("#", "right"), ("instance", "left"),
+               ("market", "left"), ("zone", "left"), ("$/h", "right"), ("speed", "right"), ("MTBF", "right")])
     for i, p in enumerate(rec.plan.ladder, 1):
-        inst = p.instance_type if p.nodes == 1 else f"{p.nodes}x {p.instance_type}"
-        t.add_row(str(i), inst, p.market.value, where(p), f"{p.price_usd_per_h * p.nodes:,.2f}",
+        t.add_row(str(i), p.instance_type, p.market.value, where(p), f"{p.price_usd_per_h * p.nodes:,.2f}",
                   f"{p.throughput_factor:.2f}x", "-" if p.mtbf_h is None else f"{p.mtbf_h:.1f} h")
     return t
 
@@ -111,14 +115,14 @@ def _compliance(ok: bool, cut_runs: int) -> str:
 def comparison_table(rec: Recommendation) -> Table:
     """The plan and the baselines side by side, on the same replays."""
     e0 = rec.plan.expected
-    t = _table(f"Plan vs baselines (same {e0.runs} replays, seed {e0.seed})",
+    t = _table(f"Plan vs baselines (same {e0.runs} replays, seed {e0.seed}; {comparison_note(rec)})",
                [("option", "left"), ("cost", "right"), ("P95", "right"), ("makespan", "right"), ("P95", "right"),
-                ("deadline", "right"), ("meets", "left")])
+                ("hit", "right"), ("meets", "left")])
     rows: list[tuple[str, Expected, str]] = [("plan", e0, "yes")]
     rows += [(name, b.expected, _compliance(b.compliant, b.cut_runs)) for name, b in rec.baseline_results.items()]
     deadline = rec.plan.deadline_h is not None
     if not deadline:
-        t.columns.pop(5)  # "deadline": every row would say "-"
+        t.columns.pop(5)  # "hit" (deadline hit rate): every row would say "-"
     for name, e, ok in rows:
         hit = ["-" if e.deadline_hit_rate is None else f"{e.deadline_hit_rate:.0%}"] if deadline else []
         t.add_row(name, _money(e.cost_usd.mean), _money(e.cost_usd.p95), f"{e.makespan_h.mean:,.0f} h",
@@ -127,10 +131,42 @@ def comparison_table(rec: Recommendation) -> Table:
 
 
 def comparison_note(rec: Recommendation) -> str:
-    """What "meets" means, in one line."""
-    bound = "" if rec.p95_bound_h is None else f"P95 makespan <= {rec.p95_bound_h:,.0f} h"
-    hit = "deadline met in >= 95% of replays" if rec.plan.deadline_h is not None else ""
-    return f"meets: {' and '.join(x for x in (hit, bound) if x) or 'always'}; runs cut at the horizon miss it"
+    """What "meets" means, short enough for the comparison's title (a run cut at the horizon always misses)."""
+    bound = "" if rec.p95_bound_h is None else f"P95 <= {rec.p95_bound_h:,.0f} h"
+    hit = "hit >= 95%" if rec.plan.deadline_h is not None else ""
+    return f"meets: {' and '.join(x for x in (hit, bound) if x) or 'always'}"
+
+
+def _short_hours(h: float | None) -> str:
+    return "-" if h is None else (f"{h:,.1f} h" if h < 10 else f"{h:,.0f} h")
+
+
+def _step(prev: FrontierPoint | None, cur: FrontierPoint) -> str:
+    """What this count costs and saves against the count before it (its doubling), e.g. "-2.7 d, +6%"."""
+    if prev is None or prev.cost_mean_usd <= 0:
+        return ""
+    saved_h, cost = step(prev, cur)
+    time = f"{abs(saved_h) / 24:,.1f} d" if abs(saved_h) >= 48 else f"{abs(saved_h):,.1f} h"
+    return f"{'-' if saved_h >= 0 else '+'}{time}, {cost:+.0%}"
+
+
+def frontier_table(rec: Recommendation) -> Table:
+    """One row per node count: first rung, cost, makespan (mean, P95), hit rate, and the step from the count
+    before (time saved at P95, extra cost); the plan and the Pareto-optimal counts marked."""
+    deadline = rec.plan.deadline_h is not None
+    cols = [("nodes", "right"), ("first rung", "left"), ("cost", "right"), ("makespan", "right"), ("P95", "right"),
+            *([("hit", "right")] if deadline else []), ("vs fewer", "left")]
+    t = _table("Node counts (* the plan, P Pareto-optimal; ~ closed form, not simulated)", cols)
+    prev: FrontierPoint | None = None
+    for p in rec.frontier:
+        mark = ("*" if p.plan else " ") + ("P" if p.pareto else " ")
+        hit = ["-" if p.deadline_hit_rate is None else f"{p.deadline_hit_rate:.0%}"] if deadline else []
+        approx = "" if p.simulated else "~"
+        t.add_row(f"{mark} {p.nodes}", p.head.replace(" on-demand", " od"), approx + _money(p.cost_mean_usd),
+                  approx + _short_hours(p.makespan_mean_h), _short_hours(p.makespan_p95_h), *hit, _step(prev, p),
+                  style="bold" if p.plan else None)
+        prev = p
+    return t
 
 
 def notice_lines(rec: Recommendation) -> list[str]:
@@ -175,16 +211,15 @@ def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), exp
         con.print(Text(line), soft_wrap=True)  # a command stays one line, to copy whole
     if quiet:
         return
-    con.print()
     con.print(ladder_table(rec))
     con.print(comparison_table(rec))
-    con.print(Text(comparison_note(rec), style="dim"))
-    reasons = rec.reasons if explain else rec.reasons[:2]
-    con.print()
-    _bullets(con, "Why", reasons)
+    if rec.frontier:
+        con.print(frontier_table(rec))
     if not explain:
-        con.print(Text("--explain or -v: all reasons, notice per cloud, assumptions, sources", style="dim"))
+        con.print(Text("--explain or -v: why this plan, notice per cloud, assumptions, sources", style="dim"))
         return
+    con.print()
+    _bullets(con, "Why", rec.reasons)
     _bullets(con, "Interruption notice", notice_lines(rec))
     con.print()
     con.print(assumptions_table(rec))

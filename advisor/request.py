@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spotplan.advisor.sizing import MAX_NODES
 from spotplan.errors import ConfigError
 from spotplan.schemas.calibration import Calibration
 from spotplan.schemas.plan import TrainingMode
@@ -27,6 +28,8 @@ class RecommendRequest:
     excluding others; ``families`` restricts instance families (``p4d``, ``p5``, ``g5`` ...).
     ``interruption_multiplier`` scales interruption rates (2.0 = twice as many), ``price_multiplier``
     scales spot prices; both exist for what-if analysis (dashboard, regression).
+    ``nodes`` fixes the gang size; otherwise the advisor searches node counts up to ``max_nodes``
+    (``spotplan.advisor.nodes``) with ``dp_efficiency`` of the linear speed-up kept per doubling.
     """
 
     model_size: str
@@ -49,7 +52,9 @@ class RecommendRequest:
     prices_path: str | Path | None = None
     traces: tuple[str, ...] = ()  # availability traces to plan on (Can't Be Late JSON or timestamped CSV)
     tick_prices_path: str | Path | None = None  # per-tick spot prices of those traces ({trace stem: [USD/h]})
-    max_nodes: int = 8
+    max_nodes: int = MAX_NODES
+    nodes: int | None = None
+    dp_efficiency: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", TrainingMode(self.mode))
@@ -71,8 +76,27 @@ class RecommendRequest:
                 raise ConfigError(f"{name}={v!r} must be a finite number > 0 (1.0 = as measured)")
         if not 4 <= self.runs <= MAX_RUNS:
             raise ConfigError(f"--runs {self.runs}: expected between 4 (for a usable P95) and {MAX_RUNS:,}")
-        if not 1 <= self.max_nodes <= 64:
-            raise ConfigError(f"max_nodes={self.max_nodes} must be between 1 and 64")
+        _check_nodes(self.nodes, self.max_nodes)
+        if self.dp_efficiency is not None and not (math.isfinite(self.dp_efficiency) and 0 < self.dp_efficiency <= 1):
+            raise ConfigError(f"--dp-efficiency {self.dp_efficiency!r}: expected the share of the linear speed-up "
+                              "kept per doubling of the nodes, in (0, 1]; e.g. --dp-efficiency 0.9")
+
+
+def _check_nodes(nodes: int | None, max_nodes: int) -> None:
+    """``--max-nodes`` within 1..MAX_NODES; ``--nodes`` within 1..``--max-nodes``."""
+    limit = f"the limit of {MAX_NODES} nodes ({MAX_NODES * 8:,} GPUs of 8-GPU instances)"
+    if max_nodes > MAX_NODES:
+        raise ConfigError(f"--max-nodes {max_nodes} is above {limit}; use --max-nodes {MAX_NODES} or fewer")
+    if max_nodes < 1:
+        raise ConfigError(f"--max-nodes {max_nodes}: expected a node count between 1 and {MAX_NODES}")
+    if nodes is None:
+        return
+    if nodes < 1:
+        raise ConfigError(f"--nodes {nodes}: expected a node count between 1 and {MAX_NODES}, e.g. --nodes 4")
+    if nodes > MAX_NODES:
+        raise ConfigError(f"--nodes {nodes} is above {limit}; use --nodes {MAX_NODES} or fewer")
+    if nodes > max_nodes:
+        raise ConfigError(f"--nodes {nodes} is above --max-nodes {max_nodes}; raise --max-nodes or lower --nodes")
 
 
 def _positive_or_none(flag: str, value: float | None, hint: str) -> None:

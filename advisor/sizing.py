@@ -215,3 +215,27 @@ def nodes_to_fit(job: JobSizing, *, gpus_per_node: int, gpu_mem_gib: float, max_
 def tokens_per_s(job: JobSizing, *, gpus: int, peak_bf16_tflops: float) -> float:
     """Training throughput: gpus · peak · MFU / FLOPs per token."""
     return gpus * peak_bf16_tflops * 1e12 * job.mfu / job.flops_per_token
+
+
+# Node count as a decision: how throughput scales past the smallest gang that holds the job.
+MAX_NODES = 128  # the largest gang the advisor plans (of 8-GPU instances: 1,024 GPUs)
+DEFAULT_DP_EFFICIENCY = 0.93
+DP_EFFICIENCY_SOURCE = (
+    "spotplan default 0.93 of the linear speed-up kept per doubling of the nodes past the smallest gang that holds "
+    "the job: Llama 3 (Grattafiori et al. 2024, Table 4) ran 430 TFLOPS per H100 on 8,192 GPUs and 400 on 16,384 "
+    "at the same 16M-token batch (400/430 = 0.93); override with --dp-efficiency"
+)
+
+
+def max_data_parallel_gpus(job: JobSizing) -> int:
+    """Most GPUs one optimizer step can keep busy: one sequence each (micro-batch 1) of the global batch."""
+    return max(1, job.global_batch_tokens // job.seq_len)
+
+
+def scaled_tokens_per_s(base_tokens_per_s: float, base_nodes: int, nodes: int, dp_efficiency: float) -> float:
+    """Throughput of ``nodes`` nodes from that of ``base_nodes`` (the memory minimum): each doubling of the node
+    count multiplies the speed by ``2 * dp_efficiency`` (fractional doublings by the same law)."""
+    if nodes < base_nodes:
+        raise ConfigError(f"nodes={nodes} is below the {base_nodes} node(s) that hold the job")
+    ratio = nodes / base_nodes
+    return base_tokens_per_s * ratio * dp_efficiency ** math.log2(ratio)

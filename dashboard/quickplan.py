@@ -51,22 +51,19 @@ def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generat
 
 
 def quick_plan(request: Any) -> QuickPlan:
-    """Closed-form ladder and interval (the advisor's own first stage), its sweep, and fast-path samples of the
-    plan and the baselines. The head pool's makespan bound uses the on-demand baseline's closed form where the
-    advisor uses its SimPy P95 (no interruptions, so they differ only by the final save)."""
+    """Closed-form node count, ladder and interval (the advisor's own first stage at each count searched), its
+    sweep, and fast-path samples of the plan and the baselines. The head pool's makespan bound uses the on-demand
+    run's closed form where the advisor uses its SimPy P95 (no interruptions: they differ only by the final save).
+    A spot pool whose closed-form cost exceeds on-demand's is never a rung (``ladder.worth_spot``)."""
     from spotplan.advisor.api import prepare
-    from spotplan.advisor.baselines import baselines, on_demand_baseline
-    from spotplan.advisor.ladder import score_pool
-    from spotplan.advisor.optimize import first_stage, head_bound_h, sweep_points
+    from spotplan.advisor.baselines import baselines
+    from spotplan.advisor.optimize import sweep_points
+    from spotplan.advisor.scan import closed_form_count, count_options
     from spotplan.dashboard.frames import sweep_frame
 
     prep = prepare(request)
-    pools, times, settings = prep.pools, prep.times, prep.settings
-    od = on_demand_baseline(pools)
-    od_h = None if od is None else score_pool(od.ladder[0], times).wall_s / 3600.0
-    stage = first_stage(pools, times, head_bound_h=head_bound_h(request.deadline_h, request.p95_bound_h, od_h),
-                        deadline_h=request.deadline_h, prefer_regions=request.prefer_regions,
-                        interval_override_s=request.interval_s)
+    count = closed_form_count(count_options(prep, request))  # the node count, in closed form
+    pools, times, settings, stage = count.pools, prep.times, count.settings, count.stage
     plan = replace(stage.config, description="quick plan: closed-form ladder and interval")
     options = [plan, *baselines(pools, times)]
     rngs = np.random.default_rng(request.seed).spawn(len(options) + 1)

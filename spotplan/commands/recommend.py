@@ -94,6 +94,11 @@ def register(app: typer.Typer) -> None:
         interval: Annotated[
             float | None, typer.Option("--interval", help="Fix the checkpoint interval in seconds (default: auto).")
         ] = None,
+        nodes: Annotated[int | None, typer.Option(
+            "--nodes", help="Fix the gang size (default: searched, see the frontier).")] = None,
+        max_nodes: Annotated[int, typer.Option("--max-nodes", help="Largest gang searched (at most 128).")] = 128,
+        dp_efficiency: Annotated[float | None, typer.Option(
+            "--dp-efficiency", help="Speed-up kept per doubling of nodes (default 0.93).")] = None,
         runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs per finalist.")] = 48,
         seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (same replays for every option).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document instead of the summary.")] = False,
@@ -129,6 +134,7 @@ def register(app: typer.Typer) -> None:
             calibration=Calibration.load(calibration) if calibration else None,
             notice_s=notice, interval_s=interval, runs=runs, seed=seed, prices_path=prices,
             traces=tuple(str(t) for t in traces or ()), tick_prices_path=tick_prices,
+            nodes=nodes, max_nodes=max_nodes, dp_efficiency=dp_efficiency,
         )
         level = verbosity.level()
         rec = recommend(request, progress=not as_json and level > verbosity.QUIET)

@@ -46,6 +46,25 @@ class NoticeFit(StrictModel):
     always_fits: bool
 
 
+class FrontierEntry(StrictModel):
+    """One node count of ``recommend``'s cost/time frontier (``spotplan.advisor.frontier``)."""
+
+    nodes: int = Field(ge=1, description="Gang size (instances of the first rung's type).")
+    head: str = Field(description="First rung: instance type and market.")
+    ladder: list[str] = Field(description="Rung keys in order (instance/market/zone).")
+    cost_mean_usd: float = Field(ge=0, description="Expected cost; the closed form where not simulated.")
+    cost_p95_usd: float | None = Field(ge=0, description="P95 cost; null from the closed form.")
+    makespan_mean_h: float = Field(ge=0, description="Expected makespan; the closed form where not simulated.")
+    makespan_p95_h: float | None = Field(ge=0, description="P95 makespan; null from the closed form.")
+    deadline_hit_rate: float | None = Field(ge=0, le=1, description="Share of replays meeting the deadline.")
+    runs: int = Field(ge=0, description="Replays scored (0: closed form only).")
+    simulated: bool = Field(description="Scored on the shared replays (false: closed form, past the horizon).")
+    feasible: bool = Field(description="Meets the deadline (>= 95% of replays) or the P95 bound, as a plan must.")
+    pareto: bool = Field(description="No other count is at most as expensive and at most as slow, and better in one.")
+    plan: bool = Field(description="The plan's own count (its figures are the plan's).")
+    note: str = Field(description="Why a count was not simulated, or that its cost is a lower bound.")
+
+
 class RecommendOutput(StrictModel):
     """``spotplan recommend --json``: the plan, its expected figures, baselines, assumptions, notice and reasons."""
 
@@ -60,6 +79,8 @@ class RecommendOutput(StrictModel):
     reasons: list[str]
     warnings: list[str]
     interval_sweep: list[dict[str, Any]] = Field(description="Intervals tried, with their scores (null: no value).")
+    frontier: list[FrontierEntry] = Field(default_factory=list,
+                                          description="Cost and makespan across the node counts searched.")
     torchrun_command: str
 
 

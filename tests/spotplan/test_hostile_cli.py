@@ -68,6 +68,11 @@ def _cases() -> list[tuple[str, ...]]:
     cases += [(*rec, "--seed", v) for v in ("-1", "x")]
     cases += [(*rec, "--save-bandwidth", v) for v in ("abc", "-1GB/s", "0", "nanGB/s")]
     cases += [(*rec, "--mode", "qlora"), (*rec, "--bogus")]
+    cases += [(*rec, "--nodes", v) for v in ("0", "-1", "129", "1e3", "x")]
+    cases += [(*rec, "--max-nodes", v) for v in ("0", "200", "x")] + [(*rec, "--nodes", "8", "--max-nodes", "4")]
+    cases += [(*rec, "--dp-efficiency", v) for v in ("0", "1.5", "nan", "inf", "-1", "x")]
+    cases += [("recommend", "--model-size", "70B", "--nodes", "1"), ("recommend", "--model-size", "1.3B",
+                                                                      "--nodes", "128")]
     cases += [(*rec, flag, _ref(o)) for flag in ("--out", "--skypilot") for o in BAD_OUTPUTS]
     cases += [(*rec, "--calibration", _ref(d)) for d in BAD_DOCS]
     cases += [(*rec, "--prices", _ref(d)) for d in ("deep.yaml", "binary.yaml", "a-dir", "missing", "list.yaml")]
