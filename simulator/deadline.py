@@ -8,6 +8,8 @@ factor times the fraction of time not spent in blocking saves).
 - Safety net (both policies): once R(t) < C(t) + 2d, where R is time left and C the on-demand time still
   needed, go on-demand and stay to the end.
 - greedy: spot whenever a spot rung has capacity, idle otherwise, until the safety net.
+- cost-aware: every choice priced in dollars across pools and regions (``spotplan.simulator.cost_aware``);
+  here only its safety net and its on-demand commit trigger.
 - uniform-progress: expected progress ep(t) = t·C(0)/R(0). Take spot whenever available (even when behind);
   when idle and behind (cp < ep(t)) go on-demand; once on on-demand stay until cp >= ep(t + 2d) (the
   hysteresis: 2d of lead, so a leave is not undone by the next changeover) *and* a spot rung has capacity, then
@@ -152,5 +154,7 @@ def training_triggers(policy: DeadlinePolicy, *, on_demand: bool, committed: boo
         return safety_trigger(**kw, on_demand_now=False), None
     if policy is DeadlinePolicy.GREEDY:
         return None, None
+    if policy is DeadlinePolicy.COST_AWARE:  # leaves at spot capacity events it prices (simulator/cost_aware.py)
+        return None, safety_trigger(**kw, on_demand_now=True)
     r = work_s / deadline_s
     return Trigger(a=r, b=2.0 * changeover_s * r, below=False), safety_trigger(**kw, on_demand_now=True)

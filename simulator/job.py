@@ -16,8 +16,9 @@ from typing import Any
 import simpy
 
 from spotplan.schemas.scenario import DeadlinePolicy
+from spotplan.simulator import cost_aware
 from spotplan.simulator.compile import CompiledScenario
-from spotplan.simulator.deadline import Choice, DeadlineState, decide, training_triggers
+from spotplan.simulator.deadline import Choice, DeadlineState, decide, safety_net, training_triggers
 from spotplan.simulator.ledger import Ledger
 from spotplan.simulator.migration import Migration, held_after, migration_for
 from spotplan.simulator.pools import PoolClock
@@ -51,6 +52,7 @@ class Job:
         self.preempted_region: str | None = None
         self.held: frozenset[str] = frozenset()  # regions holding the latest durable checkpoint
         self.committed = False  # the deadline safety net fired: on-demand to the end
+        self.safety_at = INF  # on spot: when the safety net stops the instance in hand
         self.end_s: float | None = None
         self.best_rate = max(p.throughput for p in cs.pools)
         # plan, rung, instance, launch, billing start, the checkpoint transfer it makes
@@ -116,6 +118,8 @@ class Job:
         cs = self.cs
         if cs.deadline_policy is DeadlinePolicy.NONE:
             return self._first_up(False), INF
+        if cs.deadline_policy is DeadlinePolicy.COST_AWARE:
+            return self._choose_cost_aware()
         d = decide(cs.deadline_policy, self._deadline_state())
         self.committed = self.committed or d.commit
         if d.choice is Choice.ON_DEMAND:
@@ -125,6 +129,35 @@ class Job:
             if idx is not None:
                 return idx, INF
         return None, d.next_check_s
+
+    def _choose_cost_aware(self) -> tuple[int | None, float]:
+        """The cost-aware policy's pick (``spotplan.simulator.cost_aware``), behind the common safety net."""
+        cs, now = self.cs, self.env.now
+        if self.committed or safety_net(self._deadline_state()):
+            self.committed = True
+            return cs.od_rung, INF
+        spots, od = cost_aware.pool_views(cs, self.clocks, now, self.held, self.recovery)
+        pick = cost_aware.choose(cost_aware.situation(cs, now, self.recovery), spots, od)
+        return pick.index, pick.next_check_s
+
+    def _move_ok(self, now: float, idx: int) -> bool:
+        """Cost-aware on spot at a capacity event: is another pool worth a planned stop and a restart?"""
+        cs = self.cs
+        assert self.live is not None
+        progress = self.live[0].state_at(now).progress
+        here = frozenset((self.clocks[idx].cp.region,))  # the stop saves here first
+        spots, od = cost_aware.pool_views(cs, self.clocks, now, here, progress)
+        return cost_aware.move_from_spot(cost_aware.situation(cs, now, progress), spots, od, idx) is not None
+
+    def _leave_ok(self, now: float) -> bool:
+        """On on-demand past the policy's leave point: go now? (Uniform progress: if spot has capacity.)"""
+        cs = self.cs
+        if cs.deadline_policy is not DeadlinePolicy.COST_AWARE:
+            return self._spot_up(now)
+        assert self.live is not None
+        progress = self.live[0].state_at(now).progress
+        spots, od = cost_aware.pool_views(cs, self.clocks, now, self.held, self.recovery)
+        return cost_aware.leave_on_demand(cost_aware.situation(cs, now, progress), spots, od) is not None
 
     def _first_up(self, spot_only: bool) -> int | None:
         """First rung with capacity in the recovery strategy's order."""
@@ -183,7 +216,12 @@ class Job:
             if plan.end_s <= min(switch_at, fate.at_s):  # ties: the job's own end comes first
                 self._settle(plan, interrupted=False)
                 return not stopping
-            if switch_at <= fate.at_s and not cp.spot and not stopping and not self._spot_up(now):
+            if switch_at <= fate.at_s and cp.spot and not stopping and switch_at < self.safety_at and \
+                    not self._move_ok(now, idx):
+                nxt = min(self.clocks[i].next_capacity_s(now) for i in cs.spot_rungs)
+                switch_at = min(self.safety_at, nxt)
+                continue
+            if switch_at <= fate.at_s and not cp.spot and not stopping and not self._leave_ok(now):
                 switch_at = self._stay_on_demand(plan, now)  # no spot to go to: stay (deadline.py, hysteresis)
                 continue
             if switch_at <= fate.at_s:  # a deadline decision: save what is new, drain, release the instance
@@ -245,10 +283,15 @@ class Job:
         if not window or (switch is None and commit is None):
             return INF
         t0 = max(window[0].start_s, from_s)
+        if cs.deadline_policy is DeadlinePolicy.COST_AWARE and on_demand:
+            return self._stay_on_demand(plan, t0)  # priced at each spot capacity event from the training start
         at = INF if switch is None else first_crossing(window, plan.rate, switch.a, switch.b, switch.below, t0)
         if commit is not None and first_crossing(window, plan.rate, commit.a, commit.b, commit.below, t0) <= at:
             self.committed = True  # the safety net fires first: on-demand for good (nothing reads it before then)
             return INF
+        self.safety_at = at
+        if cs.deadline_policy is DeadlinePolicy.COST_AWARE and not on_demand and t0 < at:
+            return t0  # then at each spot capacity event: a cheaper pool may be worth the move
         return at
 
     def _settle(self, plan: Plan, *, interrupted: bool) -> None:

@@ -58,6 +58,7 @@ class DeadlinePolicy(str, Enum):
     NONE = "none"
     GREEDY = "greedy"
     UNIFORM_PROGRESS = "uniform-progress"
+    COST_AWARE = "cost-aware"  # prices pools, migration, remaining lifetimes and slack (simulator/cost_aware.py)
 
 
 class EndPolicy(str, Enum):

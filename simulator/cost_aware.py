@@ -1,0 +1,260 @@
+"""The cost-aware deadline policy: every decision priced in dollars, across pools and regions.
+
+At each decision the job looks at every pool as it is now: its current price, whether it has capacity, how long
+its current up (or down) period has lasted, what restarting there costs in migration (egress and transfer time,
+``spotplan.simulator.migration``) and what its availability source says about the time left
+(``spotplan.simulator.residual``). From these it prices each option per reference second of durable progress:
+
+- a spot pool with capacity: the expected bill of a lifetime started now (its expected remaining up time, less
+  provisioning; nothing when the cloud is likely to interrupt it within its first billed hour, AWS's rule),
+  plus the egress, over the progress that lifetime is expected to keep (after setup, transfer and restore, less
+  the work an interruption loses);
+- on-demand: its price over its rate, with the one-off changeover and egress spread over the remaining work.
+
+The cheapest spot option is taken when it beats on-demand. With none, deadline pressure becomes money: the
+*slack* (time the job could still idle and finish on on-demand after one changeover) less a reserve for the
+restarts still to come is what waiting may spend. Waiting risks the chance that every pool stays down past that
+budget (from their residual down times, taken as independent), and then the rest of the work runs on on-demand
+at its premium over spot; bridging on on-demand now costs that premium until spot is expected back, plus the
+changeovers there and back. The job waits when the first is cheaper, else it bridges. On on-demand it leaves at
+a spot capacity event when a spot option beats staying (priced the same way) and the slack still covers the
+changeover and the safety margin. The safety net of every policy (``spotplan.simulator.deadline``) still
+commits the job to on-demand when the slack falls to two changeovers, so deadlines stay guaranteed.
+
+Seconds, USD, progress in reference seconds; pure functions of the ``Situation`` and ``PoolNow`` values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from spotplan.simulator.compile import CompiledScenario
+from spotplan.simulator.migration import migration_for
+from spotplan.simulator.pools import PoolClock
+from spotplan.simulator.residual import Residuals, residuals
+
+INF = math.inf
+FREE_HOUR_S = 3600.0  # AWS: a spot instance interrupted by the cloud within its first hour is not charged
+RECHECK_S = 900.0  # while idle, the decision is looked at again this often (besides capacity events)
+TINY = 1e-9
+WAIT_GAIN = 0.05  # waiting for, or moving to, another pool must save at least this fraction (estimates are rough)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolNow:
+    """One rung as the policy sees it at the decision instant."""
+
+    index: int
+    spot: bool
+    available: bool
+    usd_per_s: float  # current price of the pool's nodes
+    rate: float  # durable progress per wall second on it (net of blocking saves)
+    age_s: float  # age of its current up period (available) or down period (not)
+    move_usd: float  # egress to restart here (0 where the checkpoint is)
+    move_s: float  # transfer time to restart here
+    res: Residuals
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Situation:
+    """The job at the decision instant."""
+
+    now_s: float
+    progress_s: float
+    work_s: float
+    deadline_s: float
+    provisioning_s: float
+    setup_s: float
+    restore_s: float
+    lost_per_restart_s: float  # expected progress an interruption loses (half an interval)
+    safety_s: float  # the safety net's margin (2d)
+
+    @property
+    def remaining_s(self) -> float:
+        """Reference work still to do."""
+        return max(0.0, self.work_s - self.progress_s)
+
+
+def spot_usd_per_progress(sit: Situation, p: PoolNow) -> float:
+    """Expected USD per reference second of durable progress for a restart on spot pool ``p`` now."""
+    startup = sit.setup_s + p.move_s + (sit.restore_s if sit.progress_s > 0 else 0.0)
+    need = startup + sit.remaining_s / p.rate  # billed seconds to finish there
+    life = p.res.up.remaining_s(p.age_s) - sit.provisioning_s  # expected billed seconds it keeps capacity
+    if life >= need:
+        return (p.usd_per_s * need + p.move_usd) / max(sit.remaining_s, TINY)
+    gain = max(0.0, life - startup) * p.rate - sit.lost_per_restart_s
+    if gain <= TINY:
+        return INF
+    billed = p.res.up.billed_beyond_s(p.age_s, sit.provisioning_s + FREE_HOUR_S) - sit.provisioning_s
+    return (p.usd_per_s * max(billed, 0.0) + p.move_usd) / gain
+
+
+def od_usd_per_progress(sit: Situation, od: PoolNow, *, running: bool) -> float:
+    """USD per reference second on on-demand; a launch spreads its changeover and egress over the rest."""
+    if running:
+        return od.usd_per_s / od.rate
+    once = od.usd_per_s * (sit.setup_s + od.move_s + sit.restore_s) + od.move_usd
+    return od.usd_per_s / od.rate + once / max(sit.remaining_s, TINY)
+
+
+def slack_s(sit: Situation, od: PoolNow, *, on_demand_now: bool) -> float:
+    """Time the job could still idle and then finish on on-demand (after one changeover unless already there)."""
+    change = 0.0 if on_demand_now else sit.provisioning_s + sit.setup_s + od.move_s + sit.restore_s
+    return sit.deadline_s - sit.now_s - sit.remaining_s / od.rate - change
+
+
+def _reserve_s(sit: Situation, spots: Sequence[PoolNow]) -> float:
+    """Slack kept for the restarts still to come: their changeovers and lost work, plus the safety margin."""
+    best = max((p.rate * p.res.mean_up_s for p in spots), default=INF)
+    restarts = sit.remaining_s / best if math.isfinite(best) and best > 0 else 0.0
+    per = sit.provisioning_s + sit.setup_s + sit.restore_s + max((p.move_s for p in spots), default=0.0)
+    return sit.safety_s + restarts * (per + sit.lost_per_restart_s / max(min(p.rate for p in spots), TINY))
+
+
+def best_spot(sit: Situation, spots: Sequence[PoolNow]) -> tuple[PoolNow | None, float]:
+    """The available spot pool with the lowest expected USD per progress (and that figure)."""
+    best, best_c = None, INF
+    for p in spots:
+        if p.available:
+            c = spot_usd_per_progress(sit, p)
+            if c < best_c:
+                best, best_c = p, c
+    return best, best_c
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A rung to launch (or None: idle until ``next_check_s``)."""
+
+    index: int | None
+    next_check_s: float
+
+
+def slack_value_usd_per_s(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, budget_s: float) -> float:
+    """What one second of slack is worth: on-demand's premium over spot (per wall second of work) times the chance
+    that a fresh outage of every pool outlasts the budget (then the rest would run on on-demand)."""
+    p_long = 1.0
+    for p in spots:
+        p_long *= 1.0 - p.res.down.ends_within(0.0, max(budget_s, 0.0))
+    return _premium_usd_per_s(spots, od) * od.rate * p_long
+
+
+def _worth_waiting_for(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, budget_s: float,
+                       best_c: float) -> float:
+    """The expected wait for a pool now down that is cheaper, once the slack the wait uses is priced; INF if none."""
+    lam = slack_value_usd_per_s(sit, spots, od, budget_s)
+    best_wait = INF
+    for p in spots:
+        if p.available:
+            continue
+        wait = p.res.down.remaining_s(p.age_s)
+        if not wait < budget_s:
+            continue
+        fresh = PoolNow(index=p.index, spot=True, available=True, usd_per_s=p.usd_per_s, rate=p.rate, age_s=0.0,
+                        move_usd=p.move_usd, move_s=p.move_s, res=p.res)
+        c = spot_usd_per_progress(sit, fresh) + lam * wait / max(sit.remaining_s, TINY)
+        if c < best_c * (1.0 - WAIT_GAIN):
+            best_wait = min(best_wait, wait)
+    return best_wait
+
+
+def choose(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> Pick:
+    """The decision between instances (the safety net is checked by the caller first)."""
+    p, c = best_spot(sit, spots)
+    budget = slack_s(sit, od, on_demand_now=False) - _reserve_s(sit, spots)
+    if p is not None and c < od_usd_per_progress(sit, od, running=False):
+        wait = _worth_waiting_for(sit, spots, od, budget, c) if budget > 0 else INF
+        if wait < INF:  # a cheaper pool is expected back soon enough: let it come (capacity events wake the job)
+            return Pick(None, sit.now_s + min(wait, budget, RECHECK_S))
+        return Pick(p.index, INF)
+    if budget <= 0.0:
+        return Pick(od.index, INF)
+    if _wait_usd(sit, spots, od, budget) > _bridge_usd(sit, spots, od):
+        return Pick(od.index, INF)
+    return Pick(None, sit.now_s + min(budget, RECHECK_S))
+
+
+def leave_on_demand(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> int | None:
+    """On on-demand at a spot capacity event: the spot pool to leave for, or None to stay."""
+    p, c = best_spot(sit, spots)
+    if p is None or c >= od_usd_per_progress(sit, od, running=True):
+        return None
+    after = slack_s(sit, od, on_demand_now=True) - (sit.provisioning_s + sit.setup_s + p.move_s + sit.restore_s)
+    back = sit.provisioning_s + sit.setup_s + od.move_s + sit.restore_s  # a later return to on-demand
+    return p.index if after - back >= _reserve_s(sit, spots) else None
+
+
+def move_from_spot(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, here: int) -> int | None:
+    """On spot pool ``here`` at a capacity event: the pool to move to (stop, save, restart there), or None."""
+    cur = next(p for p in spots if p.index == here)
+    others = [p for p in spots if p.index != here]
+    p, c = best_spot(sit, others)
+    if p is None:
+        return None
+    budget = slack_s(sit, od, on_demand_now=False) - _reserve_s(sit, spots)
+    change = sit.provisioning_s + sit.setup_s + p.move_s + sit.restore_s  # a planned stop saves first: no loss
+    if budget <= change:
+        return None
+    lam = slack_value_usd_per_s(sit, spots, od, budget - change)
+    stay = cur.usd_per_s / cur.rate
+    return p.index if c + lam * change / max(sit.remaining_s, TINY) < stay * (1.0 - WAIT_GAIN) else None
+
+
+def _premium_usd_per_s(spots: Sequence[PoolNow], od: PoolNow) -> float:
+    """What on-demand costs over spot per reference second (spot at its cheapest current price)."""
+    cheapest = min((p.usd_per_s / p.rate for p in spots), default=od.usd_per_s / od.rate)
+    return max(0.0, od.usd_per_s / od.rate - cheapest)
+
+
+def _wait_usd(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, budget_s: float) -> float:
+    """Expected cost of waiting: every pool still down past the budget, then the rest at on-demand's premium."""
+    p_all_down = 1.0
+    for p in spots:
+        if not p.available:
+            p_all_down *= 1.0 - p.res.down.ends_within(p.age_s, budget_s)
+    return p_all_down * _premium_usd_per_s(spots, od) * sit.remaining_s
+
+
+def _bridge_usd(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> float:
+    """Expected cost of bridging on on-demand until spot is back, with the changeovers there and back."""
+    down = [p.res.down.remaining_s(p.age_s) for p in spots if not p.available]
+    back_s = min(down, default=0.0)
+    rate = od.rate
+    cheapest = min(spots, key=lambda p: p.usd_per_s / p.rate) if spots else od
+    there = od.usd_per_s * (sit.setup_s + od.move_s + sit.restore_s) + od.move_usd
+    home = cheapest.usd_per_s * (sit.setup_s + cheapest.move_s + sit.restore_s) + cheapest.move_usd
+    return _premium_usd_per_s(spots, od) * min(back_s, sit.remaining_s / rate) * rate + there + home
+
+
+# ---- the job's view (reads the pool clocks; no SimPy) -------------------------------------------------------
+def situation(cs: CompiledScenario, now_s: float, progress_s: float) -> Situation:
+    """The job at ``now_s`` with durable progress ``progress_s``."""
+    assert cs.deadline_s is not None
+    return Situation(now_s=now_s, progress_s=progress_s, work_s=cs.work_s, deadline_s=cs.deadline_s,
+                     provisioning_s=cs.provisioning_s, setup_s=cs.setup_s, restore_s=cs.restore_s,
+                     lost_per_restart_s=0.5 * cs.interval_s, safety_s=2.0 * cs.changeover_s)
+
+
+def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, held: frozenset[str],
+               recovery: float) -> tuple[list[PoolNow], PoolNow]:
+    """(the spot rungs, the on-demand rung) as the policy sees them at ``now_s``."""
+    out = []
+    for i, clock in enumerate(clocks):
+        cp = clock.cp
+        per = clock.period_at(now_s)
+        if per is not None:
+            age = now_s - per[0]
+        else:
+            k = clock.i0
+            age = now_s - clock.ends[k - 1] if k > 0 else 0.0
+        mig = migration_for(held, cp.region, recovery=recovery, checkpoint_bytes=cs.checkpoint_bytes,
+                            egress=cs.egress_usd_per_gb)
+        rate = cp.throughput * cs.interval_s / (cs.interval_s + cs.save_blocking_s * cp.throughput)
+        out.append(PoolNow(index=i, spot=cp.spot, available=clock.available_at(now_s, cs.notice_s),
+                           usd_per_s=clock.price.price_at(now_s) * cp.nodes / 3600.0, rate=rate, age_s=age,
+                           move_usd=mig.usd if mig else 0.0, move_s=mig.time_s if mig else 0.0,
+                           res=residuals(cp.availability)))
+    assert cs.od_rung is not None
+    return [out[i] for i in cs.spot_rungs], out[cs.od_rung]

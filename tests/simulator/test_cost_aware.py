@@ -1,0 +1,126 @@
+"""The cost-aware deadline policy: residual lifetimes, prices per progress, migration, slack, and a real replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spotplan.simulator.cost_aware import (
+    PoolNow,
+    Situation,
+    choose,
+    leave_on_demand,
+    move_from_spot,
+    spot_usd_per_progress,
+)
+from spotplan.simulator.residual import Lengths, Residuals
+
+H = 3600.0
+
+
+def test_residual_lengths_by_hand() -> None:
+    """Lengths 1, 2, 3, 10 h: E[L - a | L > a] and the bill past a free first hour, computed by hand."""
+    lengths = Lengths.of(np.array([1.0, 2.0, 3.0, 10.0]) * H)
+    assert lengths.remaining_s(0.0) == pytest.approx(4.0 * H)
+    assert lengths.remaining_s(2.5 * H) == pytest.approx(((3 - 2.5) + (10 - 2.5)) / 2 * H)
+    assert lengths.ends_within(0.0, 2.5 * H) == pytest.approx(0.5)
+    # from age 0, only lives of at least 2.5 h are billed: (3 + 10) / 4
+    assert lengths.billed_beyond_s(0.0, 2.5 * H) == pytest.approx(3.25 * H)
+
+
+def _res(up_h: float, down_h: float) -> Residuals:
+    ups = Lengths.of(np.full(50, up_h * H))
+    return Residuals(up=ups, down=Lengths.of(np.full(50, down_h * H)), mean_up_s=up_h * H)
+
+
+def _pool(i: int, usd_per_h: float, *, up: bool = True, spot: bool = True, move_usd: float = 0.0,
+          move_s: float = 0.0, res: Residuals | None = None, age_h: float = 0.0) -> PoolNow:
+    return PoolNow(index=i, spot=spot, available=up, usd_per_s=usd_per_h / H, rate=1.0, age_s=age_h * H,
+                   move_usd=move_usd, move_s=move_s, res=res or _res(20.0, 1.0))
+
+
+def _sit(now_h: float = 0.0, progress_h: float = 1.0, work_h: float = 10.0, deadline_h: float = 30.0) -> Situation:
+    return Situation(now_s=now_h * H, progress_s=progress_h * H, work_s=work_h * H, deadline_s=deadline_h * H,
+                     provisioning_s=240.0, setup_s=180.0, restore_s=300.0, lost_per_restart_s=600.0,
+                     safety_s=1440.0)
+
+
+def test_price_per_progress_of_a_long_lived_pool_is_its_price_plus_startup() -> None:
+    """A pool that outlives the job: (price x (startup + 9 h) + egress) / 9 h of progress."""
+    p = _pool(0, 0.9, move_usd=1.0, move_s=200.0)
+    want = (0.9 / H * (180 + 200 + 300 + 9 * H) + 1.0) / (9 * H)
+    assert spot_usd_per_progress(_sit(), p) == pytest.approx(want)
+
+
+def test_the_cheapest_pool_wins_and_migration_is_priced() -> None:
+    """Two pools at $0.90/h: the one holding the checkpoint wins; a $0.85/h pool elsewhere wins only when its
+    saving over the rest of the work beats the move ($0.45 on 9 h) and loses when the egress is dearer."""
+    od = _pool(9, 3.06, spot=False, res=Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), np.inf))
+    home, away = _pool(0, 0.9), _pool(1, 0.9, move_usd=1.0, move_s=200.0)
+    assert choose(_sit(), [away, home], od).index == 0
+    cheap = _pool(1, 0.85, move_usd=0.2, move_s=200.0)
+    assert choose(_sit(), [home, cheap], od).index == 1
+    dear = _pool(1, 0.85, move_usd=2.0, move_s=200.0)
+    assert choose(_sit(), [home, dear], od).index == 0
+
+
+def test_no_spot_waits_with_slack_and_bridges_on_demand_without() -> None:
+    """Every spot pool down: plenty of slack -> idle; slack spent -> on-demand now."""
+    od = _pool(9, 3.06, spot=False, res=Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), np.inf))
+    down = [_pool(0, 0.9, up=False, res=_res(5.0, 2.0)), _pool(1, 0.9, up=False, res=_res(5.0, 2.0))]
+    wait = choose(_sit(deadline_h=40.0), down, od)
+    assert wait.index is None and wait.next_check_s > 0
+    assert choose(_sit(deadline_h=10.5), down, od).index == 9
+
+
+def test_on_demand_is_left_for_spot_only_with_slack_to_spare() -> None:
+    """At a spot capacity event on on-demand: leave with slack to spare, stay when it is short."""
+    od = _pool(9, 3.06, spot=False, res=Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), np.inf))
+    spots = [_pool(0, 0.9)]
+    assert leave_on_demand(_sit(deadline_h=30.0), spots, od) == 0
+    assert leave_on_demand(_sit(deadline_h=9.5), spots, od) is None
+
+
+def test_a_much_cheaper_pool_is_worth_a_move() -> None:
+    """On a $1.40/h pool, a $0.92/h pool coming up is worth a stop and restart; a $1.38/h one is not."""
+    od = _pool(9, 3.06, spot=False, res=Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), np.inf))
+    here = _pool(0, 1.40)
+    assert move_from_spot(_sit(), [here, _pool(1, 0.92, move_usd=0.5, move_s=200.0)], od, 0) == 1
+    assert move_from_spot(_sit(), [here, _pool(1, 1.38, move_usd=0.5, move_s=200.0)], od, 0) is None
+
+
+def test_cost_aware_on_three_real_zones(shared_data: Path) -> None:
+    """Can't Be Late's 2023-02-15 p3.2xlarge traces of us-east-1c, us-east-2b and us-west-2a (each at its mean
+    SkyNomad spot price), on-demand in us-east-1, 40 h job, 60 h deadline, 50 GB checkpoint: on two windows the
+    cost-aware policy meets the deadline and costs less than uniform progress and greedy."""
+    import json
+
+    from spotplan.simulator.model import simulate_once
+    from tests.support.sim import compiled, scenario, spot_pool
+
+    folder = shared_data / "cant_be_late_spot_traces/availability/1-node/aws-02-15-2023"
+    prices = shared_data / "skynomad/v100_spot_prices.json"
+    zones = ("us-east-1c", "us-east-2b", "us-west-2a")
+    if not prices.is_file() or not all((folder / f"{z}_v100_1.json").is_file() for z in zones):
+        pytest.skip("the Can't Be Late 2023-02-15 traces or SkyNomad's per-tick prices are absent")
+    ticks = json.loads(prices.read_text())
+    pools = [spot_pool(z, z[:-1], {"kind": "trace", "path": str(folder / f"{z}_v100_1.json")},
+                       price={"kind": "fixed", "usd_per_h": float(np.mean(ticks[f"{z}_v100_1"]))}) for z in zones]
+    pools.append({"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",
+                  "price": {"kind": "fixed", "usd_per_h": 3.06}})
+    costs: dict[str, list[float]] = {}
+    for policy in ("cost-aware", "uniform-progress", "greedy"):
+        for off_h in (0.0, 300.0):  # a scarce start, then a window the ladder order pays dear for
+            doc = scenario(pools, work_h=40.0, interval_s=1800.0, save_s=30.0, persist_s=60.0, restore_s=300.0,
+                           notice_s=120.0, emergency=True, lag_s=5.0, provisioning_s=240.0, setup_s=180.0,
+                           deadline={"policy": policy, "deadline_h": 60.0},
+                           replay={"start_offset_h": off_h, "end_policy": "clamp"})
+            doc["checkpoint"]["checkpoint_bytes"] = 50 * 10**9
+            doc["ladder"] = {"recovery": "eager-next-region"}
+            r = simulate_once(compiled(doc), np.random.default_rng(0))
+            assert r.deadline_met, (policy, off_h)
+            costs.setdefault(policy, []).append(r.cost_usd)
+    for other in ("uniform-progress", "greedy"):
+        assert all(a < b for a, b in zip(costs["cost-aware"], costs[other], strict=True)), costs
