@@ -203,3 +203,30 @@ def cost_breakdown_figure(frame: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="stack", legend={"orientation": "v"})
     fig.update_yaxes(title="mean cost per run (USD)")
     return fig
+
+
+def frontier_figure(frame: pd.DataFrame, *, deadline_h: float | None = None) -> go.Figure:
+    """Expected cost against makespan, one point per node count (labelled), the Pareto-optimal ones joined, the
+    plan ringed; hollow markers are closed-form figures (not simulated).
+
+    Columns: ``nodes``, ``cost_mean_usd``, ``makespan_h``, ``simulated``, ``pareto``, ``plan``.
+    """
+    _require(frame, ("nodes", "cost_mean_usd", "makespan_h", "simulated", "pareto", "plan"), "frontier")
+    fig = _figure("frontier", "Cost and makespan across node counts")
+    front = frame[frame["pareto"]].sort_values("makespan_h")
+    fig.add_trace(go.Scatter(x=front["makespan_h"], y=front["cost_mean_usd"], mode="lines", name="Pareto-optimal",
+                             line={"color": "#9ebcda", "dash": "dot"}))
+    for simulated, name, symbol in ((True, "replayed", "circle"), (False, "closed form", "circle-open")):
+        g = frame[frame["simulated"] == simulated]
+        fig.add_trace(go.Scatter(x=g["makespan_h"], y=g["cost_mean_usd"], mode="markers+text", name=name,
+                                 text=[f"{n} node{'s' if n > 1 else ''}" for n in g["nodes"]],
+                                 textposition="top center", marker={"symbol": symbol, "size": 10, "color": "#1f77b4"}))
+    plan = frame[frame["plan"]]
+    fig.add_trace(go.Scatter(x=plan["makespan_h"], y=plan["cost_mean_usd"], mode="markers", name="plan",
+                             marker={"symbol": "circle-open", "size": 20, "color": "#d62728", "line": {"width": 3}}))
+    if deadline_h is not None:
+        fig.add_vline(x=deadline_h, line_dash="dash", line_color="#d62728", annotation_text=f"deadline {deadline_h:g} h")
+    fig.update_xaxes(title="makespan, h (P95 where replayed)", type="log")
+    fig.update_yaxes(title="expected cost, USD", type="log")
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return fig

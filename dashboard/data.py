@@ -153,7 +153,7 @@ def quick_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
         interval_note="set by hand" if whatif.interval_s else f"Daly's optimum for {q.first_rung}",
         reasons=[], warnings=[], assumptions=None, plan_yaml=None, skypilot_yaml=None, torchrun=None,
         scenario_json=_scenario_json(q), fast=_fast_frame(plan_samples),
-        instance_types=tuple(dict.fromkeys(p.instance_type for p in q.ladder)),
+        instance_types=tuple(dict.fromkeys(p.instance_type for p in q.ladder)), frontier=q.frontier,
     )
 
 
@@ -192,6 +192,7 @@ def full_view(whatif: WhatIf, prices: Upload | None) -> frames.PlanView:
         torchrun=rec.torchrun_command(f"plan-{plan.plan_id}.yaml"),
         scenario_json=rec.scenario.model_dump_json(), fast=quick.fast,
         instance_types=tuple(dict.fromkeys(p.instance_type for p in plan.ladder)),
+        frontier=frames.frontier_frame(rec.frontier),
     )
 
 

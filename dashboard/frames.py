@@ -122,6 +122,7 @@ class PlanView:
     scenario_json: str
     fast: pd.DataFrame  # cost_usd, makespan_h, source: the fast-path sample of the plan
     instance_types: tuple[str, ...]
+    frontier: pd.DataFrame = field(default_factory=pd.DataFrame)  # frontier_frame: one row per node count
 
     @property
     def full(self) -> bool:
@@ -311,3 +312,28 @@ def example(i: int, run: Any, names: dict[str, str] | None = None) -> ReplayExam
                f"{run.restarts} restarts, {run.checkpoints:,} checkpoints" + ("" if run.finished else " (unfinished)")
                + "." + note)
     return ReplayExample(caption=caption, segments=segments, interruptions=interruptions)
+
+
+FRONTIER_COLUMNS = ("nodes", "head", "cost_mean_usd", "makespan_h", "simulated", "pareto", "plan", "deadline_hit_rate")
+
+
+def frontier_frame(points: tuple[Any, ...]) -> pd.DataFrame:
+    """The advisor's frontier (``spotplan.advisor.frontier.FrontierPoint``) as rows: ``makespan_h`` is the P95 where
+    simulated, else the closed-form mean (as the advisor marks Pareto points)."""
+    rows = [{"nodes": p.nodes, "head": p.head, "cost_mean_usd": p.cost_mean_usd, "makespan_h": p.p95_or_mean_h,
+             "simulated": p.simulated, "pareto": p.pareto, "plan": p.plan, "deadline_hit_rate": p.deadline_hit_rate}
+            for p in points]
+    return pd.DataFrame(rows, columns=list(FRONTIER_COLUMNS))
+
+
+def closed_form_frontier(options: list[Any], chosen: Any) -> pd.DataFrame:
+    """The quick plan's frontier: each count's closed-form ladder head (``spotplan.advisor.scan.CountOption``),
+    Pareto points marked like the advisor's (no replays: ``simulated`` False, no hit rate)."""
+    from spotplan.advisor.frontier import FrontierPoint, mark_pareto
+
+    pts = [FrontierPoint(nodes=o.nodes, head=f"{o.stage.ladder[0].instance_type} {o.stage.ladder[0].market.value}",
+                         ladder=tuple(p.key for p in o.stage.ladder), cost_mean_usd=o.closed_form_usd,
+                         cost_p95_usd=None, makespan_mean_h=o.closed_form_h, makespan_p95_h=None,
+                         deadline_hit_rate=None, runs=0, simulated=False, feasible=False, plan=o is chosen)
+           for o in options]
+    return frontier_frame(tuple(mark_pareto(pts)))

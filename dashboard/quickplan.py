@@ -32,6 +32,7 @@ class QuickPlan:
     config: Any  # spotplan.advisor.scoring.Config of the plan (for the SimPy replay)
     settings: Any  # spotplan.advisor.scoring.SimSettings
     first_rung: str
+    frontier: pd.DataFrame  # closed-form cost and makespan per node count (spotplan.dashboard.frames.frontier_frame)
 
 
 def sample_first_rung(config: Any, times: Any, runs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +60,11 @@ def quick_plan(request: Any) -> QuickPlan:
     from spotplan.advisor.baselines import baselines
     from spotplan.advisor.optimize import sweep_points
     from spotplan.advisor.scan import closed_form_count, count_options
-    from spotplan.dashboard.frames import sweep_frame
+    from spotplan.dashboard.frames import closed_form_frontier, sweep_frame
 
     prep = prepare(request)
-    count = closed_form_count(count_options(prep, request))  # the node count, in closed form
+    counts = count_options(prep, request)
+    count = closed_form_count(counts)  # the node count, in closed form
     pools, times, settings, stage = count.pools, prep.times, count.settings, count.stage
     plan = replace(stage.config, description="quick plan: closed-form ladder and interval")
     options = [plan, *baselines(pools, times)]
@@ -75,6 +77,7 @@ def quick_plan(request: Any) -> QuickPlan:
         ladder=stage.ladder, interval_s=plan.interval_s, young_s=stage.young_interval_s,
         daly_s=stage.daly_interval_s, sweep=sweep_frame(sweep_points(stage.first, settings, rngs[0])),
         samples=pd.concat(parts, ignore_index=True), config=plan, settings=settings, first_rung=stage.first.pool.key,
+        frontier=closed_form_frontier(counts, count),
     )
 
 

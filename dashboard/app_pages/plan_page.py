@@ -1,4 +1,5 @@
-"""Recommended plan: headline figures, plan vs baselines, cost vs checkpoint interval, the ladder (layout only)."""
+"""Recommended plan: headline figures, plan vs baselines, cost vs checkpoint interval, the node-count frontier, the
+ladder (layout only)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def render(view: PlanView, whatif: WhatIf) -> None:
                         key="plan_comparison", width="stretch")
     with right:
         st.plotly_chart(charts.interval_sweep_figure(view.sweep, view.marks_min), key="interval_sweep",
+                        width="stretch")
+    if not view.frontier.empty:
+        st.plotly_chart(charts.frontier_figure(view.frontier, deadline_h=whatif.deadline_h), key="frontier",
                         width="stretch")
     st.markdown("**Fallback ladder** (first rung preferred; on-demand last)")
     st.dataframe(view.ladder, hide_index=True, width="stretch")

@@ -78,6 +78,16 @@ def test_first_render_shows_quick_plan_and_charts(app: Any) -> None:
     assert not app.error
 
 
+def test_first_render_plots_the_node_count_frontier(app: Any) -> None:
+    """The quick plan's closed-form frontier is drawn: one point per node count searched, the plan's count ringed."""
+    frontier = _charts(app)["frontier"]
+    points = [t for t in frontier["data"] if t.get("name") in ("replayed", "closed form")]
+    labels = [x for t in points for x in t.get("text", [])]
+    assert "1 node" in labels and "128 nodes" in labels
+    plan = next(t for t in frontier["data"] if t.get("name") == "plan")
+    assert len(_values(plan["x"])) == 1
+
+
 def test_more_interruptions_shorten_the_interval(app: Any) -> None:
     """On a fixed pool (p4d in us-east-1), a higher interruption rate shortens the interval and redraws the sweep."""
     app.multiselect(key="families").set_value(["p4d"])

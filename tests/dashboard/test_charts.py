@@ -169,3 +169,19 @@ def test_example_picks_median_p95_and_most_interrupted() -> None:
 
     per_run = pd.DataFrame({"cost_usd": [5.0, 1.0, 3.0, 9.0, 7.0], "interruptions": [0, 4, 1, 2, 3]})
     assert example_picks(per_run) == {"median-cost run": 0, "P95-cost run": 4, "most interruptions": 1}
+
+
+def test_frontier_points_pareto_line_and_plan_ring() -> None:
+    """One labelled point per node count (hollow where closed form), the Pareto-optimal ones joined in makespan
+    order, the plan ringed, the deadline drawn."""
+    frame = pd.DataFrame({"nodes": [1, 2, 4, 8], "cost_mean_usd": [100.0, 110.0, 150.0, 130.0],
+                          "makespan_h": [400.0, 210.0, 120.0, 60.0], "simulated": [True, True, True, False],
+                          "pareto": [True, True, False, True], "plan": [False, True, False, False]})
+    fig = charts.frontier_figure(frame, deadline_h=300.0)
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["Pareto-optimal"].x) == [60.0, 210.0, 400.0]
+    assert list(traces["replayed"].text) == ["1 node", "2 nodes", "4 nodes"]
+    assert list(traces["closed form"].x) == [60.0] and traces["closed form"].marker.symbol == "circle-open"
+    assert list(traces["plan"].x) == [210.0] and list(traces["plan"].y) == [110.0]
+    assert any(s.x0 == 300.0 for s in fig.layout.shapes)
+    assert fig.layout.meta == {"chart": "frontier"}
