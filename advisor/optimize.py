@@ -236,6 +236,7 @@ def ladder_variants(base: Config, deadline_h: float | None) -> list[Config]:
         out.append(replace(base, name="plan-short", ladder=tuple(spot[:1] + od)))
     if deadline_h is not None and base.deadline_policy == "uniform-progress":
         out.append(replace(base, name="plan-greedy", deadline_policy="greedy"))
+        out.append(replace(base, name="plan-cost-aware", deadline_policy="cost-aware"))
     return out
 
 
