@@ -79,3 +79,24 @@ def test_deadline_changeover_includes_the_transfer(tmp_path: Path) -> None:
     cs = compiled(_fallback_doc(tmp_path, "us-east-1"), tmp_path)
     assert cs.migrates and cs.changeover_s == pytest.approx(200.0)
     assert not compiled(_fallback_doc(tmp_path, "us-west-2"), tmp_path).migrates
+
+
+def test_simulate_reports_migration_as_its_own_activity(tmp_path: Path, run_cli) -> None:
+    """`spotplan simulate --json` lists the migration activity with its cost and time, and the text names it."""
+    import json
+
+    import yaml
+
+    doc = _fallback_doc(tmp_path, "us-east-1")
+    doc["schema_version"] = 1
+    doc["name"] = "cross-region-fallback"
+    path = tmp_path / "sc.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    code, out, err = run_cli("simulate", path, "--runs", "2", "--workers", "1", "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["mean_cost_by_activity_usd"]["migration"] == pytest.approx(3.06 * 200 / H + 1.00)
+    assert s["mean_time_by_activity_h"]["migration"] == pytest.approx(200 / H)
+    code, text, err = run_cli("simulate", path, "--runs", "2", "--workers", "1")
+    assert code == 0, err
+    assert "migration" in text
