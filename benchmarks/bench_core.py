@@ -13,11 +13,12 @@ Measured in one process, same run, CPU time (``time.process_time``):
    the issue's target was set on), and for the default core, whose fast-forward (``spotplan.simulator.skip``)
    walks the middle of a run without SimPy events; there the unit is an instance launch (a lifetime or a launch
    that lost its capacity), the market event it handles.
-4. ``recommend`` for 7B, 13B and 70B on the embedded data (48 replays, seed 0): median in-process wall time of 3
-   (``Recommendation.timing_s['wall_s']``), plus the median of 3 wall times of the CLI (``spotplan recommend``,
-   interpreter start and imports included).
+4. ``recommend`` for 7B, 13B and 70B on the embedded data (48 replays, seed 0), with the node count searched (up
+   to 128 nodes), then 70B fixed at 128 nodes (``--nodes 128``) and 70B with ``--deadline 720h``: median in-process
+   wall time of 3 (``Recommendation.timing_s['wall_s']``, the node scan's share in brackets), plus the median of 3
+   wall times of the CLI (``spotplan recommend``, interpreter start and imports included).
 
-    .venv/bin/python benchmarks/bench_core.py [--runs 40] [--append]
+    .venv/bin/python benchmarks/bench_core.py [--runs 40] [--append] [--recommend-only]
 """
 
 from __future__ import annotations
@@ -79,13 +80,49 @@ def _scenario(work_h: float, spot_only: bool):
     return compile_scenario(Scenario.from_dict(doc))
 
 
+RECOMMEND_CASES: tuple[tuple[str, dict[str, float], tuple[str, ...]], ...] = (
+    ("7B", {}, ()), ("13B", {}, ()), ("70B", {}, ()),
+    ("70B --nodes 128", {"nodes": 128}, ("--nodes", "128")),
+    ("70B --deadline 720h", {"deadline_h": 720.0}, ("--deadline", "720h")),
+)
+
+
+def _recommend_rows(today: dt.date, machine: str) -> list[str]:
+    """Section 4: in-process (node scan in brackets) and CLI medians of 3 per request."""
+    rows = []
+    for label, kwargs, flags in RECOMMEND_CASES:
+        size = label.split()[0]
+        timings = [recommend(RecommendRequest(model_size=size, **kwargs)).timing_s for _ in range(3)]  # type: ignore[arg-type]
+        walls = [t["wall_s"] for t in timings]
+        scans = [t.get("node_scan_s", 0.0) for t in timings]
+        clis = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run([str(REPO / ".venv/bin/spotplan"), "recommend", "--model-size", size, *flags], check=True,
+                           capture_output=True, timeout=1800)
+            clis.append(time.perf_counter() - t0)
+        how = "node count fixed" if "nodes" in kwargs else "node count searched"
+        rows.append(f"| {today} | {machine} | {label}, 48 replays, {how} | "
+                    f"{statistics.median(walls):.2f} s ({statistics.median(scans):.2f} s scan) | "
+                    f"{statistics.median(clis):.2f} s |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--append", action="store_true", help="append the rows to BENCHMARKS.md")
+    ap.add_argument("--recommend-only", action="store_true", help="only section 4 (recommend wall times)")
     args = ap.parse_args()
     machine = machine_label()
     today = dt.date.today()
+    if args.recommend_only:
+        rec_rows = _recommend_rows(today, machine)
+        for r in rec_rows:
+            print(r)
+            if args.append:
+                add_row("## Simulator core: recommend wall time", r)
+        return
     bare = bare_timeout_rate()
     rows, pts_event, pts_ff = [], [], []
     for spot_only in (False, True):
@@ -113,17 +150,7 @@ def main() -> None:
     plan_row = (f"| {today} | {machine} | 7B plan, {cs7.work_s / 3600:.0f} h, {cs7.interval_s / 60:.1f} min interval | "
                 f"{ck7:.0f} | {irq7:.1f} | {ev7:.0f} | {ms7:.2f} ms | {rev7:.0f} | {rms7:.2f} ms | "
                 f"x{rev7 / ev7:.0f} fewer events, x{rms7 / ms7:.1f} faster |")
-    rec_rows = []
-    for size in ("7B", "13B", "70B"):
-        walls = [recommend(RecommendRequest(model_size=size)).timing_s["wall_s"] for _ in range(3)]
-        clis = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            subprocess.run([str(REPO / ".venv/bin/spotplan"), "recommend", "--model-size", size], check=True,
-                           capture_output=True, timeout=1800)
-            clis.append(time.perf_counter() - t0)
-        rec_rows.append(f"| {today} | {machine} | {size}, 48 replays, whole jobs | {statistics.median(walls):.2f} s | "
-                        f"{statistics.median(clis):.2f} s |")
+    rec_rows = _recommend_rows(today, machine)
     for r in rows + [plan_row]:
         print(r)
     for r in rate_rows:
