@@ -22,6 +22,7 @@ from spotplan.schemas.scenario import (
     AvailabilityKind,
     DeadlinePolicy,
     EndPolicy,
+    GangPolicy,
     IntervalPolicy,
     PoolSpec,
     PriceKind,
@@ -62,6 +63,9 @@ class CompiledPool:
     max_price_usd_per_h: float | None
     price_source: str
     availability_source: str
+    elastic: bool = False  # the gang continues at reduced width (spotplan.simulator.gang_job)
+    min_nodes: int = 1  # the narrowest width it runs at (= nodes when it waits for the full gang)
+    dp_efficiency_per_doubling: float = 1.0  # width-k throughput law (spotplan.simulator.counts.width_factor)
 
     def price(self, offset_s: float, wrap: bool) -> FlatPrice | ReplayedPrice:
         """The price in simulation time for a run starting ``offset_s`` into the replayed history."""
@@ -215,7 +219,9 @@ def _price(spec: PoolSpec, i: int, ld: _Loader) -> tuple[PriceSeries | None, flo
         f"({beh.source.get('spot_to_on_demand', '')})")
 
 
-def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader) -> tuple[Availability, str]:
+def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader,
+                  need: int | None = None) -> tuple[Availability, str]:
+    """The pool's availability source; a trace must reach ``need`` nodes (an elastic gang's narrowest width)."""
     av = spec.availability
     where = f"pools[{i}].availability"
     if spec.market is Market.ON_DEMAND or av.kind is AvailabilityKind.ALWAYS:
@@ -228,7 +234,7 @@ def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader) -
         assert av.path is not None
         p = ld.path(av.path, f"{where}.path")
         trace = load_availability_trace(p)
-        return TraceAvailability(trace=trace, nodes=nodes, wrap=wrap), f"trace {p}"
+        return TraceAvailability(trace=trace, nodes=need or nodes, wrap=wrap), f"trace {p}"
     if av.kind is AvailabilityKind.EXPONENTIAL:
         assert av.mtbf_h is not None
         return exponential(av.mtbf_h * 3600.0, av.downtime_h * 3600.0, nodes=nodes,
@@ -283,7 +289,7 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
     for i, spec in enumerate(sc.pools):
         try:
             series, flat, psrc = _price(spec, i, ld)
-            avail, asrc = _availability(spec, i, sc.job.nodes, wrap, ld)
+            avail, asrc = _availability(spec, i, sc.job.nodes, wrap, ld, need=sc.job.min_width)
         except SpotplanError as exc:
             msg = str(exc)
             raise type(exc)(msg if msg.startswith(source) else f"{source}: pools[{i}]: {msg}") from None
@@ -291,7 +297,8 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
             label=spec.label, instance_type=spec.instance_type, region=spec.region, zone=spec.zone or "",
             spot=spec.market is Market.SPOT, nodes=sc.job.nodes, throughput=spec.throughput_factor, series=series,
             flat_usd_per_h=flat, availability=avail, max_price_usd_per_h=spec.max_price_usd_per_h,
-            price_source=psrc, availability_source=asrc,
+            price_source=psrc, availability_source=asrc, elastic=sc.job.gang is GangPolicy.ELASTIC,
+            min_nodes=sc.job.min_width, dp_efficiency_per_doubling=sc.job.dp_efficiency_per_doubling,
         ))
     cpools = tuple(pools)
     spans = [s for p in cpools for s in (p.availability.replay_span_s, p.series.span_s if p.series else None)

@@ -27,9 +27,10 @@ import numpy as np
 import simpy
 
 from spotplan.simulator.compile import CompiledScenario
+from spotplan.simulator.gang import make_clock
+from spotplan.simulator.gang_job import ElasticJob
 from spotplan.simulator.job import Job
 from spotplan.simulator.ledger import Ledger
-from spotplan.simulator.pools import PoolClock
 from spotplan.simulator.result import RunResult
 from spotplan.simulator.skip import FastForward
 from spotplan.simulator.skip import eligible as skip_eligible
@@ -55,10 +56,13 @@ def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s
     """
     offset = draw_offset_s(cs, rng) if start_offset_s is None else start_offset_s
     env = simpy.Environment() if env is None else env
-    clocks = [PoolClock(p, child, offset, cs.wrap) for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
+    clocks = [make_clock(p, child, offset, cs.wrap) for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
     ledger = Ledger(cs=cs, keep=keep_timeline)
-    ff = FastForward(cs) if fast_forward and not keep_timeline and skip_eligible(cs) else None
-    job = Job(env, cs, clocks, ledger, ff)
+    if any(p.elastic for p in cs.pools):  # elastic gangs (spotplan.simulator.gang_job): no fast-forward
+        job: Job = ElasticJob(env, cs, clocks, ledger)
+    else:
+        ff = FastForward(cs) if fast_forward and not keep_timeline and skip_eligible(cs) else None
+        job = Job(env, cs, clocks, ledger, ff)
     env.run(until=job.proc | env.timeout(cs.max_sim_s))
     job.settle_at_horizon()
     finished = job.end_s is not None

@@ -123,7 +123,10 @@ class PoolClock:
         per = self.period_at(launch_s)
         if per is None:  # pragma: no cover - the job launches only on available pools
             return Fate(launch_s, False, launch_s)
-        end = per[1]
+        return self.fate_until(launch_s, per[1], cs)
+
+    def fate_until(self, launch_s: float, end: float, cs: CompiledScenario) -> Fate:
+        """The first preemption of an instance launched at ``launch_s`` whose capacity ends at ``end``."""
         lag, notice, react = cs.detection_lag_s, cs.notice_s, cs.emergency_save
         cands: list[Fate] = []
         if end < INF:

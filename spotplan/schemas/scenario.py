@@ -68,6 +68,13 @@ class EndPolicy(str, Enum):
     CLAMP = "clamp"
 
 
+class GangPolicy(str, Enum):
+    """What a multi-node job does when spot takes some of its nodes (``spotplan.simulator.gang``)."""
+
+    WAIT = "wait"
+    ELASTIC = "elastic"
+
+
 class JobSpec(StrictModel):
     """The training job: how much work, and how many nodes must be up together."""
 
@@ -79,6 +86,22 @@ class JobSpec(StrictModel):
         default=None, gt=0, description="Seconds per step on the reference pool; saves happen at step boundaries."
     )
     nodes: int = Field(default=1, ge=1, description="Instances per pool that must all be up (gang scheduling).")
+    gang: GangPolicy = Field(
+        default=GangPolicy.WAIT,
+        description="wait: the gang runs only with all nodes up (a lost node stops it until all are back); "
+                    "elastic: it continues at reduced width down to min_nodes, restarting from the last checkpoint "
+                    "at each width change, and nodes that come back rejoin at the next checkpoint.",
+    )
+    min_nodes: int | None = Field(
+        default=None, ge=1,
+        description="elastic: the narrowest width the job runs at (at least the nodes that hold the model); "
+                    "default ceil(nodes / 2).",
+    )
+    dp_efficiency_per_doubling: float = Field(
+        default=1.0, gt=0, le=1,
+        description="elastic: data-parallel efficiency per doubling of nodes; width k runs at "
+                    "(k / nodes) * eff^(log2 k - log2 nodes) of the full gang's throughput (1.0: linear).",
+    )
 
     @model_validator(mode="after")
     def _work_given_once(self) -> JobSpec:
@@ -86,7 +109,16 @@ class JobSpec(StrictModel):
             raise ValueError("give work_h, or steps together with step_time_s")
         if self.work_h is not None and self.steps is not None:
             raise ValueError("give work_h or steps, not both")
+        if self.min_nodes is not None and self.min_nodes > self.nodes:
+            raise ValueError(f"min_nodes={self.min_nodes} is above nodes={self.nodes}; give at most nodes")
         return self
+
+    @property
+    def min_width(self) -> int:
+        """The narrowest width the job runs at: all nodes when waiting, else ``min_nodes`` or ceil(nodes / 2)."""
+        if self.gang is GangPolicy.WAIT:
+            return self.nodes
+        return self.min_nodes if self.min_nodes is not None else max(1, -(-self.nodes // 2))
 
     @property
     def work_s(self) -> float:

@@ -1,0 +1,262 @@
+"""Gangs of nodes: how many of a pool's instances can run at each instant (the count process), and width speed.
+
+A pool's *count process* c(t) is the number of the gang's ``nodes`` instances that can run at simulation time t
+(seconds), piecewise constant between market events (a node lost, a node back). One process serves every source:
+
+- a Can't Be Late trace: the value is the count (capped at ``nodes``), replayed from the run's offset; past the
+  end it wraps or holds the last value, as ``availability.TraceAvailability`` does;
+- renewal sources (exponential, fitted): ``nodes`` independent instances, each alternating an up period drawn from
+  the pool's up-time sampler (divided by ``rate_multiplier``) and a down period from its down-time sampler, all
+  fresh at time 0. For one node this draws exactly the periods of ``availability.RenewalAvailability``;
+- a common shock (``common_shock_chunks``, fitted in ``data/fitted/gang_correlation.json``): zone-wide up and
+  down periods (every node lost together), and inside a zone's up period each node's own exponential blips.
+
+The process is drawn lazily from the pool's own generator in time order, so its cost is proportional to the
+market events the run meets, not to nodes times checkpoints. A node lost and replaced at the same instant (a zero
+down period) is a zero-length dip: still a lost node.
+
+Gang policies (``spotplan.schemas.scenario.GangPolicy``): ``wait`` runs only while all ``nodes`` are up (the
+classic model in ``availability``); ``elastic`` runs at width k = min(nodes, c) whenever k >= ``min_nodes``
+(``spotplan.simulator.gang_job``), at ``width_factor(k)`` of the full gang's throughput; ``spotplan.simulator.gang``
+reads the process through a pool clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from spotplan.simulator.availability import RENEWAL_BATCH, Sampler
+
+INF = math.inf
+Chunk = tuple[list[float], list[int]]  # change instants (non-decreasing) and the count from each
+
+
+def width_factor(width: int, nodes: int, dp_efficiency_per_doubling: float = 1.0) -> float:
+    """Throughput of ``width`` nodes relative to the full gang of ``nodes``.
+
+    Linear in the width times the data-parallel efficiency law of ``advisor.sizing.scaled_tokens_per_s``: each
+    doubling of the nodes multiplies the speed by ``2 * eff``, so width k runs at (k/N) * eff^(log2 k - log2 N),
+    which is at least k/N when eff <= 1 (a narrower gang loses less to communication). eff = 1 is linear.
+    """
+    if not 1 <= width <= nodes:
+        raise ValueError(f"width {width} outside 1..{nodes}")
+    ratio = width / nodes
+    return ratio * dp_efficiency_per_doubling ** math.log2(ratio)
+
+
+class CountProcess:
+    """Piecewise-constant c(t): ``counts[i]`` holds on [times[i], times[i+1]); drawn lazily in chunks.
+
+    ``times[0]`` is 0. Once the source is exhausted a sentinel (inf, last count) closes the lists.
+    """
+
+    __slots__ = ("_chunks", "ceiling", "counts", "cursor", "done", "floor", "nodes", "times")
+
+    def __init__(self, nodes: int, chunks: Iterator[Chunk], floor: int = 0, ceiling: int | None = None) -> None:
+        self.nodes = nodes
+        # Bounds the count never leaves (a wrapped trace's minimum and maximum): searches past them would not end.
+        self.floor = floor
+        self.ceiling = nodes if ceiling is None else ceiling
+        self._chunks = chunks
+        self.times: list[float] = []
+        self.counts: list[int] = []
+        self.done = False
+        self.cursor = 0  # segment holding the latest time asked by ``index_at`` (queries go forward in time)
+        self._more()
+
+    def _more(self) -> None:
+        nxt = next(self._chunks, None)
+        if nxt is None:
+            self.times.append(INF)
+            self.counts.append(self.counts[-1])
+            self.done = True
+            return
+        ts, cs = nxt
+        if self.counts and cs and cs[0] == self.counts[-1]:  # a seam that changes nothing
+            ts, cs = ts[1:], cs[1:]
+        self.times += ts
+        self.counts += cs
+
+    def start(self, i: int) -> float:
+        """Start of segment ``i`` (inf past the sentinel)."""
+        while len(self.times) <= i:
+            if self.done:
+                return INF
+            self._more()
+        return self.times[i]
+
+    def index_at(self, t_s: float) -> int:
+        """The segment holding ``t_s`` (half-open; zero-length dips at ``t_s`` are over by then).
+
+        Walks forward from the latest time asked (the job's clock only goes forward); a look back from a query
+        about the future (a rejoin check) bisects instead.
+        """
+        i = self.cursor
+        if self.times[i] > t_s:
+            return bisect.bisect_right(self.times, t_s) - 1
+        while self.start(i + 1) <= t_s:
+            i += 1
+        self.cursor = i
+        return i
+
+    def count_at(self, t_s: float) -> int:
+        """c(t_s)."""
+        return self.counts[self.index_at(t_s)]
+
+    def first_change(self, after_s: float, *, below: int | None = None, at_least: int | None = None,
+                     until_s: float = INF) -> float:
+        """First change instant in (after_s, until_s) to a count < ``below`` (or >= ``at_least``); inf if none."""
+        if (below is not None and below <= self.floor) or (at_least is not None and at_least > self.ceiling):
+            return INF
+        i = self.index_at(after_s) + 1
+        while True:
+            t = self.start(i)
+            if t >= until_s:
+                return INF
+            c = self.counts[i]
+            if (below is not None and c < below) or (at_least is not None and c >= at_least):
+                return t
+            i += 1
+
+    def usable(self, t_s: float, notice_s: float) -> int:
+        """Nodes up at ``t_s`` and not under notice: the least count over [t_s, t_s + notice_s]."""
+        i = self.index_at(t_s)
+        c = self.counts[i]
+        while self.start(i + 1) <= t_s + notice_s:
+            i += 1
+            c = min(c, self.counts[i])
+        return c
+
+    def up_batches(self, need: int) -> Iterator[tuple[list[float], list[float]]]:
+        """Up periods of c >= ``need`` as batches of (starts, ends), the lists a ``PoolClock`` reads."""
+        if self.floor >= need:
+            yield [0.0], [INF]
+            return
+        i, starts, ends = 0, [], []
+        while True:
+            while self.counts[i] < need:
+                if self.start(i + 1) == INF:
+                    if starts:
+                        yield starts, ends
+                    return
+                i += 1
+            s = self.start(i)
+            while self.counts[i] >= need and self.start(i + 1) < INF:
+                i += 1
+            e = self.start(i) if self.counts[i] < need else INF
+            starts.append(s)
+            ends.append(e)
+            if e == INF or len(starts) >= RENEWAL_BATCH:
+                yield starts, ends
+                starts, ends = [], []
+                if e == INF:
+                    return
+
+
+def trace_chunks(values: np.ndarray, gap_s: float, nodes: int, offset_s: float, wrap: bool) -> Iterator[Chunk]:
+    """The count of a replayed trace from ``offset_s`` (tick i holds on [i*gap - offset, (i+1)*gap - offset))."""
+    v = np.minimum(np.asarray(values, dtype=np.int64), nodes)
+    span = v.size * gap_s
+    idx = np.concatenate([[0], np.flatnonzero(np.diff(v)) + 1])
+    rel, vals = idx * gap_s, v[idx].tolist()
+    cycle = math.floor(offset_s / span) if wrap else 0
+    first = True
+    while True:
+        t = (cycle * span + rel - offset_s).tolist()
+        c = vals
+        if first:
+            j = max(0, int(np.searchsorted(t, 0.0, side="right")) - 1)
+            t, c = [0.0] + t[j + 1:], c[j:]
+            first = False
+        yield t, c
+        if not wrap or len(vals) == 1:
+            return
+        cycle += 1
+
+
+def renewal_chunks(sample_up_s: Sampler, sample_down_s: Sampler, nodes: int, rate_multiplier: float,
+                   rng: np.random.Generator) -> Iterator[Chunk]:
+    """``nodes`` independent alternating instances, all fresh and up at 0; batches of 64 cycles per node.
+
+    The draws and float operations per node are those of ``pools.period_batches`` (ups, then downs, a running
+    sum), so one node gives the very periods the ``wait`` model draws. A batch is released up to the earliest
+    last event over the nodes; later events wait for the next batch.
+    """
+    batch = RENEWAL_BATCH
+    t_node = np.zeros(nodes)
+    pend_t, pend_d = np.empty(0), np.empty(0, dtype=np.int64)
+    count = nodes
+    yield [0.0], [nodes]
+    while True:
+        ups = sample_up_s(rng, batch * nodes)
+        if rate_multiplier != 1.0:
+            ups = ups / rate_multiplier
+        downs = sample_down_s(rng, batch * nodes)
+        ups, downs = ups.reshape(nodes, batch), downs.reshape(nodes, batch)
+        steps = ups + downs
+        steps[:, 0] += t_node
+        ends = steps.cumsum(axis=1)  # each cycle's return
+        starts = np.empty_like(ends)
+        starts[:, 0] = t_node
+        starts[:, 1:] = ends[:, :-1]
+        t_node = ends[:, -1].copy()
+        ev_t = np.concatenate([pend_t, (starts + ups).ravel(), ends.ravel()])
+        ev_d = np.concatenate([pend_d, np.full(ups.size, -1), np.full(ups.size, 1)])
+        order = np.lexsort((ev_d, ev_t))  # by time; a loss before a return at the same instant
+        ev_t, ev_d = ev_t[order], ev_d[order]
+        k = int(np.searchsorted(ev_t, t_node.min(), side="right"))
+        counts = count + np.cumsum(ev_d[:k])
+        if k:
+            count = int(counts[-1])
+            yield ev_t[:k].tolist(), counts.tolist()
+        pend_t, pend_d = ev_t[k:], ev_d[k:]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommonShock:
+    """Correlated reclaims: zone-wide up/down periods plus each node's own exponential blips inside a zone-up.
+
+    ``zone_up_s``/``zone_down_s`` sample zone periods (seconds); ``node_up_mean_s``/``node_down_mean_s`` are the
+    means of one node's up and down periods while the zone is up (inf: no blips). Fitted by
+    ``scripts/fit_gang.py`` into ``data/fitted/gang_correlation.json``.
+    """
+
+    zone_up_s: Sampler
+    zone_down_s: Sampler
+    node_up_mean_s: float
+    node_down_mean_s: float
+
+    def chunks(self, nodes: int, rate_multiplier: float, rng: np.random.Generator) -> Iterator[Chunk]:
+        """The count process: every zone-up starts with all nodes up and ends with all lost."""
+        t = 0.0
+        while True:
+            ups = self.zone_up_s(rng, RENEWAL_BATCH) / rate_multiplier
+            downs = self.zone_down_s(rng, RENEWAL_BATCH)
+            for up, down in zip(ups.tolist(), downs.tolist(), strict=True):
+                ts, cs = self._blips(rng, nodes, t, t + up, rate_multiplier)
+                yield [t, *ts, t + up], [nodes, *cs, 0]
+                t += up + down
+
+    def _blips(self, rng: np.random.Generator, nodes: int, a: float, b: float,
+               mult: float) -> tuple[list[float], list[int]]:
+        if not math.isfinite(self.node_up_mean_s):
+            return [], []
+        ev_t: list[np.ndarray] = []
+        ev_d: list[np.ndarray] = []
+        cur, alive = np.full(nodes, a), np.ones(nodes, dtype=bool)
+        while alive.any():
+            loss = cur + rng.exponential(self.node_up_mean_s / mult, nodes)
+            lost = alive & (loss < b)
+            back = loss + rng.exponential(self.node_down_mean_s, nodes)
+            returned = lost & (back < b)
+            ev_t += [loss[lost], back[returned]]
+            ev_d += [np.full(int(lost.sum()), -1), np.full(int(returned.sum()), 1)]
+            cur, alive = back, returned
+        t_all, d_all = np.concatenate(ev_t), np.concatenate(ev_d)
+        order = np.lexsort((d_all, t_all))
+        return t_all[order].tolist(), (nodes + np.cumsum(d_all[order])).tolist()

@@ -1,0 +1,54 @@
+"""The pool clock of an elastic gang: a ``PoolClock`` over the count process (``spotplan.simulator.counts``).
+
+Its up periods are those of c(t) >= ``min_nodes``, so launches, waits and the retry grid work as for any pool;
+``width_at`` says how many nodes a launch gets. Times are simulation seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spotplan.simulator.availability import AlwaysUp, RenewalAvailability, TraceAvailability
+from spotplan.simulator.compile import CompiledPool
+from spotplan.simulator.counts import CountProcess, renewal_chunks, trace_chunks
+from spotplan.simulator.pools import PoolClock
+
+INF = math.inf
+
+
+def count_process(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> CountProcess:
+    """The count process of a compiled pool's availability source."""
+    av, n = cp.availability, cp.nodes
+    if isinstance(av, TraceAvailability):
+        v = av.trace.values
+        return CountProcess(n, trace_chunks(v, av.trace.gap_s, n, offset_s, wrap), floor=min(n, int(v.min())),
+                            ceiling=min(n, int(v.max())))
+    if isinstance(av, RenewalAvailability):
+        return CountProcess(n, renewal_chunks(av.sample_up_s, av.sample_down_s, n, av.rate_multiplier, rng))
+    assert isinstance(av, AlwaysUp)
+    return CountProcess(n, iter([([0.0], [n])]), floor=n)
+
+
+class GangClock(PoolClock):
+    """A pool's clock for an elastic gang: up while c >= ``min_nodes``; knows the width it can run at."""
+
+    __slots__ = ("count", "min_nodes")
+
+    def __init__(self, cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> None:
+        super().__init__(cp, rng, offset_s, wrap)
+        self.count = count_process(cp, rng, offset_s, wrap)
+        self.min_nodes = cp.min_nodes
+        self._batches = self.count.up_batches(cp.min_nodes)
+
+    def width_at(self, t_s: float, notice_s: float) -> int:
+        """Nodes the gang can start on at ``t_s``: up and not under notice (at least ``min_nodes`` if available)."""
+        return self.count.usable(t_s, notice_s)
+
+
+def make_clock(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> PoolClock:
+    """The clock of one pool: a ``GangClock`` for an elastic spot gang, else the plain ``PoolClock``."""
+    if cp.elastic and not isinstance(cp.availability, AlwaysUp):
+        return GangClock(cp, rng, offset_s, wrap)
+    return PoolClock(cp, rng, offset_s, wrap)
