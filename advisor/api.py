@@ -222,7 +222,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         )
         for b in result.baselines
     }
-    reasons = narrative.reasons(result, plan, checks, request)
+    reasons = [narrative.node_reason(count.nodes, frontier, request), *narrative.reasons(result, plan, checks, request)]
     wall = time.perf_counter() - t0
     return Recommendation(
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,

@@ -140,7 +140,8 @@ def on_demand_rung(ranked: list[PoolScore], nodes: int | None, deadline_h: float
     the fastest when none does. The cheapest hourly price alone could pick a 1-GPU type that takes 389 h."""
     od = [s for s in ranked if s.pool.market is Market.ON_DEMAND and (nodes is None or s.pool.nodes == nodes)]
     if deadline_h is not None:
-        od = [s for s in od if s.wall_s / 3600.0 <= deadline_h] or sorted(od, key=lambda s: (s.wall_s, s.pool.key))
+        od = [s for s in od if s.wall_s / 3600.0 <= deadline_h] or sorted(
+            od, key=lambda s: (round(s.wall_s, 3), s.cost_usd, s.pool.key))  # equally fast: the cheapest
     pools = [s.pool for s in od]
     if prefer_regions:
         pools.sort(key=lambda p: _region_rank(p.region, prefer_regions))

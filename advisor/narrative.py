@@ -206,3 +206,17 @@ def infeasible_line(closest: Any, request: RecommendRequest, nodes: int) -> str:
     return (f"no option meets {target}: the closest, '{closest.config.name}' ({gang} {first.market.value} first, "
             f"{len(closest.config.ladder)} rung(s)), {what}; raise {flag}, or allow more --max-nodes or other "
             "--families")
+
+
+def node_reason(nodes: int, frontier: Any, request: RecommendRequest) -> str:
+    """Why this node count: the objective it met, among the counts searched (``spotplan.advisor.nodes``)."""
+    counts = ", ".join(str(p.nodes) for p in frontier)
+    if request.nodes is not None:
+        return f"{nodes} node(s): fixed by --nodes"
+    if request.deadline_h is not None:
+        goal = f"the cheapest count whose plan meets the {request.deadline_h:g} h deadline in >= 95% of replays"
+    elif request.p95_bound_h is not None:
+        goal = f"the cheapest count within --p95-max {request.p95_bound_h:g} h"
+    else:
+        goal = "the cheapest count whose P95 makespan is within 30 days (no --deadline given)"
+    return f"{nodes} node(s): {goal}, among {counts} (the Node counts table shows what the others cost and take)"

@@ -22,6 +22,8 @@ from spotplan.schemas.plan import Distribution, Expected, Market, Pool
 
 
 def _money(x: float) -> str:
+    if abs(x) >= 1e6:
+        return f"${x / 1e6:,.2f}M"
     return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
 
 
@@ -86,8 +88,9 @@ def next_lines(commands: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def _table(title: str, columns: Sequence[tuple[str, str]]) -> Table:
+    # at least as wide as its title (up to 80 columns): a narrow table would wrap its title onto a second line
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-              padding=(0, 1))
+              padding=(0, 1), min_width=min(len(title), 80))
     for name, justify in columns:
         t.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     return t
@@ -97,8 +100,8 @@ def ladder_table(rec: Recommendation) -> Table:
     """One row per rung: order, instance, market, zone, price of the gang, speed, MTBF (every rung has the plan's
     node count, named in the title)."""
     nodes = rec.plan.ladder[0].nodes
-    gang = "" if nodes == 1 else f", {nodes} nodes each, $/h of the gang"
-    t = _table(f"Fallback ladder (tried in this order{gang})", [("#", "right"), ("instance", "left"),
+    gang = "" if nodes == 1 else f"; {nodes} nodes, gang $/h"
+    t = _table(f"Fallback ladder (in this order{gang})", [("#", "right"), ("instance", "left"),
                ("market", "left"), ("zone", "left"), ("$/h", "right"), ("speed", "right"), ("MTBF", "right")])
     for i, p in enumerate(rec.plan.ladder, 1):
         t.add_row(str(i), p.instance_type, p.market.value, where(p), f"{p.price_usd_per_h * p.nodes:,.2f}",
