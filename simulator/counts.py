@@ -219,44 +219,43 @@ def renewal_chunks(sample_up_s: Sampler, sample_down_s: Sampler, nodes: int, rat
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommonShock:
-    """Correlated reclaims: zone-wide up/down periods plus each node's own exponential blips inside a zone-up.
+    """Correlated reclaims: zone-wide up/down periods, and partial shocks that take a group of nodes inside them.
 
-    ``zone_up_s``/``zone_down_s`` sample zone periods (seconds); ``node_up_mean_s``/``node_down_mean_s`` are the
-    means of one node's up and down periods while the zone is up (inf: no blips). Fitted by
-    ``scripts/fit_gang.py`` into ``data/fitted/gang_correlation.json``.
+    ``zone_up_s``/``zone_down_s`` sample zone periods (seconds): a zone-up starts with all nodes up, a zone-down
+    takes them all. Inside a zone-up, partial shocks arrive at ``shock_rate_per_s`` (Poisson); each takes
+    ceil(``shock_fraction`` x nodes) nodes, which come back together after an exponential time of mean
+    ``shock_down_mean_s``; overlapping shocks floor the count at 0. Fitted by ``scripts/fit_gang.py`` into
+    ``data/fitted/gang_correlation.json`` (``spotplan.simulator.market.gang_fit``).
     """
 
     zone_up_s: Sampler
     zone_down_s: Sampler
-    node_up_mean_s: float
-    node_down_mean_s: float
+    shock_rate_per_s: float
+    shock_fraction: float
+    shock_down_mean_s: float
 
     def chunks(self, nodes: int, rate_multiplier: float, rng: np.random.Generator) -> Iterator[Chunk]:
-        """The count process: every zone-up starts with all nodes up and ends with all lost."""
+        """The count process, zone period by zone period (``rate_multiplier`` scales both kinds of reclaim)."""
         t = 0.0
+        group = max(1, math.ceil(self.shock_fraction * nodes - 1e-9))
         while True:
             ups = self.zone_up_s(rng, RENEWAL_BATCH) / rate_multiplier
             downs = self.zone_down_s(rng, RENEWAL_BATCH)
             for up, down in zip(ups.tolist(), downs.tolist(), strict=True):
-                ts, cs = self._blips(rng, nodes, t, t + up, rate_multiplier)
+                ts, cs = self._partial(rng, nodes, group, t, t + up, rate_multiplier)
                 yield [t, *ts, t + up], [nodes, *cs, 0]
                 t += up + down
 
-    def _blips(self, rng: np.random.Generator, nodes: int, a: float, b: float,
-               mult: float) -> tuple[list[float], list[int]]:
-        if not math.isfinite(self.node_up_mean_s):
+    def _partial(self, rng: np.random.Generator, nodes: int, group: int, a: float, b: float,
+                 mult: float) -> tuple[list[float], list[int]]:
+        rate = self.shock_rate_per_s * mult
+        k = int(rng.poisson(rate * (b - a))) if rate > 0 else 0
+        if k == 0:
             return [], []
-        ev_t: list[np.ndarray] = []
-        ev_d: list[np.ndarray] = []
-        cur, alive = np.full(nodes, a), np.ones(nodes, dtype=bool)
-        while alive.any():
-            loss = cur + rng.exponential(self.node_up_mean_s / mult, nodes)
-            lost = alive & (loss < b)
-            back = loss + rng.exponential(self.node_down_mean_s, nodes)
-            returned = lost & (back < b)
-            ev_t += [loss[lost], back[returned]]
-            ev_d += [np.full(int(lost.sum()), -1), np.full(int(returned.sum()), 1)]
-            cur, alive = back, returned
-        t_all, d_all = np.concatenate(ev_t), np.concatenate(ev_d)
-        order = np.lexsort((d_all, t_all))
-        return t_all[order].tolist(), (nodes + np.cumsum(d_all[order])).tolist()
+        hit = np.sort(rng.uniform(a, b, k))
+        back = hit + rng.exponential(self.shock_down_mean_s, k)
+        ev_t = np.concatenate([hit, back[back < b]])
+        ev_d = np.concatenate([np.full(k, -group), np.full(int((back < b).sum()), group)])
+        order = np.lexsort((ev_d, ev_t))
+        counts = np.maximum(0, nodes + np.cumsum(ev_d[order]))
+        return ev_t[order].tolist(), counts.tolist()
