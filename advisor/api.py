@@ -173,6 +173,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
                         p95_bound_h=count.limit.p95_bound_h, prefer_regions=request.prefer_regions,
                         interval_override_s=request.interval_s, progress=report, pool=pool,
                         on_demand=scan.on_demand_over_counts(options, request, times), cache=cache)
+        gangs = scan.gang_options(result.chosen, count, prep, request, pool=pool, cache=cache)
     chosen = result.chosen
     if not feasible(chosen, request.deadline_h, result.p95_bound_h) and (
             request.deadline_h is not None or request.p95_bound_h is not None):
@@ -228,7 +229,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         plan=plan, baseline_results=base_results, interval_sweep=result.sweep, scenario=chosen.scenario,
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         daly_interval_s=result.daly_interval_s, young_interval_s=result.young_interval_s,
-        warnings=narrative.warnings(result, request, costs, history), frontier=frontier,
+        warnings=narrative.warnings(result, request, costs, history), frontier=frontier, gang_options=gangs,
         timing_s={"wall_s": wall, "simpy_s": result.simpy_s, "node_scan_s": scan_s,
                   "simpy_configs": float(len(result.finalists) + len(result.baselines)
                                          + sum(o.scored is not None for o in options))},

@@ -17,6 +17,7 @@ from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 if TYPE_CHECKING:
     from spotplan.advisor.frontier import FrontierPoint
     from spotplan.advisor.optimize import SweepPoint
+    from spotplan.advisor.scan import GangOption
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +51,7 @@ class Recommendation:
     warnings: list[str] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
     frontier: tuple[FrontierPoint, ...] = ()  # one point per node count searched (spotplan.advisor.frontier)
+    gang_options: tuple[GangOption, ...] = ()  # multi-node spot plans: wait for the full gang vs continue elastic
 
     @property
     def baselines(self) -> dict[str, Expected]:
@@ -105,5 +107,6 @@ class Recommendation:
             "warnings": list(self.warnings),
             "interval_sweep": [p.row() for p in self.interval_sweep],  # no closed form (SimPy points): null
             "frontier": [p.to_json() for p in self.frontier],
+            "gang_options": [g.to_json() for g in self.gang_options],
             "torchrun_command": self.torchrun_command(),
         }

@@ -172,6 +172,18 @@ def frontier_table(rec: Recommendation) -> Table:
     return t
 
 
+def gang_lines(rec: Recommendation) -> list[str]:
+    """Wait for the full gang vs continue elastic, one line each (multi-node spot plans only)."""
+    out = []
+    for g in rec.gang_options:
+        e = g.expected
+        what = "wait for the full gang" if g.policy == "wait" else f"continue elastic (>= {g.min_nodes} nodes)"
+        hit = "" if e.deadline_hit_rate is None else f", deadline met {e.deadline_hit_rate:.0%}"
+        out.append(f"gang of {g.nodes}: {what}: {_money(e.cost_usd.mean)}, makespan {_short_hours(e.makespan_h.mean)}"
+                   f" (P95 {_short_hours(e.makespan_h.p95)}){hit}")
+    return out
+
+
 def notice_lines(rec: Recommendation) -> list[str]:
     """Emergency-save feasibility, one line per cloud."""
     out = []
@@ -216,6 +228,8 @@ def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), exp
         return
     con.print(ladder_table(rec))
     con.print(comparison_table(rec))
+    for line in gang_lines(rec):
+        con.print(Text(line))
     if rec.frontier:
         con.print(frontier_table(rec))
     if not explain:

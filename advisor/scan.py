@@ -119,8 +119,8 @@ def scan(prep: Any, request: Any, *, pool: ScoringPool | None, cache: ScoreCache
         if not past_horizon(o):
             if progress:
                 progress(f"{o.nodes} node(s)")
-            cfgs = [c for c in ladder_variants(o.stage.config, request.deadline_h) if c.recovery != "failover"] \
-                if _has_spot(o.stage) else [o.stage.config]  # failover: scored at the chosen count only
+            cfgs = [c for c in ladder_variants(o.stage.config, request.deadline_h) if _in_scan(c)] \
+                if _has_spot(o.stage) else [o.stage.config]
             quick = replace(o.settings, runs=min(o.settings.runs, SCAN_RUNS))  # the first replays of the plan's
             scored = cache.score_many(cfgs, quick, pool=pool, workers=1 if pool is None else None)
             o = replace(o, scored=choose(scored, o.limit.deadline_h, o.limit.p95_bound_h))
@@ -151,6 +151,14 @@ def _no_room_for_spot(stage: FirstStage, od_h: float | None, limit: Limit) -> bo
         return od_h > DEADLINE_COMPUTE_SHARE * limit.deadline_h
     bound = limit.p95_bound_h
     return bound is not None and stage.first.wall_s / 3600.0 > bound and od_h <= bound
+
+
+SCAN_SKIPS = ("failover", "cost-aware")  # scored at the chosen count only: failover rarely wins, and the cost-aware
+# deadline policy's runs are the slowest of the variants (x5-10 the scan's time for 1.3B by 300 h)
+
+
+def _in_scan(c: Config) -> bool:
+    return c.recovery not in SCAN_SKIPS and c.deadline_policy not in SCAN_SKIPS
 
 
 def _has_spot(stage: FirstStage) -> bool:
@@ -206,3 +214,44 @@ def frontier(options: list[CountOption], chosen: CountOption, plan: Scored) -> t
                                     deadline_hit_rate=e.deadline_hit_rate, runs=e.runs, simulated=True,
                                     feasible=feasible(s, o.limit.deadline_h, o.limit.p95_bound_h)))
     return tuple(mark_pareto(points))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GangOption:
+    """The plan with one gang policy: wait for the full gang, or continue elastic down to ``min_nodes``."""
+
+    policy: str  # "wait" or "elastic"
+    nodes: int
+    min_nodes: int
+    expected: Any  # spotplan.schemas.plan.Expected on the plan's replays
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``gang_options`` entry of ``recommend --json``."""
+        e = self.expected
+        return {"policy": self.policy, "nodes": self.nodes, "min_nodes": self.min_nodes,
+                "cost_mean_usd": e.cost_usd.mean, "cost_p95_usd": e.cost_usd.p95,
+                "makespan_mean_h": e.makespan_h.mean, "makespan_p95_h": e.makespan_h.p95,
+                "deadline_hit_rate": e.deadline_hit_rate}
+
+
+def gang_options(plan: Scored, count: CountOption, prep: Any, request: Any, *, pool: ScoringPool | None,
+                 cache: ScoreCache) -> tuple[GangOption, ...]:
+    """For a multi-node plan with spot rungs: the plan as it is (wait for the full gang) and the same plan
+    continuing elastic (``spotplan.simulator.gang``) down to half its nodes, or the nodes that hold the job where
+    more, on the same replays; () where the gang cannot shrink, and under a deadline policy (the simulator does
+    not model an elastic gang with Uniform Progress or greedy yet)."""
+    ladder = plan.config.ladder
+    n = ladder[0].nodes
+    types = {p.instance_type for p in ladder}
+    if n < 2 or not any(p.market is Market.SPOT for p in ladder) or plan.config.deadline_policy != "none":
+        return ()
+    hold = max((p.nodes for p in prep.pools if p.instance_type in types), default=n)
+    min_nodes = max(hold, -(-n // 2))
+    if min_nodes >= n:
+        return ()
+    eff = request.dp_efficiency if request.dp_efficiency is not None else DEFAULT_DP_EFFICIENCY
+    cfg = replace(plan.config, name=f"{plan.config.name}-elastic", gang="elastic", min_nodes=min_nodes,
+                  dp_efficiency=eff, description=f"{plan.config.description}, elastic down to {min_nodes} nodes")
+    elastic = cache.score_many([cfg], count.settings, pool=pool, workers=1 if pool is None else None)[0]
+    return (GangOption(policy="wait", nodes=n, min_nodes=n, expected=plan.expected),
+            GangOption(policy="elastic", nodes=n, min_nodes=min_nodes, expected=elastic.expected))

@@ -47,6 +47,9 @@ class Config:
     recovery: str
     deadline_policy: str
     description: str = ""
+    gang: str = "wait"  # "elastic": continue at reduced width down to ``min_nodes`` (spotplan.simulator.gang)
+    min_nodes: int | None = None  # elastic only: the narrowest width (at least the nodes that hold the job)
+    dp_efficiency: float = 1.0  # elastic only: speed kept per doubling of the width
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +128,9 @@ def to_scenario(config: Config, s: SimSettings) -> Any:
     doc = {
         "name": config.name,
         "description": config.description,
-        "job": {"work_h": s.times.work_s(ref) / 3600.0, "nodes": ref.nodes, "step_time_s": s.step_time_ref_s / factor},
+        "job": {"work_h": s.times.work_s(ref) / 3600.0, "nodes": ref.nodes, "step_time_s": s.step_time_ref_s / factor,
+                **({"gang": "elastic", "min_nodes": config.min_nodes, "dp_efficiency_per_doubling": config.dp_efficiency}
+                   if config.gang == "elastic" else {})},
         "checkpoint": {
             "save_blocking_s": save.snapshot_s, "persist_background_s": save.persist_s,
             "restore_s": save.restore_s, "keep_last": s.keep_last, "checkpoint_bytes": s.checkpoint_bytes,

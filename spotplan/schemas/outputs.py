@@ -65,6 +65,19 @@ class FrontierEntry(StrictModel):
     note: str = Field(description="Why a count was not simulated, or that its cost is a lower bound.")
 
 
+class GangOptionEntry(StrictModel):
+    """The plan with one gang policy, on the plan's replays (multi-node spot plans only)."""
+
+    policy: Literal["wait", "elastic"] = Field(description="wait for the full gang, or continue at reduced width.")
+    nodes: int = Field(ge=2, description="The gang's full size.")
+    min_nodes: int = Field(ge=1, description="The narrowest width it runs at (= nodes when waiting).")
+    cost_mean_usd: float = Field(ge=0)
+    cost_p95_usd: float = Field(ge=0)
+    makespan_mean_h: float = Field(ge=0)
+    makespan_p95_h: float = Field(ge=0)
+    deadline_hit_rate: float | None = Field(ge=0, le=1, description="null without a deadline.")
+
+
 class RecommendOutput(StrictModel):
     """``spotplan recommend --json``: the plan, its expected figures, baselines, assumptions, notice and reasons."""
 
@@ -81,6 +94,8 @@ class RecommendOutput(StrictModel):
     interval_sweep: list[dict[str, Any]] = Field(description="Intervals tried, with their scores (null: no value).")
     frontier: list[FrontierEntry] = Field(default_factory=list,
                                           description="Cost and makespan across the node counts searched.")
+    gang_options: list[GangOptionEntry] = Field(default_factory=list,
+                                                description="Wait for the full gang vs continue elastic (multi-node).")
     torchrun_command: str
 
 

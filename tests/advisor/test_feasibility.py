@@ -90,8 +90,16 @@ def test_without_a_deadline_70b_is_not_a_three_year_run() -> None:
     assert two.makespan_mean_h > 10_000 and not two.plan
 
 
-def test_fixed_nodes_plan_that_count() -> None:
-    """--nodes 4 plans a 4-node gang on every rung and searches no other count."""
+def test_fixed_nodes_plan_that_count_and_show_both_gang_policies() -> None:
+    """--nodes 4 plans a 4-node gang on every rung and searches no other count; the summary's gang options are
+    the plan itself (wait for the full gang) and the same ladder continuing elastic down to 2 nodes."""
+    from spotplan.schemas.outputs import RecommendOutput
+
     rec = recommend(RecommendRequest(model_size="1.3B", tokens=2 * 10**9, nodes=4, runs=8))
     assert {p.nodes for p in rec.plan.ladder} == {4}
     assert [p.nodes for p in rec.frontier] == [4]
+    wait, elastic = rec.gang_options
+    assert (wait.policy, wait.min_nodes, elastic.policy, elastic.min_nodes) == ("wait", 4, "elastic", 2)
+    assert wait.expected.cost_usd == rec.plan.expected.cost_usd and elastic.expected.runs == 8
+    doc = RecommendOutput.model_validate(rec.to_json())
+    assert [g.policy for g in doc.gang_options] == ["wait", "elastic"] and len(doc.frontier) == 1

@@ -70,7 +70,7 @@ def test_plan_file_is_where_run_expects_it(task_dir: Path) -> None:
     assert f"spotplan run {PLAN_MOUNT}" in task["run"]
     source = task_dir / task["file_mounts"][PLAN_MOUNT]
     assert source.is_file()
-    assert Plan.load(source).plan_id == "95c6e337a993"
+    assert Plan.load(source).plan_id == "d5a9501fbe50"
 
 
 def test_rungs_without_zone_names_merge_into_one_region_entry() -> None:

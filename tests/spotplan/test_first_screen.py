@@ -34,7 +34,7 @@ def summary_7b() -> list[str]:
 def test_recommend_7b_first_screen(summary_7b: list[str]) -> None:
     """Plan, cost, makespan and the next commands are in the first 15 lines; at most 40 lines; no "…"."""
     head = "\n".join(summary_7b[:15])
-    assert "spotplan plan 95c6e337a993" in head
+    assert "spotplan plan d5a9501fbe50" in head
     assert "cost " in head and "makespan " in head and "Next:" in head
     assert "--out plan.yaml" in head and "torchrun " in head and "spotplan run plan.yaml" in head
     assert len(summary_7b) <= 40, len(summary_7b)
