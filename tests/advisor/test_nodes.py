@@ -174,3 +174,23 @@ def test_pareto_marks_and_doubling_lines_by_hand() -> None:
     assert doubling_line(pts[3], _pt(16, 1300.0, 130.0)) == "16 nodes: 10.0 h later for +8%"
     assert len(doubling_lines(pts)) == 3
     assert math.isclose(pts[0].p95_or_mean_h, 480.0)
+
+
+@pytest.mark.parametrize("interruption_multiplier", [1.0, 60.0])
+def test_quick_plan_never_recommends_spot_dearer_than_on_demand(interruption_multiplier: float) -> None:
+    """The dashboard's quick plan: every spot rung's closed-form cost is at most the on-demand rung's, although
+    pools dearer than on-demand exist at that node count (1.3B, 2e9 tokens)."""
+    from spotplan.advisor.scan import closed_form_count, count_options
+    from spotplan.dashboard.quickplan import quick_plan
+
+    req = RecommendRequest(model_size="1.3B", tokens=2 * 10**9, interruption_multiplier=interruption_multiplier,
+                           runs=8)
+    q = quick_plan(req)
+    prep = prepare(req)
+    ranked = rank_pools(closed_form_count(count_options(prep, req)).pools, prep.times)
+    cost = {(s.pool.key, s.pool.nodes): s.cost_usd for s in ranked}
+    od = [p for p in q.ladder if p.market is Market.ON_DEMAND]
+    assert len(od) == 1
+    od_cost = cost[(od[0].key, od[0].nodes)]
+    assert all(cost[(p.key, p.nodes)] <= od_cost for p in q.ladder if p.market is Market.SPOT)
+    assert any(s.cost_usd > od_cost for s in ranked if s.pool.market is Market.SPOT)
