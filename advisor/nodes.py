@@ -78,13 +78,14 @@ def _check_fixed(nodes: int, pools: list[PoolOption], job: JobSizing) -> None:
 def pools_at(pools: list[PoolOption], nodes: int, times: JobTimes, dp_efficiency: float,
              max_gpus: int | None = None) -> list[PoolOption]:
     """The pools that can run a gang of ``nodes`` (scaled from their memory minimum, within ``max_gpus`` GPUs of
-    data parallelism), hopeless spot gangs left out."""
+    data parallelism), hopeless spot gangs left out. A pool replaying an availability trace (``recommend
+    --traces``) keeps its own node count: the trace counts instances, and may never reach a larger gang."""
     out = []
     for p in pools:
         if p.nodes == nodes:
             q = p
-        elif p.nodes < nodes and p.gpus_per_node >= MULTI_NODE_MIN_GPUS and (
-                max_gpus is None or nodes * p.gpus_per_node <= max_gpus):
+        elif p.nodes < nodes and p.gpus_per_node >= MULTI_NODE_MIN_GPUS and p.availability != "trace" and (
+                max_gpus is None or nodes * p.gpus_per_node <= max_gpus):  # a trace may never reach ``nodes``
             q = replace(p, nodes=nodes, tokens_per_s=scaled_tokens_per_s(p.tokens_per_s, p.nodes, nodes, dp_efficiency))
         else:
             continue
