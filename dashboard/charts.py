@@ -22,6 +22,7 @@ STATE_COLOURS: dict[str, str] = {
     "changeover": "#ff7f0e",
     "waiting": "#7f7f7f",
     "restoring": "#9467bd",
+    "migration": "#bd9e39",
 }
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 # Pools get colours no state uses, so a pool never reads as "training" or "lost work".

@@ -222,6 +222,7 @@ STATE_OF_BUCKET: dict[str, str] = {
     "lost_work": "lost work",
     "changeover_restore": "changeover",
     "waiting": "waiting",
+    "migration": "migration",  # moving the checkpoint to another region (transfer time and egress)
 }
 NO_POOL = "(no capacity)"
 

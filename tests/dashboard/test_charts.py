@@ -185,3 +185,17 @@ def test_frontier_points_pareto_line_and_plan_ring() -> None:
     assert list(traces["plan"].x) == [210.0] and list(traces["plan"].y) == [110.0]
     assert any(s.x0 == 300.0 for s in fig.layout.shapes)
     assert fig.layout.meta == {"chart": "frontier"}
+
+
+def test_a_migration_shows_as_its_own_state(tmp_path) -> None:
+    """A run that pulls its checkpoint across regions draws a 'migration' segment with its own colour."""
+    from spotplan.dashboard import frames
+    from tests.simulator.test_migration import _fallback_doc
+    from tests.support.sim import run
+
+    r = run(_fallback_doc(tmp_path, "us-east-1"))
+    segments, _, _ = frames.timeline_frames(r)
+    mig = segments[segments["state"] == "migration"]
+    assert len(mig) == 1 and abs(mig["end_h"].iloc[0] - mig["start_h"].iloc[0] - 200 / 3600) < 1e-9
+    assert segments["state"].notna().all()
+    assert charts.STATE_COLOURS["migration"] not in charts._POOL_PALETTE
