@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spotplan.advisor.emit import torchrun_command
+from spotplan.advisor.frontier import doubling_lines
 from spotplan.advisor.savecost import NoticeCheck
 from spotplan.advisor.skypilot import skypilot_yaml
 from spotplan.schemas.outputs import RECOMMEND_SCHEMA_VERSION
@@ -107,6 +108,7 @@ class Recommendation:
             "warnings": list(self.warnings),
             "interval_sweep": [p.row() for p in self.interval_sweep],  # no closed form (SimPy points): null
             "frontier": [p.to_json() for p in self.frontier],
+            "frontier_steps": doubling_lines(list(self.frontier)),
             "gang_options": [g.to_json() for g in self.gang_options],
             "torchrun_command": self.torchrun_command(),
         }

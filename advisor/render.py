@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from spotplan.advisor.frontier import FrontierPoint, step
+from spotplan.advisor.frontier import FrontierPoint, doubling_lines, step
 from spotplan.advisor.recommendation import Recommendation
 from spotplan.advisor.zones import zone_label
 from spotplan.schemas.plan import Distribution, Expected, Market, Pool
@@ -237,6 +237,7 @@ def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), exp
         return
     con.print()
     _bullets(con, "Why", rec.reasons)
+    _bullets(con, "Each step up in nodes (P95 makespan, mean cost)", doubling_lines(list(rec.frontier)))
     _bullets(con, "Interruption notice", notice_lines(rec))
     con.print()
     con.print(assumptions_table(rec))

@@ -42,6 +42,11 @@ def test_json_has_the_documented_fields(rec_json: dict[str, Any]) -> None:
     assert {"MFU", "tokens", "global batch", "sequence length", "save persist", "notice"} <= names
     assert all(a["source"] for a in rec_json["assumptions"])
     assert {c["cloud"] for c in rec_json["notice"]} == {"aws", "gcp", "azure"}
+    frontier = rec_json["frontier"]  # node counts searched: 1, 2, 4, ..., 128; the plan's marked, one step per pair
+    assert [f["nodes"] for f in frontier] == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert [f["nodes"] for f in frontier if f["plan"]] == [rec_json["plan"]["ladder"][0]["nodes"]]
+    assert len(rec_json["frontier_steps"]) == len(frontier) - 1
+    assert rec_json["frontier_steps"][0].startswith("2 nodes: ") and "sooner for +" in rec_json["frontier_steps"][0]
 
 
 def _compare(a: Any, b: Any, path: str = "") -> list[str]:
