@@ -11,8 +11,10 @@ its current up (or down) period has lasted, what restarting there costs in migra
   the work an interruption loses);
 - on-demand: its price over its rate, with the one-off changeover and egress spread over the remaining work.
 
-The cheapest spot option is taken when it beats on-demand. With none, deadline pressure becomes money: the
-*slack* (time the job could still idle and finish on on-demand after one changeover) less a reserve for the
+The cheapest spot option is taken when it beats on-demand, unless a cheaper pool now down is expected back
+within a quarter of the slack budget (``WAIT_SHARE``: waits add up, so each may spend only a share). With none,
+deadline pressure becomes money: the *slack* (time the job could still idle and finish on on-demand after one
+changeover) less a reserve for the
 restarts still to come is what waiting may spend. Waiting risks the chance that every pool stays down past that
 budget (from their residual down times, taken as independent), and then the rest of the work runs on on-demand
 at its premium over spot; bridging on on-demand now costs that premium until spot is expected back, plus the
@@ -39,6 +41,7 @@ INF = math.inf
 FREE_HOUR_S = 3600.0  # AWS: a spot instance interrupted by the cloud within its first hour is not charged
 RECHECK_S = 900.0  # while idle, the decision is looked at again this often (besides capacity events)
 TINY = 1e-9
+WAIT_SHARE = 0.25  # one wait for a cheaper pool may spend at most this share of the slack budget
 WAIT_GAIN = 0.05  # waiting for, or moving to, another pool must save at least this fraction (estimates are rough)
 
 
@@ -150,7 +153,7 @@ def _worth_waiting_for(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, bu
         if p.available:
             continue
         wait = p.res.down.remaining_s(p.age_s)
-        if not wait < budget_s:
+        if not wait <= WAIT_SHARE * budget_s:  # a wait may spend only a share of the slack: waits add up
             continue
         fresh = PoolNow(index=p.index, spot=True, available=True, usd_per_s=p.usd_per_s, rate=p.rate, age_s=0.0,
                         move_usd=p.move_usd, move_s=p.move_s, res=p.res)

@@ -124,3 +124,31 @@ def test_cost_aware_on_three_real_zones(shared_data: Path) -> None:
             costs.setdefault(policy, []).append(r.cost_usd)
     for other in ("uniform-progress", "greedy"):
         assert all(a < b for a, b in zip(costs["cost-aware"], costs[other], strict=True)), costs
+
+
+def test_cost_aware_does_not_spend_the_slack_waiting_on_a_gang() -> None:
+    """The 4-node Can't Be Late gang example with a 72 h deadline and a 50 GB checkpoint: waits for cheaper pools
+    must not add up to the safety net (they once did, and the rest ran on on-demand at twice the cost)."""
+    import yaml
+
+    from spotplan.errors import SpotplanError
+    from spotplan.paths import data_dir
+    from spotplan.schemas.scenario import Scenario
+    from spotplan.simulator.compile import compile_scenario
+    from spotplan.simulator.model import simulate_once
+    from spotplan.simulator.montecarlo import run_rng
+
+    ex = data_dir() / "examples"
+    doc = yaml.safe_load((ex / "cbl-4node-gang.yaml").read_text())
+    doc["checkpoint"]["checkpoint_bytes"] = 50 * 10**9
+    mean = {}
+    for policy in ("cost-aware", "greedy"):
+        doc["deadline"] = {"policy": policy, "deadline_h": 72.0}
+        try:
+            cs = compile_scenario(Scenario.from_dict(doc, source="gang"), base_dir=ex, source="gang")
+        except SpotplanError as exc:  # the example replays public traces
+            pytest.skip(f"the example's traces are absent: {exc}")
+        runs = [simulate_once(cs, run_rng(0, i), keep_timeline=False) for i in range(10)]
+        assert all(r.deadline_met for r in runs), policy
+        mean[policy] = float(np.mean([r.cost_usd for r in runs]))
+    assert mean["cost-aware"] <= mean["greedy"]
