@@ -1,8 +1,11 @@
 """``recommend(request) -> Recommendation``: the advisor's one entry point (CLI, dashboard, regression).
 
-Sizes the job, builds candidate pools, checks the deadline against the fastest possible run, searches
-ladders and intervals (closed form, fast path, then SimPy on the same replays as three baselines) and
-assembles the Plan. Never imports torch or streamlit. Times seconds/hours as named, costs USD.
+Sizes the job, builds candidate pools, checks the deadline against the fastest possible run (the largest node
+count searched, on-demand), decides the node count (``spotplan.advisor.scan``: each count's ladder on the first
+replays), searches ladders and intervals at that count (closed form, fast path, then SimPy on the same replays
+as three baselines), refuses in one line when nothing meets the deadline or --p95-max, and assembles the Plan
+with the cost/time frontier across counts. Never imports torch or streamlit. Times seconds/hours as named,
+costs USD.
 """
 
 from __future__ import annotations
