@@ -9,10 +9,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotplan.advisor.sizing import MAX_NODES
 from spotplan.errors import ConfigError
 from spotplan.schemas.calibration import Calibration
-from spotplan.schemas.plan import TrainingMode
+from spotplan.schemas.plan import MAX_NODES, TrainingMode
 
 DEFAULT_RUNS = 48
 DEFAULT_SEED = 0

@@ -218,7 +218,6 @@ def tokens_per_s(job: JobSizing, *, gpus: int, peak_bf16_tflops: float) -> float
 
 
 # Node count as a decision: how throughput scales past the smallest gang that holds the job.
-MAX_NODES = 128  # the largest gang the advisor plans (of 8-GPU instances: 1,024 GPUs)
 DEFAULT_DP_EFFICIENCY = 0.93
 DP_EFFICIENCY_SOURCE = (
     "spotplan default 0.93 of the linear speed-up kept per doubling of the nodes past the smallest gang that holds "

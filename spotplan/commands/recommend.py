@@ -96,7 +96,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         nodes: Annotated[int | None, typer.Option(
             "--nodes", help="Fix the gang size (default: searched, see the frontier).")] = None,
-        max_nodes: Annotated[int, typer.Option("--max-nodes", help="Largest gang searched (at most 128).")] = 128,
+        max_nodes: Annotated[int | None, typer.Option(
+            "--max-nodes", help="Largest gang searched (default and limit: 128).")] = None,
         dp_efficiency: Annotated[float | None, typer.Option(
             "--dp-efficiency", help="Speed-up kept per doubling of nodes (default 0.93).")] = None,
         runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs per finalist.")] = 48,
@@ -134,7 +135,7 @@ def register(app: typer.Typer) -> None:
             calibration=Calibration.load(calibration) if calibration else None,
             notice_s=notice, interval_s=interval, runs=runs, seed=seed, prices_path=prices,
             traces=tuple(str(t) for t in traces or ()), tick_prices_path=tick_prices,
-            nodes=nodes, max_nodes=max_nodes, dp_efficiency=dp_efficiency,
+            nodes=nodes, dp_efficiency=dp_efficiency, **({} if max_nodes is None else {"max_nodes": max_nodes}),
         )
         level = verbosity.level()
         rec = recommend(request, progress=not as_json and level > verbosity.QUIET)

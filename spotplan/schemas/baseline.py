@@ -15,7 +15,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from spotplan.schemas.base import SchemaModel, StrictModel
-from spotplan.schemas.plan import TrainingMode
+from spotplan.schemas.plan import MAX_NODES, TrainingMode
 
 ScalarValue = str | float | int | bool | None
 
@@ -31,7 +31,7 @@ class ScenarioRequest(StrictModel):
     regions: list[str] | None = Field(default=None, description="Regions the plan may use; None = all.")
     prefer_regions: list[str] | None = Field(default=None, description="Ladder region order (earlier first).")
     families: list[str] | None = Field(default=None, description="Instance families, e.g. ['p4d']; None = all.")
-    max_nodes: int | None = Field(default=None, ge=1, le=64, description="Most nodes of a gang; None = default.")
+    max_nodes: int | None = Field(default=None, ge=1, le=MAX_NODES, description="Most nodes of a gang; None = default.")
     mfu: float | None = Field(default=None, gt=0, le=1, description="Model FLOPs utilisation; None = default.")
     save_bandwidth_bytes_per_s: float | None = Field(
         default=None, gt=0, description="Checkpoint write bandwidth; None = the advisor's stated default."

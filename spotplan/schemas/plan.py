@@ -11,6 +11,7 @@ from pydantic import Field
 
 from spotplan.schemas.base import SchemaModel, StrictModel
 
+MAX_NODES = 128  # the largest gang spotplan plans (of 8-GPU instances: 1,024 GPUs)
 
 class Market(str, Enum):
     """How a rung of the ladder is bought."""
