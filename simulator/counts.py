@@ -55,10 +55,14 @@ class CountProcess:
     ``times[0]`` is 0. Once the source is exhausted a sentinel (inf, last count) closes the lists.
     """
 
-    __slots__ = ("_chunks", "ceiling", "counts", "cursor", "done", "floor", "nodes", "times")
+    __slots__ = ("_chunks", "ceiling", "counts", "cursor", "done", "floor", "horizon_s", "nodes", "times")
 
-    def __init__(self, nodes: int, chunks: Iterator[Chunk], floor: int = 0, ceiling: int | None = None) -> None:
+    def __init__(self, nodes: int, chunks: Iterator[Chunk], floor: int = 0, ceiling: int | None = None,
+                 horizon_s: float = INF) -> None:
         self.nodes = nodes
+        # Nothing is drawn past the run's horizon: the last count holds from there (a gang of 128 nodes with 64
+        # needed may stay up for longer than any run; looking for the end of that would never stop).
+        self.horizon_s = horizon_s
         # Bounds the count never leaves (a wrapped trace's minimum and maximum): searches past them would not end.
         self.floor = floor
         self.ceiling = nodes if ceiling is None else ceiling
@@ -70,7 +74,7 @@ class CountProcess:
         self._more()
 
     def _more(self) -> None:
-        nxt = next(self._chunks, None)
+        nxt = next(self._chunks, None) if not self.times or self.times[-1] <= self.horizon_s else None
         if nxt is None:
             self.times.append(INF)
             self.counts.append(self.counts[-1])

@@ -18,15 +18,17 @@ from spotplan.simulator.pools import PoolClock
 INF = math.inf
 
 
-def count_process(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> CountProcess:
-    """The count process of a compiled pool's availability source."""
+def count_process(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool,
+                  horizon_s: float = INF) -> CountProcess:
+    """The count process of a compiled pool's availability source (drawn up to ``horizon_s``)."""
     av, n = cp.availability, cp.nodes
     if isinstance(av, TraceAvailability):
         v = av.trace.values
         return CountProcess(n, trace_chunks(v, av.trace.gap_s, n, offset_s, wrap), floor=min(n, int(v.min())),
-                            ceiling=min(n, int(v.max())))
+                            ceiling=min(n, int(v.max())), horizon_s=horizon_s)
     if isinstance(av, RenewalAvailability):
-        return CountProcess(n, renewal_chunks(av.sample_up_s, av.sample_down_s, n, av.rate_multiplier, rng))
+        return CountProcess(n, renewal_chunks(av.sample_up_s, av.sample_down_s, n, av.rate_multiplier, rng),
+                            horizon_s=horizon_s)
     assert isinstance(av, AlwaysUp)
     return CountProcess(n, iter([([0.0], [n])]), floor=n)
 
@@ -36,9 +38,10 @@ class GangClock(PoolClock):
 
     __slots__ = ("count", "min_nodes")
 
-    def __init__(self, cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> None:
+    def __init__(self, cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool,
+                 horizon_s: float = INF) -> None:
         super().__init__(cp, rng, offset_s, wrap)
-        self.count = count_process(cp, rng, offset_s, wrap)
+        self.count = count_process(cp, rng, offset_s, wrap, horizon_s)
         self.min_nodes = cp.min_nodes
         self._batches = self.count.up_batches(cp.min_nodes)
 
@@ -47,8 +50,10 @@ class GangClock(PoolClock):
         return self.count.usable(t_s, notice_s)
 
 
-def make_clock(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> PoolClock:
-    """The clock of one pool: a ``GangClock`` for an elastic spot gang, else the plain ``PoolClock``."""
+def make_clock(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool,
+               horizon_s: float = INF) -> PoolClock:
+    """The clock of one pool: a ``GangClock`` for an elastic spot gang (market drawn to ``horizon_s``), else the
+    plain ``PoolClock``."""
     if cp.elastic and not isinstance(cp.availability, AlwaysUp):
-        return GangClock(cp, rng, offset_s, wrap)
+        return GangClock(cp, rng, offset_s, wrap, horizon_s)
     return PoolClock(cp, rng, offset_s, wrap)

@@ -56,7 +56,8 @@ def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s
     """
     offset = draw_offset_s(cs, rng) if start_offset_s is None else start_offset_s
     env = simpy.Environment() if env is None else env
-    clocks = [make_clock(p, child, offset, cs.wrap) for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
+    clocks = [make_clock(p, child, offset, cs.wrap, cs.max_sim_s)
+              for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
     ledger = Ledger(cs=cs, keep=keep_timeline)
     if any(p.elastic for p in cs.pools):  # elastic gangs (spotplan.simulator.gang_job): no fast-forward
         job: Job = ElasticJob(env, cs, clocks, ledger)
