@@ -121,15 +121,20 @@ def comparison_table(rec: Recommendation) -> Table:
     t = _table(f"Plan vs baselines (same {e0.runs} replays, seed {e0.seed}; {comparison_note(rec)})",
                [("option", "left"), ("cost", "right"), ("P95", "right"), ("makespan", "right"), ("P95", "right"),
                 ("hit", "right"), ("meets", "left")])
-    rows: list[tuple[str, Expected, str]] = [("plan", e0, "yes")]
-    rows += [(name, b.expected, _compliance(b.compliant, b.cut_runs)) for name, b in rec.baseline_results.items()]
+    rows: list[tuple[str, Expected, str, bool]] = [("plan", e0, "yes", False)]
+    rows += [(name, b.expected, _compliance(b.compliant, b.cut_runs), 0 < b.expected.runs <= b.cut_runs)
+             for name, b in rec.baseline_results.items()]
     deadline = rec.plan.deadline_h is not None
     if not deadline:
         t.columns.pop(5)  # "hit" (deadline hit rate): every row would say "-"
-    for name, e, ok in rows:
+    for name, e, ok, all_cut in rows:
         hit = ["-" if e.deadline_hit_rate is None else f"{e.deadline_hit_rate:.0%}"] if deadline else []
-        t.add_row(name, _money(e.cost_usd.mean), _money(e.cost_usd.p95), f"{e.makespan_h.mean:,.0f} h",
-                  f"{e.makespan_h.p95:,.0f} h", *hit, ok, style="bold" if name == "plan" else None)
+        if all_cut:  # every run stopped at the horizon, most before they began: no cost to show, only "too slow"
+            cells = ["-", "-", f"> {e.makespan_h.mean:,.0f} h", "-"]
+        else:
+            cells = [_money(e.cost_usd.mean), _money(e.cost_usd.p95), f"{e.makespan_h.mean:,.0f} h",
+                     f"{e.makespan_h.p95:,.0f} h"]
+        t.add_row(name, *cells, *hit, ok, style="bold" if name == "plan" else None)
     return t
 
 
