@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -41,7 +41,7 @@ class SchemaModel(StrictModel):
     schema_version: int = 1
 
     @classmethod
-    def load(cls: type[M], path: str | Path) -> M:
+    def load(cls, path: str | Path) -> Self:
         """Read a YAML or JSON file; raise ConfigError with file, field, value and expectation."""
         p = Path(path)
         if not p.is_file():
@@ -58,7 +58,7 @@ class SchemaModel(StrictModel):
         return cls.from_dict(parse_yaml(text, str(p)), source=str(p))
 
     @classmethod
-    def from_dict(cls: type[M], raw: Any, *, source: str = "<input>") -> M:
+    def from_dict(cls, raw: Any, *, source: str = "<input>") -> Self:
         """Validate a parsed document; raise ConfigError naming the first bad field."""
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")

@@ -41,7 +41,7 @@ def test_spotplan_error_becomes_one_line_exit_2(monkeypatch, capsys) -> None:
 def test_unknown_command_is_usage_error() -> None:
     """An unknown sub-command exits 2 through the installed console script, without a traceback."""
     proc = subprocess.run(
-        [sys.executable, "-m", "spotplan.cli", "no-such-command"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "spotplan.cli", "no-such-command"], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

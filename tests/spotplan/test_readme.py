@@ -14,7 +14,7 @@ from spotplan.paths import REPO_ROOT
 def _quick_start_commands() -> list[str]:
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)
+    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.DOTALL)
 
 
 def test_readme_has_exactly_two_quick_start_commands() -> None:
