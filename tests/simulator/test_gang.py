@@ -165,3 +165,28 @@ def test_next_save_end() -> None:
     assert next_save_end_s(plan, 1010.0) == pytest.approx(1010.0)
     assert next_save_end_s(plan, 1011.0) == pytest.approx(2020.0)
     assert next_save_end_s(plan, 20_000.0) == float("inf")
+
+
+def test_128_node_elastic_cost_follows_market_events() -> None:
+    """A 70B-style gang of 128 p5 nodes (independent exponential failures): the elastic run finishes, and its SimPy
+    events stay proportional to the node losses it meets, not to nodes x checkpoints."""
+    import simpy
+
+    from spotplan.schemas import Scenario
+    from spotplan.simulator.compile import compile_scenario
+    from spotplan.simulator.model import simulate_once
+
+    doc = scenario([spot_pool("us-east-1a", "us-east-1", {"kind": "exponential", "mtbf_h": 24.49, "downtime_h": 1.0},
+                              instance_type="p5.48xlarge")],
+                   work_h=48.0, interval_s=1800.0, save_s=30.0, restore_s=120.0, notice_s=120.0, emergency=True,
+                   lag_s=5.0, provisioning_s=240.0, setup_s=300.0)
+    doc["job"].update({"nodes": 128, "gang": "elastic"})
+    doc["replay"] = {}
+    cs = compile_scenario(Scenario.from_dict(doc, source="test"))
+    env = simpy.Environment()
+    r = simulate_once(cs, np.random.default_rng(5), keep_timeline=False, env=env)
+    assert r.finished and r.makespan_s < 70 * H
+    assert r.interruptions > 50  # about 128 x 64 h / 25.5 h node cycles lose a node every ~12 min
+    assert next(env._eid) <= 4 * (r.restarts + r.failed_launches + r.interruptions) + 20
+    assert r.checkpoints > 40  # regular saves (restarts from emergency saves start new cycles): none is an event
+    assert {b.nodes for b in r.bills} <= set(range(64, 129))
