@@ -24,7 +24,7 @@ simulator's plan (``spotplan.simulator.schedule``):
   place gets no refund: its survivors were not interrupted by the cloud, and the node that was is not tracked
   apart (an upper bound of at most one node-hour per loss).
 
-Not modelled yet (a ``ConfigError`` at the start): elastic gangs under a deadline policy, and with a max price.
+Not modelled yet (the Scenario schema refuses them): elastic gangs under a deadline policy, and with a max price.
 Times are simulation seconds.
 """
 
@@ -36,8 +36,6 @@ from typing import Any
 
 import simpy
 
-from spotplan.errors import ConfigError
-from spotplan.schemas.scenario import DeadlinePolicy
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.counts import width_factor
 from spotplan.simulator.gang import GangClock
@@ -50,18 +48,6 @@ from spotplan.simulator.result import Activity
 from spotplan.simulator.schedule import EPS, INF, Cycles, Plan, Segment, training_plan
 
 SHRINK, GROW = "shrink", "grow"
-
-
-def check_elastic(cs: CompiledScenario) -> None:
-    """Raise ConfigError for what the elastic model does not cover yet."""
-    if not any(p.elastic for p in cs.pools):
-        return
-    if cs.deadline_policy is not DeadlinePolicy.NONE:
-        raise ConfigError(f"{cs.name}: job.gang 'elastic' with deadline.policy '{cs.deadline_policy.value}' is not "
-                          "modelled; use deadline.policy 'none' or job.gang 'wait'")
-    if any(p.elastic and p.max_price_usd_per_h is not None for p in cs.pools):
-        raise ConfigError(f"{cs.name}: job.gang 'elastic' with a pool max_price_usd_per_h is not modelled; "
-                          "drop max_price_usd_per_h or use job.gang 'wait'")
 
 
 def next_save_end_s(plan: Plan, t_s: float) -> float:
@@ -80,7 +66,6 @@ class ElasticJob(Job):
 
     def __init__(self, env: simpy.Environment, cs: CompiledScenario, clocks: list[PoolClock],
                  ledger: Ledger) -> None:
-        check_elastic(cs)
         self.hold: tuple[int, str] | None = None  # (rung, shrink|grow): the gang restarts in place on that rung
         self.width: int | None = None  # width of the gang in hand (None: the instance in hand is not elastic)
         self.fresh = False  # the gang in hand was launched afresh (not restarted in place by a width change)

@@ -321,6 +321,13 @@ class Scenario(SchemaModel):
                 raise ValueError(
                     f"deadline policy '{self.deadline.policy.value}' needs spot rungs and an on-demand last rung"
                 )
+        if self.job.gang is GangPolicy.ELASTIC:  # what spotplan.simulator.gang_job does not model yet
+            if self.deadline.policy is not DeadlinePolicy.NONE:
+                raise ValueError(f"job.gang 'elastic' with deadline.policy '{self.deadline.policy.value}' is not "
+                                 "modelled; use deadline.policy 'none' or job.gang 'wait'")
+            if any(p.max_price_usd_per_h is not None for p in self.pools):
+                raise ValueError("job.gang 'elastic' with a pool max_price_usd_per_h is not modelled; drop "
+                                 "max_price_usd_per_h or use job.gang 'wait'")
         interval = self.checkpoint.interval
         if interval.policy is IntervalPolicy.STEPS and self.job.step_time_s is None:
             raise ValueError("checkpoint.interval policy 'steps' needs job.step_time_s")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spotplan.errors import ConfigError
+from spotplan.errors import SpotplanError
 from spotplan.simulator.counts import CountProcess, renewal_chunks, trace_chunks, width_factor
 from spotplan.simulator.gang_job import next_save_end_s
 from spotplan.simulator.schedule import SaveCosts, training_plan
@@ -114,7 +114,7 @@ def test_elastic_rejects_deadline_policy(trace_4: str) -> None:
     doc["pools"].append({"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",
                          "price": {"kind": "fixed", "usd_per_h": 3.0}})
     doc["deadline"] = {"policy": "greedy", "deadline_h": 20.0}
-    with pytest.raises(ConfigError, match="elastic"):
+    with pytest.raises(SpotplanError, match="elastic' with deadline.policy 'greedy'"):
         run(doc)
 
 
