@@ -22,6 +22,7 @@ from spotplan.schemas.scenario import (
     AvailabilityKind,
     DeadlinePolicy,
     EndPolicy,
+    GangModel,
     GangPolicy,
     IntervalPolicy,
     PoolSpec,
@@ -37,6 +38,7 @@ from spotplan.simulator.availability import (
     exponential,
 )
 from spotplan.simulator.billing import BillingRules, FlatPrice, ReplayedPrice
+from spotplan.simulator.counts import CommonShock
 from spotplan.simulator.market.egress import transfer_time_s
 from spotplan.simulator.market.series import PriceSeries
 from spotplan.simulator.migration import BYTES_PER_GB, egress_table
@@ -66,6 +68,7 @@ class CompiledPool:
     elastic: bool = False  # the gang continues at reduced width (spotplan.simulator.gang_job)
     min_nodes: int = 1  # the narrowest width it runs at (= nodes when it waits for the full gang)
     dp_efficiency_per_doubling: float = 1.0  # width-k throughput law (spotplan.simulator.counts.width_factor)
+    common_shock: CommonShock | None = None  # correlated reclaims of the gang's nodes (gang_model: common-shock)
 
     def price(self, offset_s: float, wrap: bool) -> FlatPrice | ReplayedPrice:
         """The price in simulation time for a run starting ``offset_s`` into the replayed history."""
@@ -252,6 +255,17 @@ def _availability(spec: PoolSpec, i: int, nodes: int, wrap: bool, ld: _Loader,
     ), f"{av.kind.value} ({why})"
 
 
+def _common_shock(spec: PoolSpec, av: Availability) -> CommonShock | None:
+    """The fitted common shock over a renewal pool's own single-instance process, where the pool asks for it."""
+    if spec.availability.gang_model is not GangModel.COMMON_SHOCK or not isinstance(av, RenewalAvailability):
+        return None
+    from spotplan.simulator.market.gang_fit import load_gang_correlation
+
+    fit = load_gang_correlation()
+    return CommonShock.split(av.sample_up_s, av.sample_down_s, av.mean_instance_up_s, zone_share=fit.zone_share,
+                             fraction=fit.fraction, down_mean_s=fit.down_mean_s)
+
+
 def _interval(sc: Scenario, pools: tuple[CompiledPool, ...], source: str) -> tuple[float, str]:
     iv = sc.checkpoint.interval
     step = sc.job.step_time_s
@@ -299,6 +313,7 @@ def compile_scenario(sc: Scenario, *, base_dir: str | Path = ".", source: str = 
             flat_usd_per_h=flat, availability=avail, max_price_usd_per_h=spec.max_price_usd_per_h,
             price_source=psrc, availability_source=asrc, elastic=sc.job.gang is GangPolicy.ELASTIC,
             min_nodes=sc.job.min_width, dp_efficiency_per_doubling=sc.job.dp_efficiency_per_doubling,
+            common_shock=_common_shock(spec, avail),
         ))
     cpools = tuple(pools)
     spans = [s for p in cpools for s in (p.availability.replay_span_s, p.series.span_s if p.series else None)

@@ -222,21 +222,44 @@ def renewal_chunks(sample_up_s: Sampler, sample_down_s: Sampler, nodes: int, rat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScaledSampler:
+    """``base``'s draws times ``factor`` (a picklable sampler: compiled scenarios go to worker processes)."""
+
+    base: Sampler
+    factor: float
+
+    def __call__(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws in seconds."""
+        return self.base(rng, n) * self.factor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommonShock:
     """Correlated reclaims: zone-wide up/down periods, and partial shocks that take a group of nodes inside them.
 
     ``zone_up_s``/``zone_down_s`` sample zone periods (seconds): a zone-up starts with all nodes up, a zone-down
-    takes them all. Inside a zone-up, partial shocks arrive at ``shock_rate_per_s`` (Poisson); each takes
-    ceil(``shock_fraction`` x nodes) nodes, which come back together after an exponential time of mean
-    ``shock_down_mean_s``; overlapping shocks floor the count at 0. Fitted by ``scripts/fit_gang.py`` into
+    takes them all. Inside a zone-up, partial shocks (Poisson) each take g = ceil(``shock_fraction`` x nodes)
+    nodes, which come back together after an exponential time of mean ``shock_down_mean_s``; they arrive at
+    ``shock_node_rate_per_s`` x nodes / g, so that one node is hit at ``shock_node_rate_per_s`` whatever the gang's
+    size (one node: every shock takes it). Overlapping shocks floor the count at 0. Fitted by ``scripts/fit_gang.py`` into
     ``data/fitted/gang_correlation.json`` (``spotplan.simulator.market.gang_fit``).
     """
 
     zone_up_s: Sampler
     zone_down_s: Sampler
-    shock_rate_per_s: float
+    shock_node_rate_per_s: float
     shock_fraction: float
     shock_down_mean_s: float
+
+    @classmethod
+    def split(cls, sample_up_s: Sampler, sample_down_s: Sampler, instance_mean_up_s: float, *, zone_share: float,
+              fraction: float, down_mean_s: float) -> CommonShock:
+        """A single-instance process split into zone-wide reclaims (``zone_share`` of them: zone up-times are the
+        instance's divided by the share) and partial shocks carrying the rest of one node's reclaim rate
+        ((1 - share) / mean up-time; each takes ``fraction`` of the gang); one node keeps its reclaim rate."""
+        return cls(zone_up_s=ScaledSampler(base=sample_up_s, factor=1.0 / zone_share), zone_down_s=sample_down_s,
+                   shock_node_rate_per_s=(1.0 - zone_share) / instance_mean_up_s,
+                   shock_fraction=fraction, shock_down_mean_s=down_mean_s)
 
     def chunks(self, nodes: int, rate_multiplier: float, rng: np.random.Generator) -> Iterator[Chunk]:
         """The count process, zone period by zone period (``rate_multiplier`` scales both kinds of reclaim)."""
@@ -252,7 +275,7 @@ class CommonShock:
 
     def _partial(self, rng: np.random.Generator, nodes: int, group: int, a: float, b: float,
                  mult: float) -> tuple[list[float], list[int]]:
-        rate = self.shock_rate_per_s * mult
+        rate = self.shock_node_rate_per_s * nodes / group * mult
         k = int(rng.poisson(rate * (b - a))) if rate > 0 else 0
         if k == 0:
             return [], []

@@ -27,6 +27,8 @@ def count_process(cp: CompiledPool, rng: np.random.Generator, offset_s: float, w
         return CountProcess(n, trace_chunks(v, av.trace.gap_s, n, offset_s, wrap), floor=min(n, int(v.min())),
                             ceiling=min(n, int(v.max())), horizon_s=horizon_s)
     if isinstance(av, RenewalAvailability):
+        if cp.common_shock is not None:
+            return CountProcess(n, cp.common_shock.chunks(n, av.rate_multiplier, rng), horizon_s=horizon_s)
         return CountProcess(n, renewal_chunks(av.sample_up_s, av.sample_down_s, n, av.rate_multiplier, rng),
                             horizon_s=horizon_s)
     assert isinstance(av, AlwaysUp)
@@ -50,10 +52,15 @@ class GangClock(PoolClock):
         return self.count.usable(t_s, notice_s)
 
 
+def uses_counts(cp: CompiledPool) -> bool:
+    """The pool is read through its count process: an elastic gang, or a gang whose nodes fail together."""
+    return (cp.elastic or cp.common_shock is not None) and not isinstance(cp.availability, AlwaysUp)
+
+
 def make_clock(cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool,
                horizon_s: float = INF) -> PoolClock:
-    """The clock of one pool: a ``GangClock`` for an elastic spot gang (market drawn to ``horizon_s``), else the
-    plain ``PoolClock``."""
-    if cp.elastic and not isinstance(cp.availability, AlwaysUp):
+    """The clock of one pool: a ``GangClock`` where the count process is read (market drawn to ``horizon_s``; a
+    waiting gang's ``min_nodes`` is all its nodes), else the plain ``PoolClock``."""
+    if uses_counts(cp):
         return GangClock(cp, rng, offset_s, wrap, horizon_s)
     return PoolClock(cp, rng, offset_s, wrap)

@@ -9,6 +9,7 @@ distance between the trace's and the model's run lengths. Times are seconds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,9 @@ def independent_counts(sample_up_s: Sampler, sample_down_s: Sampler, nodes: int,
 
 def shock_counts(fit: ShockFit, nodes: int, gap_s: float, ticks: int, rng: np.random.Generator) -> np.ndarray:
     """Sampled count of the common-shock model."""
+    group = max(1, math.ceil(fit.shock_fraction * nodes - 1e-9))  # the fit's shock rate is per zone at this size
     shock = CommonShock(zone_up_s=fit.zone_up.sample_s, zone_down_s=fit.zone_down.sample_s,
-                        shock_rate_per_s=fit.shock_rate_per_s, shock_fraction=fit.shock_fraction,
+                        shock_node_rate_per_s=fit.shock_rate_per_s * group / nodes, shock_fraction=fit.shock_fraction,
                         shock_down_mean_s=fit.shock_down_mean_s)
     return sample_counts(CountProcess(nodes, shock.chunks(nodes, 1.0, rng)), gap_s, ticks)
 

@@ -1,4 +1,6 @@
-"""The job of an elastic gang: it continues at reduced width when spot takes some of its nodes.
+"""The job of a gang read through its count process: elastic (it continues at reduced width when spot takes
+some of its nodes), or waiting for the full gang on correlated reclaims (``gang_model: common-shock``: a
+``GangClock`` whose ``min_nodes`` is all the nodes, so it never shrinks or widens).
 
 On an elastic pool (``job.gang: elastic``, a ``gang.GangClock``) a launch gets width k = the nodes up and not under
 notice (at most ``nodes``; at least ``min_nodes``, else the pool is down for the job). The gang trains at

@@ -27,7 +27,7 @@ import numpy as np
 import simpy
 
 from spotplan.simulator.compile import CompiledScenario
-from spotplan.simulator.gang import make_clock
+from spotplan.simulator.gang import make_clock, uses_counts
 from spotplan.simulator.gang_job import ElasticJob
 from spotplan.simulator.job import Job
 from spotplan.simulator.ledger import Ledger
@@ -59,7 +59,7 @@ def simulate_once(cs: CompiledScenario, rng: np.random.Generator, start_offset_s
     clocks = [make_clock(p, child, offset, cs.wrap, cs.max_sim_s)
               for p, child in zip(cs.pools, rng.spawn(len(cs.pools)), strict=True)]
     ledger = Ledger(cs=cs, keep=keep_timeline)
-    if any(p.elastic for p in cs.pools):  # elastic gangs (spotplan.simulator.gang_job): no fast-forward
+    if any(uses_counts(p) for p in cs.pools):  # gangs read by their count (spotplan.simulator.gang_job)
         job: Job = ElasticJob(env, cs, clocks, ledger)
     else:
         ff = FastForward(cs) if fast_forward and not keep_timeline and skip_eligible(cs) else None

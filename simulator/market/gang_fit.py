@@ -20,11 +20,15 @@ Every zone-up period starts with all N nodes up (the traces' 0 -> 16 jumps). Tim
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from spotplan.errors import DataError
+from spotplan.paths import data_dir
 from spotplan.simulator.market.series import AvailabilityTrace
 
 
@@ -65,13 +69,16 @@ class PartialShocks:
     """Partial drops while the zone stays up (count > 0 before and after), summed over traces (seconds, nodes)."""
 
     zone_up_s: float  # seconds with at least one instance available
+    zone_drops: int  # ticks where the count falls to 0 (a zone-wide reclaim)
+    node_up_s: float  # node-seconds up (the exposure of the partial shocks' node losses)
     drops: int  # ticks where the count falls and stays above 0
     nodes_lost: float  # sum over those drops of the nodes lost / N (fractions of the gang)
     node_missing_s: float  # node-seconds missing while the zone is up
     node_losses: int  # nodes lost in those drops
 
     def __add__(self, other: PartialShocks) -> PartialShocks:
-        return PartialShocks(zone_up_s=self.zone_up_s + other.zone_up_s, drops=self.drops + other.drops,
+        return PartialShocks(zone_up_s=self.zone_up_s + other.zone_up_s, zone_drops=self.zone_drops + other.zone_drops,
+                             node_up_s=self.node_up_s + other.node_up_s, drops=self.drops + other.drops,
                              nodes_lost=self.nodes_lost + other.nodes_lost,
                              node_missing_s=self.node_missing_s + other.node_missing_s,
                              node_losses=self.node_losses + other.node_losses)
@@ -87,6 +94,14 @@ class PartialShocks:
         return self.nodes_lost / self.drops if self.drops else 0.0
 
     @property
+    def zone_share(self) -> float:
+        """Share of one node's reclaims that are zone-wide: zone drops per zone-up second over that plus the nodes
+        lost in partial drops per node-up second (per-node hazards)."""
+        zone = self.zone_drops / self.zone_up_s if self.zone_up_s > 0 else 0.0
+        partial = self.node_losses / self.node_up_s if self.node_up_s > 0 else 0.0
+        return zone / (zone + partial) if zone + partial > 0 else 1.0
+
+    @property
     def down_mean_s(self) -> float:
         """Mean time a node taken by a partial shock stays away (node-seconds missing per node lost)."""
         return self.node_missing_s / self.node_losses if self.node_losses else 0.0
@@ -99,7 +114,8 @@ def partial_shocks(trace: AvailabilityTrace, nodes: int) -> PartialShocks:
     a, b = v[:-1], v[1:]
     drop = (a > 0) & (b > 0) & (b < a)
     return PartialShocks(
-        zone_up_s=float(zone_up.sum()) * trace.gap_s, drops=int(drop.sum()),
+        zone_up_s=float(zone_up.sum()) * trace.gap_s, zone_drops=int(((a > 0) & (b == 0)).sum()),
+        node_up_s=float(v.sum()) * trace.gap_s, drops=int(drop.sum()),
         nodes_lost=float(((a - b)[drop] / nodes).sum()),
         node_missing_s=float((nodes - v[zone_up]).sum()) * trace.gap_s,
         node_losses=int((a - b)[drop].sum()),
@@ -127,3 +143,36 @@ def fit_zone(trace: AvailabilityTrace, partial: PartialShocks) -> ShockFit:
     return ShockFit(zone_up=fit_lognormal(up_s, up_mean), zone_down=fit_lognormal(down_s, down_mean),
                     shock_rate_per_s=partial.rate_per_s, shock_fraction=partial.fraction,
                     shock_down_mean_s=partial.down_mean_s)
+
+
+GANG_FIT_PATH = data_dir() / "fitted" / "gang_correlation.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GangCorrelation:
+    """The pooled common-shock figures a renewal pool's gang uses (``gang_model: common-shock``).
+
+    ``zone_share`` of a node's reclaims take the whole zone; the rest are partial shocks, each taking
+    ``fraction`` of the gang, whose nodes come back after ``down_mean_s`` on average.
+    """
+
+    zone_share: float
+    fraction: float
+    down_mean_s: float
+    source: str
+
+
+def load_gang_correlation(path: Path = GANG_FIT_PATH, nodes_key: str = "16") -> GangCorrelation:
+    """The pooled partial shocks of the 16-node traces from ``data/fitted/gang_correlation.json``."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        ps = doc["pooled_partial_shocks"][nodes_key]
+        out = GangCorrelation(zone_share=float(ps["zone_share"]), fraction=float(ps["fraction"]),
+                              down_mean_s=float(ps["down_mean_h"]) * 3600.0,
+                              source=f"{path.name} pooled_partial_shocks[{nodes_key}]")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"cannot read the gang fit ({exc}); regenerate it with scripts/fit_gang.py",
+                        path=str(path)) from None
+    if not (0 < out.zone_share <= 1 and 0 < out.fraction <= 1 and out.down_mean_s > 0):
+        raise DataError(f"gang fit out of range: {out}", path=str(path))
+    return out

@@ -44,6 +44,13 @@ class AvailabilityKind(str, Enum):
     ADVISOR_PRIOR = "advisor-prior"
 
 
+class GangModel(str, Enum):
+    """How a renewal pool's nodes are reclaimed together (``spotplan.simulator.counts``)."""
+
+    INDEPENDENT = "independent"
+    COMMON_SHOCK = "common-shock"
+
+
 class RecoveryStrategy(str, Enum):
     """Which rung to try after an interruption (SkyPilot's names where they exist)."""
 
@@ -212,6 +219,13 @@ class AvailabilitySource(StrictModel):
     rate_multiplier: float = Field(
         default=1.0, gt=0, description="What-if: scale the interruption rate (divides sampled up-times)."
     )
+    gang_model: GangModel = Field(
+        default=GangModel.INDEPENDENT,
+        description="Multi-node gangs on exponential/fitted/advisor-prior sources: independent nodes (wait: the "
+                    "gang's up time is the shortest of its nodes' lifetimes), or common-shock: zone-wide reclaims "
+                    "plus partial shocks fitted to the Can't Be Late multi-node traces "
+                    "(data/fitted/gang_correlation.json).",
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> AvailabilitySource:
@@ -219,6 +233,9 @@ class AvailabilitySource(StrictModel):
             raise ValueError("availability kind 'trace' needs path")
         if self.kind is AvailabilityKind.EXPONENTIAL and self.mtbf_h is None:
             raise ValueError("availability kind 'exponential' needs mtbf_h")
+        if self.gang_model is GangModel.COMMON_SHOCK and self.kind in (AvailabilityKind.ALWAYS, AvailabilityKind.TRACE):
+            raise ValueError(f"gang_model 'common-shock' applies to renewal sources (exponential, fitted, "
+                             f"advisor-prior), not '{self.kind.value}' (a trace already counts the nodes)")
         return self
 
 
@@ -321,13 +338,15 @@ class Scenario(SchemaModel):
                 raise ValueError(
                     f"deadline policy '{self.deadline.policy.value}' needs spot rungs and an on-demand last rung"
                 )
-        if self.job.gang is GangPolicy.ELASTIC:  # what spotplan.simulator.gang_job does not model yet
+        shock = any(p.availability.gang_model is GangModel.COMMON_SHOCK for p in self.pools)
+        if self.job.gang is GangPolicy.ELASTIC or shock:  # what spotplan.simulator.gang_job does not model yet
+            what = "job.gang 'elastic'" if self.job.gang is GangPolicy.ELASTIC else "gang_model 'common-shock'"
             if self.deadline.policy is not DeadlinePolicy.NONE:
-                raise ValueError(f"job.gang 'elastic' with deadline.policy '{self.deadline.policy.value}' is not "
-                                 "modelled; use deadline.policy 'none' or job.gang 'wait'")
+                raise ValueError(f"{what} with deadline.policy '{self.deadline.policy.value}' is not "
+                                 "modelled; use deadline.policy 'none', or job.gang 'wait' with independent nodes")
             if any(p.max_price_usd_per_h is not None for p in self.pools):
-                raise ValueError("job.gang 'elastic' with a pool max_price_usd_per_h is not modelled; drop "
-                                 "max_price_usd_per_h or use job.gang 'wait'")
+                raise ValueError(f"{what} with a pool max_price_usd_per_h is not modelled; drop "
+                                 "max_price_usd_per_h, or use job.gang 'wait' with independent nodes")
         interval = self.checkpoint.interval
         if interval.policy is IntervalPolicy.STEPS and self.job.step_time_s is None:
             raise ValueError("checkpoint.interval policy 'steps' needs job.step_time_s")

@@ -190,3 +190,41 @@ def test_128_node_elastic_cost_follows_market_events() -> None:
     assert next(env._eid) <= 4 * (r.restarts + r.failed_launches + r.interruptions) + 20
     assert r.checkpoints > 40  # regular saves (restarts from emergency saves start new cycles): none is an event
     assert {b.nodes for b in r.bills} <= set(range(64, 129))
+
+
+def test_common_shock_keeps_one_nodes_reclaim_rate() -> None:
+    """Splitting a single-instance process into zone-wide and partial reclaims keeps one node's reclaim rate."""
+    from spotplan.simulator.availability import ExponentialSampler
+    from spotplan.simulator.counts import CommonShock
+
+    shock = CommonShock.split(ExponentialSampler(mean_s=10 * H), ExponentialSampler(mean_s=H), 10 * H,
+                              zone_share=0.78, fraction=0.36, down_mean_s=0.5 * H)
+    cp = CountProcess(1, shock.chunks(1, 1.0, np.random.default_rng(9)))
+    t = np.asarray([cp.start(i) for i in range(40_000)])
+    c = np.asarray(cp.counts[:40_000])
+    up_s = float(np.sum(np.diff(t)[c[:-1] == 1]))
+    losses = int(np.sum((c[:-1] == 1) & (c[1:] == 0)))
+    assert up_s / losses == pytest.approx(10 * H, rel=0.05)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_common_shock_elastic_not_slower_than_wait(seed: int) -> None:
+    """On the same correlated market (16 nodes, common shock), elastic with free restarts never finishes later."""
+    out = {}
+    for gang in ("wait", "elastic"):
+        doc = scenario([spot_pool("us-east-1a", "us-east-1", {"kind": "exponential", "mtbf_h": 6.0,
+                                                               "downtime_h": 1.0, "gang_model": "common-shock"})],
+                       work_h=30.0, interval_s=900.0)
+        doc["job"].update({"nodes": 16, "gang": gang})
+        out[gang] = run(doc, seed=seed)
+    assert out["wait"].finished and out["elastic"].finished
+    assert out["elastic"].makespan_s <= out["wait"].makespan_s + 1e-6
+    assert out["wait"].interruptions > 0
+
+
+def test_common_shock_needs_a_renewal_source(trace_4: str) -> None:
+    """gang_model common-shock on a trace is refused in one line (the trace already counts the nodes)."""
+    doc = _gang_doc(trace_4, "wait")
+    doc["pools"][0]["availability"]["gang_model"] = "common-shock"
+    with pytest.raises(SpotplanError, match="common-shock' applies to renewal sources"):
+        compiled(doc)
