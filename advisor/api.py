@@ -176,7 +176,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
                         p95_bound_h=count.limit.p95_bound_h, prefer_regions=request.prefer_regions,
                         interval_override_s=request.interval_s, progress=report, pool=pool,
                         on_demand=scan.on_demand_over_counts(options, request, times), cache=cache)
-        gangs = scan.gang_options(result.chosen, count, prep, request, pool=pool, cache=cache)
+        gangs = scan.gang_options(result.chosen, result.settings, prep, request, pool=pool, cache=cache)
     chosen = result.chosen
     if not feasible(chosen, request.deadline_h, result.p95_bound_h) and (
             request.deadline_h is not None or request.p95_bound_h is not None):

@@ -68,6 +68,7 @@ class SearchResult:
     daly_interval_s: float | None
     p95_bound_h: float | None  # the user's, or the implied PATIENCE x on-demand bound
     simpy_s: float
+    settings: SimSettings  # what every option was scored with (its horizon set by the deadline or bound)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,6 +302,9 @@ def _search(
 
     base_cfgs = baselines(pools, s.times, on_demand)
     od_cfg = next((b for b in base_cfgs if b.name == "on-demand"), None)
+    given = deadline_h if deadline_h is not None else p95_bound_h
+    if given is not None:  # the horizon is known before the on-demand baseline runs: score it at that horizon too
+        s = replace(s, horizon_h=HORIZON_FACTOR * max(given, p95_bound_h or 0.0))
     od = run(od_cfg) if od_cfg is not None else None
     od_p95_h = od.expected.makespan_h.p95 if od is not None else None
     bound = implied_p95_bound_h(od_p95_h, deadline_h, p95_bound_h)
@@ -340,7 +344,7 @@ def _search(
     return SearchResult(
         chosen=chosen, finalists=[*variants, *interval_points], baselines=base_scored, ranked=ranked, sweep=sweep,
         closed_form_interval_s=base.interval_s, p95_bound_h=bound, young_interval_s=stage.young_interval_s,
-        daly_interval_s=stage.daly_interval_s, simpy_s=simpy_s,
+        daly_interval_s=stage.daly_interval_s, simpy_s=simpy_s, settings=s,
     )
 
 

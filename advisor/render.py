@@ -182,10 +182,10 @@ def gang_lines(rec: Recommendation) -> list[str]:
     out = []
     for g in rec.gang_options:
         e = g.expected
-        what = "wait for the full gang" if g.policy == "wait" else f"continue elastic (>= {g.min_nodes} nodes)"
-        hit = "" if e.deadline_hit_rate is None else f", deadline met {e.deadline_hit_rate:.0%}"
-        out.append(f"gang of {g.nodes}: {what}: {_money(e.cost_usd.mean)}, makespan {_short_hours(e.makespan_h.mean)}"
-                   f" (P95 {_short_hours(e.makespan_h.p95)}){hit}")
+        what = "wait for the full gang" if g.policy == "wait" else f"continue elastic (>= {g.min_nodes})"
+        hit = "" if e.deadline_hit_rate is None else f", met {e.deadline_hit_rate:.0%}"
+        out.append(f"{g.nodes} nodes, {what}: {_money(e.cost_usd.mean)}, {_short_hours(e.makespan_h.mean)}"
+                   f" (P95 {_short_hours(e.makespan_h.p95)}){hit}")  # within 80 columns
     return out
 
 

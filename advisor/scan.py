@@ -234,7 +234,7 @@ class GangOption:
                 "deadline_hit_rate": e.deadline_hit_rate}
 
 
-def gang_options(plan: Scored, count: CountOption, prep: Any, request: Any, *, pool: ScoringPool | None,
+def gang_options(plan: Scored, settings: SimSettings, prep: Any, request: Any, *, pool: ScoringPool | None,
                  cache: ScoreCache) -> tuple[GangOption, ...]:
     """For a multi-node plan with spot rungs: the plan as it is (wait for the full gang) and the same plan
     continuing elastic (``spotplan.simulator.gang``) down to half its nodes, or the nodes that hold the job where
@@ -252,6 +252,6 @@ def gang_options(plan: Scored, count: CountOption, prep: Any, request: Any, *, p
     eff = request.dp_efficiency if request.dp_efficiency is not None else DEFAULT_DP_EFFICIENCY
     cfg = replace(plan.config, name=f"{plan.config.name}-elastic", gang="elastic", min_nodes=min_nodes,
                   dp_efficiency=eff, description=f"{plan.config.description}, elastic down to {min_nodes} nodes")
-    elastic = cache.score_many([cfg], count.settings, pool=pool, workers=1 if pool is None else None)[0]
+    elastic = cache.score_many([cfg], settings, pool=pool, workers=1 if pool is None else None)[0]
     return (GangOption(policy="wait", nodes=n, min_nodes=n, expected=plan.expected),
             GangOption(policy="elastic", nodes=n, min_nodes=min_nodes, expected=elastic.expected))

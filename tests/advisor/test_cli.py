@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from spotplan.schemas.plan import Plan
+from tests.support.golden import GOLDEN_7B
 
-GOLDEN = Path(__file__).parent / "golden" / "recommend_7b.json"
+GOLDEN = GOLDEN_7B
 # created_utc changes every run; the sweep's fast-path columns are covered by their own tests.
 VOLATILE = {"created_utc"}
 REL_TOL = 1e-6

@@ -103,3 +103,24 @@ def test_fixed_nodes_plan_that_count_and_show_both_gang_policies() -> None:
     assert wait.expected.cost_usd == rec.plan.expected.cost_usd and elastic.expected.runs == 8
     doc = RecommendOutput.model_validate(rec.to_json())
     assert [g.policy for g in doc.gang_options] == ["wait", "elastic"] and len(doc.frontier) == 1
+
+
+def test_a_multi_node_70b_plan_shows_both_gang_policies_on_the_plans_horizon() -> None:
+    """70B on a fixed 16-node spot gang: the summary shows waiting for the full gang and continuing elastic, the
+    elastic option simulated to the end on the plan's own horizon (not cut at a shorter one), and the on-demand
+    baseline scored to its end too."""
+    from typer.testing import CliRunner
+
+    from spotplan.cli import app
+
+    rec = recommend(RecommendRequest(model_size="70B", nodes=16, runs=8))
+    wait, elastic = rec.gang_options
+    assert (wait.nodes, elastic.min_nodes) == (16, 8)
+    horizon_h = 1.5 * rec.p95_bound_h
+    assert 0 < elastic.expected.cost_usd.mean and elastic.expected.makespan_h.p95 < horizon_h
+    assert rec.baseline_results["on-demand"].cut_runs == 0
+    out = CliRunner().invoke(app, ["recommend", "--model-size", "70B", "--nodes", "16", "--runs", "8"]).output
+    lines = [ln for ln in out.splitlines() if ln.startswith("16 nodes, ")]
+    assert [ln.split(":")[0] for ln in lines] == ["16 nodes, wait for the full gang",
+                                                  "16 nodes, continue elastic (>= 8)"]
+    assert all(len(ln) <= 80 for ln in lines)

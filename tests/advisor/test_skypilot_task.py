@@ -14,6 +14,7 @@ import yaml
 from spotplan.advisor.skypilot import PLAN_MOUNT, ordered_ladder
 from spotplan.advisor.zones import zone_label, zone_name
 from spotplan.schemas.plan import Market, Plan
+from tests.support.golden import plan_id_7b
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK = Path(__file__).with_name("skypilot_schema_check.py")
@@ -70,7 +71,7 @@ def test_plan_file_is_where_run_expects_it(task_dir: Path) -> None:
     assert f"spotplan run {PLAN_MOUNT}" in task["run"]
     source = task_dir / task["file_mounts"][PLAN_MOUNT]
     assert source.is_file()
-    assert Plan.load(source).plan_id == "d5a9501fbe50"
+    assert Plan.load(source).plan_id == plan_id_7b()
 
 
 def test_rungs_without_zone_names_merge_into_one_region_entry() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.golden import plan_id_7b
+
 DATA = Path("/work/shared/data")
 EU_WEST_1 = DATA / "training_on_a_dime" / "aws_describe_spot_price_history" / "eu-west-1"
 TSV_2022 = DATA / "aws_spot_price_history_archive_ericpauley" / "2022-05_gpu_subset.tsv"
@@ -34,7 +36,7 @@ def summary_7b() -> list[str]:
 def test_recommend_7b_first_screen(summary_7b: list[str]) -> None:
     """Plan, cost, makespan and the next commands are in the first 15 lines; at most 40 lines; no "…"."""
     head = "\n".join(summary_7b[:15])
-    assert "spotplan plan d5a9501fbe50" in head
+    assert f"spotplan plan {plan_id_7b()}" in head
     assert "cost " in head and "makespan " in head and "Next:" in head
     assert "--out plan.yaml" in head and "torchrun " in head and "spotplan run plan.yaml" in head
     assert len(summary_7b) <= 40, len(summary_7b)
