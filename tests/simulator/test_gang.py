@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spotplan.errors import SpotplanError
 from spotplan.simulator.counts import CountProcess, renewal_chunks, trace_chunks, width_factor
@@ -228,3 +230,27 @@ def test_common_shock_needs_a_renewal_source(trace_4: str) -> None:
     doc["pools"][0]["availability"]["gang_model"] = "common-shock"
     with pytest.raises(SpotplanError, match="common-shock' applies to renewal sources"):
         compiled(doc)
+
+
+@settings(max_examples=25)
+@given(values=st.lists(st.integers(0, 6), min_size=4, max_size=40), min_nodes=st.integers(1, 6),
+       save_s=st.sampled_from([0.0, 30.0]), setup_s=st.sampled_from([0.0, 120.0]))
+def test_elastic_invariants(tmp_path_factory: pytest.TempPathFactory, values: list[int], min_nodes: int,
+                            save_s: float, setup_s: float) -> None:
+    """Any count trace: an elastic run's bills are widths in min_nodes..N, its cost splits sum to the total, it is
+    never faster than the full gang's compute, and widths change only at restarts."""
+    if max(values) < min_nodes:
+        values = [*values, min_nodes]
+    path = write_trace(tmp_path_factory.mktemp("h"), "h", values, 900.0)
+    doc = scenario([spot_pool("us-west-2a", "us-west-2", {"kind": "trace", "path": path})], work_h=3.0,
+                   interval_s=1200.0, save_s=save_s, setup_s=setup_s, restore_s=60.0, provisioning_s=60.0,
+                   notice_s=120.0, emergency=True, lag_s=5.0)
+    doc["job"].update({"nodes": 6, "gang": "elastic", "min_nodes": min_nodes})
+    r = run(doc)
+    assert all(min_nodes <= b.nodes <= 6 for b in r.bills)
+    assert sum(r.cost_by_bucket_usd.values()) == pytest.approx(r.cost_usd, abs=1e-6)
+    assert r.cost_usd >= 0
+    if r.finished:
+        assert r.makespan_s >= 3.0 * H - 1e-6
+        assert r.time_by_bucket_s["useful_compute"] >= 3.0 * H - 1e-6  # narrower widths compute longer
+    assert len(r.bills) == r.restarts + 1 or not r.finished
