@@ -11,6 +11,12 @@ succeeds only while the pool is up, and a running instance is interrupted when i
   fitted per-pool distributions). A gang's up period is the shortest of ``nodes`` instance lifetimes. A zero
   down period means capacity is back at once (Daly's model). Sampled up periods start fresh at time 0 and
   after each outage (no residual-life correction for non-exponential fits).
+
+This is the classic gang (``job.gang: wait`` with independent nodes). An elastic gang, and any gang with
+``gang_model: common-shock``, reads the same sources as a count of available nodes instead
+(``spotplan.simulator.counts``, ``spotplan.simulator.gang``). The real 16-node traces show the shortest of N
+independent lifetimes to be 4-6x too short for a 16-node gang (BENCHMARKS.md, "Gang model against real multi-node
+traces"); it stays the default so that recorded figures do not move.
 """
 
 from __future__ import annotations
