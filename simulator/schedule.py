@@ -422,8 +422,9 @@ def _cycles_crossing(cy: Cycles, a: float, b: float, below: bool, from_s: float)
     if cy.count == 0:
         return None
     k0 = 0 if from_s <= cy.start_s else max(0, cy.saves_by(from_s) - 1)
-    # Cycles before index 2 (and the one holding from_s) are walked; the rest are periodic from cycle 1.
-    head = range(k0, min(cy.count, max(k0 + 1, 2)))
+    # Cycles before index 2 and the two from k0 are walked (from_s lies in cycle k0 when it is in a save, in
+    # k0 + 1 when it is in the compute before the next save); the rest are periodic from cycle 1.
+    head = range(k0, min(cy.count, max(k0 + 2, 2)))
     for k in head:
         hit = _phases_crossing(cy.phases(k), cy.rate, a, b, below, from_s)
         if hit is not None:
