@@ -142,12 +142,6 @@ def to_scenario(config: Config, s: SimSettings) -> Any:
         "ladder": {"recovery": config.recovery},
         "deadline": deadline,
     }
-    if ref.nodes > 1:
-        # AWS does not charge a spot instance it reclaims within its first hour, but only that one: the rest of
-        # the gang was stopped by the job and is billed. The simulator applies the rule to the whole gang's
-        # lifetime, which makes a large gang that is reclaimed every few minutes look almost free (7B on 64 spot
-        # nodes: $954 for 57 h); so gangs are billed in full (high by at most one node's share of such lifetimes).
-        doc["billing"] = {"first_hour_free_on_interruption": False}
     return Scenario.from_dict(doc, source=f"advisor candidate '{config.name}'")
 
 

@@ -3,7 +3,9 @@
 A ``ReplayedPrice`` maps simulation seconds onto a replayed ``PriceSeries`` (epoch seconds) shifted by the run's
 start offset. Past the history's end it either wraps to the history's start or clamps (holds the last price).
 ``bill_usd`` applies per-second billing with a minimum, whole-hour rounding when per-second is off, and AWS's
-rule that a spot instance AWS interrupts in its first hour is not charged (Linux). Prices are USD per hour.
+rule that a spot instance AWS interrupts in its first hour is not charged (Linux). For a gang the rule covers the
+instance the cloud reclaimed, one per interruption: the job stops the others, and those are billed (AWS's table:
+an instance *you* stop is charged per second). Prices are USD per hour.
 """
 
 from __future__ import annotations
@@ -134,13 +136,16 @@ def bill_usd(
 ) -> tuple[float, float]:
     """(raw, billed) USD for ``nodes`` instances that ran over [start_s, end_s].
 
-    Raw is the exact integral of the price; billed applies the rules. The first-hour rule only covers spot
-    instances that the cloud interrupted (not ones the job stopped).
+    Raw is the exact integral of the price; billed applies the rules. The first-hour rule only covers the spot
+    instance the cloud interrupted, not the rest of its gang, which the job stopped (``nodes - 1`` billed).
     """
     duration = end_s - start_s
     raw = nodes * price.cost_usd(start_s, end_s)
-    if spot and interrupted and rules.first_hour_free_on_interruption and duration < SECONDS_PER_HOUR:
+    free = spot and interrupted and rules.first_hour_free_on_interruption and duration < SECONDS_PER_HOUR
+    if free and nodes == 1:
         return raw, 0.0
     charged = billed_seconds(duration, rules)
+    if free:
+        return raw, (nodes - 1) * price.cost_usd(start_s, start_s + charged)
     billed = raw if charged == duration else nodes * price.cost_usd(start_s, start_s + charged)
     return raw, billed

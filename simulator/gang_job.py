@@ -21,10 +21,11 @@ simulator's plan (``spotplan.simulator.schedule``):
   a width change stays in the region and moves nothing.
 - Every width change is a restart (counted in ``restarts``); a node loss is an interruption (``interruptions``).
 - Billing: each width period is one bill of k nodes; the 60 s minimum applies per period. A period launched
-  afresh is billed as the wait model bills a gang (AWS's first-hour refund of the whole gang when the cloud ends
-  it within the hour), so one node, or ``min_nodes = nodes``, bills exactly as ``wait``. A period restarted in
-  place gets no refund: its survivors were not interrupted by the cloud, and the node that was is not tracked
-  apart (an upper bound of at most one node-hour per loss).
+  afresh is billed as the wait model bills a gang (AWS's first-hour refund of the one instance the cloud
+  reclaimed when it ends the period within the hour, ``billing.bill_usd``), so one node, or
+  ``min_nodes = nodes``, bills exactly as ``wait``. A period restarted in place gets no refund: its survivors
+  were not interrupted by the cloud, and the node that was is not tracked apart (an upper bound of at most one
+  node-hour per loss).
 
 Not modelled yet (the Scenario schema refuses them): elastic gangs under a deadline policy, and with a max price.
 Times are simulation seconds.

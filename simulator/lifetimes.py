@@ -249,13 +249,17 @@ def book_exact(ff: FastForward, launch: list[float], rung: list[int], end: list[
         nodes, usd_h = rg.nodes, rg.usd_per_h
         dur = end_env - start
         raw = nodes * (usd_h * dur / 3600.0)
-        if rg.spot and hour_free and dur < 3600.0:
+        free = rg.spot and hour_free and dur < 3600.0
+        if free and nodes == 1:
             billed = 0.0
         else:
             charged = max(dur, minimum_s)
             if not per_second:
                 charged = math.ceil(charged / 3600.0 - 1e-12) * 3600.0
-            billed = raw if charged == dur else nodes * (usd_h * ((start + charged) - start) / 3600.0)
+            if free:  # the reclaimed instance is free, the rest of the gang billed
+                billed = (nodes - 1) * (usd_h * ((start + charged) - start) / 3600.0)
+            else:
+                billed = raw if charged == dur else nodes * (usd_h * ((start + charged) - start) / 3600.0)
         b_pool.append(rg.label)
         b_start.append(start)
         b_end.append(end_env)
@@ -471,9 +475,10 @@ def book_arrays(ff: FastForward, launch: list[float], rung: list[int], end: list
     charged = maximum(dur, rules.minimum_s)
     if not rules.per_second:
         charged = np.ceil(charged / 3600.0 - 1e-12) * 3600.0
-    billed = where(charged == dur, raw, nodes * (usd_h * ((start + charged) - start) / 3600.0))
-    if rules.first_hour_free_on_interruption:
-        billed = where(ff.r_spot[ri] & (dur < 3600.0), 0.0, billed)
+    one = usd_h * ((start + charged) - start) / 3600.0
+    billed = where(charged == dur, raw, nodes * one)
+    if rules.first_hour_free_on_interruption:  # the reclaimed instance is free, the rest of the gang billed
+        billed = where(ff.r_spot[ri] & (dur < 3600.0), where(nodes == 1, 0.0, (nodes - 1) * one), billed)
     scale = where(raw > 0, billed / where(raw > 0, raw, 1.0), 0.0)
     usd_per_s = usd_h * nodes / 3600.0 * scale
     ta, ca = ledger.time_a, ledger.cost_a

@@ -190,7 +190,10 @@ class _Programme:
         return float(self.cum[i][b] - self.cum[i][a]) if b > a else 0.0
 
     def free_gain(self, i: int, s: int, ln: _Launch) -> tuple[int, int] | None:
-        """(end step, progress units) of a free first hour from ``s`` to the pool's next interruption, if any."""
+        """(end step, progress units) of a free first hour from ``s`` to the pool's next interruption, if any.
+
+        For a gang the programme refunds every node, where AWS refunds only the reclaimed one
+        (``billing.bill_usd``): a looser bound there, still a lower bound."""
         pb = self.pb
         if not (pb.first_hour_free and pb.pools[i].spot):
             return None

@@ -85,3 +85,17 @@ def test_model_bills_replayed_history_and_refunds_first_hour(tmp_path: Path) -> 
     assert r.cost_by_bucket_usd["useful_compute"] == pytest.approx(2.0)
     assert r.time_by_bucket_s["lost_work"] == pytest.approx(3000.0)
     assert r.time_by_bucket_s["waiting"] == pytest.approx(600.0)
+
+
+def test_first_hour_refund_covers_only_the_reclaimed_instance_of_a_gang() -> None:
+    """A 4-node gang at $10/h per node that AWS interrupts after 30 min: the reclaimed instance is free, the three
+    the job stopped are billed ($15 of $20); a 20 s lifetime bills the survivors the 60 s minimum each."""
+    rules, price = BillingRules(), FlatPrice(usd_per_h=10.0)
+    assert bill_usd(price, 0.0, 1800.0, nodes=4, spot=True, interrupted=True, rules=rules) == \
+        pytest.approx((20.0, 15.0))
+    assert bill_usd(price, 0.0, 1800.0, nodes=1, spot=True, interrupted=True, rules=rules) == (pytest.approx(5.0), 0.0)
+    assert bill_usd(price, 0.0, 20.0, nodes=2, spot=True, interrupted=True, rules=rules)[1] == \
+        pytest.approx(10.0 * 60.0 / 3600.0)
+    assert bill_usd(price, 0.0, 1800.0, nodes=4, spot=True, interrupted=False, rules=rules)[1] == pytest.approx(20.0)
+    assert bill_usd(price, 0.0, 4000.0, nodes=4, spot=True, interrupted=True, rules=rules)[1] == \
+        pytest.approx(40.0 * 4000.0 / 3600.0)
