@@ -87,8 +87,8 @@ def test_calibration_moves_the_planned_interval_as_theory_says(measured: tuple[C
 
     cal, _ = measured
 
-    def recommend(c: Calibration):
-        return api.recommend(RecommendRequest(model_size="1B", calibration=c, notice_s=0.0, runs=16, seed=0))
+    def recommend(c: Calibration):  # one node: slower saves would otherwise make a 2-node gang (half a save each) win
+        return api.recommend(RecommendRequest(model_size="1B", calibration=c, notice_s=0.0, runs=16, seed=0, nodes=1))
 
     # Scale the measured fits so the 1B stall is 5 s, then 80 s, independent of how fast this machine's disk was.
     unit = 5.0 / recommend(_scaled(cal, 1.0)).plan.save_blocking_s
