@@ -46,9 +46,9 @@ from spotplan.simulator.job import Job
 from spotplan.simulator.ledger import Ledger
 from spotplan.simulator.migration import held_after, migration_for
 from spotplan.simulator.pools import PoolClock
-from spotplan.simulator.reaction import notice_segments, stop_segments
+from spotplan.simulator.reaction import stop_segments
 from spotplan.simulator.result import Activity
-from spotplan.simulator.schedule import EPS, INF, Cycles, Plan, Segment, training_plan
+from spotplan.simulator.schedule import EPS, INF, Cycles, Plan, training_plan
 
 SHRINK, GROW = "shrink", "grow"
 
@@ -144,16 +144,7 @@ class ElasticJob(Job):
         if not fate.warned:
             self._settle(plan.cut(now), interrupted=True)
         else:
-            out = notice_segments(plan.state_at(now), term_s=fate.term_s, snapshot_s=cs.save_blocking_s,
-                                  persist_s=cs.persist_s, step_s=cs.step_time_s, rate=plan.rate)
-            ledger.counts.emergency_ok += out.emergency_ok
-            ledger.counts.emergency_failed += out.emergency_failed
-            plan = plan.cut(now).then(out.segments)
-            end = max(now, plan.end_s)
-            finished = plan.state_at(end).recovery >= cs.work_s - EPS
-            if not finished and end < fate.term_s:
-                plan = plan.then([Segment(end, fate.term_s, Activity.NOTICE_IDLE)])
-                end = fate.term_s
+            plan, end, finished = self._react(plan, now, fate.term_s, plan.rate)
             self.live = (plan, *live[1:])
             yield env.timeout(end - now)
             self._settle(plan, interrupted=not finished)

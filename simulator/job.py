@@ -235,20 +235,27 @@ class Job:
         if not fate.warned:
             self._settle(plan.cut(now), interrupted=True)
             return False
-        out = notice_segments(plan.state_at(now), term_s=fate.term_s, snapshot_s=cs.save_blocking_s,
-                              persist_s=cs.persist_s, step_s=cs.step_time_s, rate=cp.throughput)
-        ledger.counts.emergency_ok += out.emergency_ok
-        ledger.counts.emergency_failed += out.emergency_failed
-        plan = plan.cut(now).then(out.segments)
-        end = max(now, plan.end_s)
-        finished = plan.state_at(end).recovery >= cs.work_s - EPS  # done during the notice: stop at once
-        if not finished and end < fate.term_s:
-            plan = plan.then([Segment(end, fate.term_s, Activity.NOTICE_IDLE)])
-            end = fate.term_s
+        plan, end, finished = self._react(plan, now, fate.term_s, cp.throughput)
         self.live = (plan, idx, n, launch, start, mig)
         yield env.timeout(end - now)
         self._settle(plan, interrupted=not finished)
         return False
+
+    def _react(self, plan: Plan, now: float, term_s: float, rate: float) -> tuple[Plan, float, bool]:
+        """``plan`` cut at a notice seen ``now`` and followed by the reaction (``reaction.notice_segments``), idle
+        to the termination at ``term_s``: (plan, when the instance ends, whether the job finished)."""
+        cs, counts = self.cs, self.ledger.counts
+        out = notice_segments(plan.state_at(now), term_s=term_s, snapshot_s=cs.save_blocking_s,
+                              persist_s=cs.persist_s, step_s=cs.step_time_s, rate=rate)
+        counts.emergency_ok += out.emergency_ok
+        counts.emergency_failed += out.emergency_failed
+        plan = plan.cut(now).then(out.segments)
+        end = max(now, plan.end_s)
+        finished = plan.state_at(end).recovery >= cs.work_s - EPS  # done during the notice: stop at once
+        if not finished and end < term_s:
+            plan = plan.then([Segment(end, term_s, Activity.NOTICE_IDLE)])
+            end = term_s
+        return plan, end, finished
 
     def _spot_up(self, now: float) -> bool:
         """Some spot rung has capacity now."""
