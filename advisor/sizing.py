@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from spotplan.errors import ConfigError
 from spotplan.schemas.plan import TrainingMode
+from spotplan.simulator.counts import dp_speedup
 
 GIB = 1024**3
 
@@ -233,8 +234,7 @@ def max_data_parallel_gpus(job: JobSizing) -> int:
 
 def scaled_tokens_per_s(base_tokens_per_s: float, base_nodes: int, nodes: int, dp_efficiency: float) -> float:
     """Throughput of ``nodes`` nodes from that of ``base_nodes`` (the memory minimum): each doubling of the node
-    count multiplies the speed by ``2 * dp_efficiency`` (fractional doublings by the same law)."""
+    count multiplies the speed by ``2 * dp_efficiency`` (``simulator.counts.dp_speedup``)."""
     if nodes < base_nodes:
         raise ConfigError(f"nodes={nodes} is below the {base_nodes} node(s) that hold the job")
-    ratio = nodes / base_nodes
-    return base_tokens_per_s * ratio * dp_efficiency ** math.log2(ratio)
+    return base_tokens_per_s * dp_speedup(nodes / base_nodes, dp_efficiency)

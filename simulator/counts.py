@@ -36,17 +36,22 @@ INF = math.inf
 Chunk = tuple[list[float], list[int]]  # change instants (non-decreasing) and the count from each
 
 
-def width_factor(width: int, nodes: int, dp_efficiency_per_doubling: float = 1.0) -> float:
-    """Throughput of ``width`` nodes relative to the full gang of ``nodes``.
+def dp_speedup(ratio: float, dp_efficiency_per_doubling: float) -> float:
+    """Speed of ``ratio`` times the nodes relative to the original gang, data-parallel: each doubling multiplies the
+    speed by ``2 * eff`` (fractional doublings by the same law), i.e. ratio * eff^log2(ratio). The one law the
+    advisor's node scaling (``advisor.sizing.scaled_tokens_per_s``) and an elastic gang's width both use."""
+    return ratio * dp_efficiency_per_doubling ** math.log2(ratio)
 
-    Linear in the width times the data-parallel efficiency law of ``advisor.sizing.scaled_tokens_per_s``: each
-    doubling of the nodes multiplies the speed by ``2 * eff``, so width k runs at (k/N) * eff^(log2 k - log2 N),
-    which is at least k/N when eff <= 1 (a narrower gang loses less to communication). eff = 1 is linear.
+
+def width_factor(width: int, nodes: int, dp_efficiency_per_doubling: float = 1.0) -> float:
+    """Throughput of ``width`` nodes relative to the full gang of ``nodes`` (``dp_speedup`` of width / nodes).
+
+    Width k runs at (k/N) * eff^(log2 k - log2 N), which is at least k/N when eff <= 1 (a narrower gang loses less
+    to communication). eff = 1 is linear.
     """
     if not 1 <= width <= nodes:
         raise ValueError(f"width {width} outside 1..{nodes}")
-    ratio = width / nodes
-    return ratio * dp_efficiency_per_doubling ** math.log2(ratio)
+    return dp_speedup(width / nodes, dp_efficiency_per_doubling)
 
 
 class CountProcess:
