@@ -11,6 +11,7 @@ longest seen period's mean residual (no information says it will be long). Secon
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,16 +79,20 @@ class Residuals:
     mean_up_s: float
 
 
-_CACHE: dict[int, tuple[Availability, Residuals]] = {}
+_CACHE: OrderedDict[int, tuple[Availability, Residuals]] = OrderedDict()
+CACHE_SOURCES = 64  # the sources of the last few scenarios; a long-lived process (dashboard) must not grow forever
 
 
 def residuals(av: Availability) -> Residuals:
-    """The pool's statistics (computed once per source object and process)."""
+    """The pool's statistics (computed once per source object, for the most recently used sources)."""
     hit = _CACHE.get(id(av))
-    if hit is not None and hit[0] is av:
+    if hit is not None and hit[0] is av:  # the entry holds ``av``, so its id cannot have been reused
+        _CACHE.move_to_end(id(av))
         return hit[1]
     out = _compute(av)
     _CACHE[id(av)] = (av, out)
+    if len(_CACHE) > CACHE_SOURCES:
+        _CACHE.popitem(last=False)
     return out
 
 
