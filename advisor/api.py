@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spotplan.advisor import narrative
 from spotplan.advisor.candidates import (
@@ -157,6 +157,15 @@ def prepare(request: RecommendRequest) -> Prepared:
                     notice_checks=checks, settings=settings, node_counts=counts, dp_efficiency=eff)
 
 
+def _traces_block(request: RecommendRequest, scenario: Any) -> dict[str, Any] | None:
+    """recommend --traces: the files replayed and the plan's regret on tiled windows (``advisor.traces``)."""
+    if not request.traces:
+        return None
+    from spotplan.advisor.traces import traces_block
+
+    return traces_block(request, scenario)
+
+
 def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommendation:
     """Plan a training job: node count, ladder, checkpoint interval, expected cost and makespan, baselines and
     the cost/time frontier across node counts. InfeasibleError (exit 2) when nothing meets the deadline/bound."""
@@ -233,6 +242,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         daly_interval_s=result.daly_interval_s, young_interval_s=result.young_interval_s,
         warnings=narrative.warnings(result, request, costs, history), frontier=frontier, gang_options=gangs,
+        traces=_traces_block(request, chosen.scenario),
         timing_s={"wall_s": wall, "simpy_s": result.simpy_s, "node_scan_s": scan_s,
                   "simpy_configs": float(len(result.finalists) + len(result.baselines)
                                          + sum(o.scored is not None for o in options))},

@@ -53,6 +53,7 @@ class Recommendation:
     timing_s: dict[str, float] = field(default_factory=dict)
     frontier: tuple[FrontierPoint, ...] = ()  # one point per node count searched (spotplan.advisor.frontier)
     gang_options: tuple[GangOption, ...] = ()  # multi-node spot plans: wait for the full gang vs continue elastic
+    traces: dict[str, Any] | None = None  # recommend --traces: the files replayed and the plan's regret
 
     @property
     def baselines(self) -> dict[str, Expected]:
@@ -111,4 +112,5 @@ class Recommendation:
             "frontier_steps": doubling_lines(list(self.frontier)),
             "gang_options": [g.to_json() for g in self.gang_options],
             "torchrun_command": self.torchrun_command(),
+            **({} if self.traces is None else {"traces": self.traces}),
         }

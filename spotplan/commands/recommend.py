@@ -146,19 +146,14 @@ def register(app: typer.Typer) -> None:
 
             skypilot.write_text(rec.to_skypilot_yaml(plan_source(plan_file)), encoding="utf-8")
         if as_json:
-            doc = rec.to_json()
-            if request.traces:
-                from spotplan.advisor.traces import traces_block
-
-                doc["traces"] = traces_block(request, rec.scenario)
-            typer.echo(json.dumps(doc, indent=2))
+            typer.echo(json.dumps(rec.to_json(), indent=2))
             return
         from spotplan.advisor.render import render
 
         render(rec, commands=next_commands(rec, ctx, plan_file, skypilot),
                explain=explain or level >= verbosity.VERBOSE, quiet=level <= verbosity.QUIET)
-        if request.traces:
-            from spotplan.advisor.traces import traces_block, traces_lines
+        if rec.traces is not None:
+            from spotplan.advisor.traces import traces_lines
 
-            for line in traces_lines(traces_block(request, rec.scenario)):
+            for line in traces_lines(rec.traces):
                 typer.echo(line)

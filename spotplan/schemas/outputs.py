@@ -100,6 +100,9 @@ class RecommendOutput(StrictModel):
     gang_options: list[GangOptionEntry] = Field(default_factory=list,
                                                 description="Wait for the full gang vs continue elastic (multi-node).")
     torchrun_command: str
+    traces: dict[str, Any] | None = Field(
+        default=None, description="recommend --traces only: every trace and price file replayed, and the plan's regret "
+        "(cost / offline optimum) on tiled windows of the deadline's length.")
 
 
 class OpenDocument(BaseModel):

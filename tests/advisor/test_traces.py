@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from spotplan.schemas.outputs import RecommendOutput
+
 CBL = "cant_be_late_spot_traces/availability/1-node/aws-02-15-2023"
 CSV = "skynomad/aws_v100_availability_2023-02-15"
 SMALL = ("recommend", "--model-size", "350M", "--families", "p3", "--tokens", "1e9", "--deadline", "15h",
@@ -20,6 +22,7 @@ def test_plans_on_cant_be_late_traces_and_reports_regret(run_cli, shared_data: P
     code, out, err = run_cli(*SMALL, *[a for f in files for a in ("--traces", f)], "--json")
     assert code == 0, err
     doc = json.loads(out)
+    RecommendOutput.model_validate(doc)  # the documented schema declares the traces block
     assert doc["traces"]["files"] == [str(f) for f in files]
     rg = doc["traces"]["regret"]
     assert rg["replays"] >= 4 and rg["mean_ratio"] is not None and rg["mean_ratio"] >= 1.0
