@@ -174,9 +174,20 @@ def choose(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> Pick:
         return Pick(p.index, INF)
     if budget <= 0.0:
         return Pick(od.index, INF)
+    if not any(p.res.down.sorted_s.size for p in spots if not p.available):
+        return _uniform_progress_pick(sit, od)
     if _wait_usd(sit, spots, od, budget) > _bridge_usd(sit, spots, od):
         return Pick(od.index, INF)
     return Pick(None, sit.now_s + min(budget, RECHECK_S))
+
+
+def _uniform_progress_pick(sit: Situation, od: PoolNow) -> Pick:
+    """No pool now down has a completed outage in its past (no information on how long outages last): the plain
+    rule of uniform progress, bridge on on-demand when behind ``work * t / deadline``, else idle until behind."""
+    r = sit.work_s / sit.deadline_s
+    if sit.progress_s < r * sit.now_s + TINY:
+        return Pick(od.index, INF)
+    return Pick(None, min(sit.progress_s / r, sit.now_s + RECHECK_S))
 
 
 def leave_on_demand(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> int | None:
@@ -258,6 +269,6 @@ def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, 
         out.append(PoolNow(index=i, spot=cp.spot, available=clock.available_at(now_s, cs.notice_s),
                            usd_per_s=clock.price.price_at(now_s) * cp.nodes / 3600.0, rate=rate, age_s=age,
                            move_usd=mig.usd if mig else 0.0, move_s=mig.time_s if mig else 0.0,
-                           res=residuals(cp.availability)))
+                           res=residuals(cp.availability, clock.offset_s + now_s)))
     assert cs.od_rung is not None
     return [out[i] for i in cs.spot_rungs], out[cs.od_rung]

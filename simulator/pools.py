@@ -51,10 +51,11 @@ class PoolClock:
     has its own generator and draws in time order.
     """
 
-    __slots__ = ("_batches", "_cap", "cp", "done", "ends", "i0", "price", "starts")
+    __slots__ = ("_batches", "_cap", "cp", "done", "ends", "i0", "offset_s", "price", "starts")
 
     def __init__(self, cp: CompiledPool, rng: np.random.Generator, offset_s: float, wrap: bool) -> None:
         self.cp = cp
+        self.offset_s = offset_s  # where the replay starts in the pool's history (a policy reads only its past)
         self.price: FlatPrice | ReplayedPrice = cp.price(offset_s, wrap)
         self._batches: Iterator[tuple[list[float], list[float]]] = period_batches(cp.availability, rng, offset_s)
         self.starts: list[float] = []

@@ -93,8 +93,10 @@ def test_a_much_cheaper_pool_is_worth_a_move() -> None:
 
 def test_cost_aware_on_three_real_zones(shared_data: Path) -> None:
     """Can't Be Late's 2023-02-15 p3.2xlarge traces of us-east-1c, us-east-2b and us-west-2a (each at its mean
-    SkyNomad spot price), on-demand in us-east-1, 40 h job, 60 h deadline, 50 GB checkpoint: on two windows the
-    cost-aware policy meets the deadline and costs less than uniform progress and greedy."""
+    SkyNomad spot price), on-demand in us-east-1, 40 h job, 60 h deadline, 50 GB checkpoint: every policy meets the
+    deadline on two windows, and on the one with 300 h of the trace's past to learn from the cost-aware policy costs
+    less than uniform progress and greedy. (At offset 0 it has no past: it once won there too, but only because its
+    lifetimes were fitted on the whole trace, the window's future included.)"""
     import json
 
     from spotplan.simulator.model import simulate_once
@@ -123,7 +125,7 @@ def test_cost_aware_on_three_real_zones(shared_data: Path) -> None:
             assert r.deadline_met, (policy, off_h)
             costs.setdefault(policy, []).append(r.cost_usd)
     for other in ("uniform-progress", "greedy"):
-        assert all(a < b for a, b in zip(costs["cost-aware"], costs[other], strict=True)), costs
+        assert costs["cost-aware"][1] < costs[other][1], costs
 
 
 def test_cost_aware_does_not_spend_the_slack_waiting_on_a_gang() -> None:
