@@ -142,7 +142,8 @@ def prepare(request: RecommendRequest) -> Prepared:
     saves = {n: save_costs(job.checkpoint_bytes, n, calibration=request.calibration,
                            persist_bytes_per_s=request.save_bandwidth_bytes_per_s)
              for n in {p.nodes for p in pools} | set(counts)}
-    times = JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves)
+    times = JobTimes(work_ref_s=job.tokens / ref_tps, ref_tokens_per_s=ref_tps, saves=saves,
+                     checkpoint_bytes=job.checkpoint_bytes)
     head = rank_pools(pools, times)[0].pool
     checks = tuple(notice_checks(saves[head.nodes], job.global_batch_tokens / head.tokens_per_s, request.notice_s))
     primary = checks[0]

@@ -4,6 +4,19 @@ Each spot pool is scored alone with Daly's complete model (exponential failures 
 checkpoint interval at Daly's eq. 37 optimum): expected cost = hourly price x expected wall time. The
 ladder is then built the way practitioners do: the preferred spot pool, its other AZs, other regions,
 other GPU types (with their throughput factor), and on-demand as the last resort. Times are seconds.
+
+Migration in closed form (``score_pool`` with ``home``): the ladder's checkpoint lives in its head's region. A rung
+in another region pulls it from there each time the job falls back to it, and the head pulls it back when the job
+returns: egress of ``checkpoint_bytes x USD/GB`` for each pair (``spotplan.simulator.market.egress``) and a
+transfer of ``GB / MIGRATION_BANDWIDTH_GB_PER_S`` seconds on the instance it lands on, added to that instance's
+restart (billed at its price). The expected number of visits comes from the failure model the closed form
+already uses for the head: on exponential failures at the head's gang MTBF ``M``, the expected number of
+interruptions over its expected wall time ``W`` is ``W / M`` (Wald's identity for a Poisson process stopped at the
+run's end), and each sends the job down the ladder once and back once. The approximation: every head
+interruption is taken to reach the rung (what eager-next-region, which leaves the preempted region first, does
+when the rung has capacity; an upper bound for failover and for rungs further down), and the rung's own
+interruptions are not counted as extra visits (they send the job back to the head, a move already counted). An
+on-demand head is never interrupted: nothing moves. Intra-region moves are free.
 """
 
 from __future__ import annotations
@@ -13,6 +26,8 @@ from dataclasses import dataclass
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.savecost import SaveCosts
 from spotplan.schemas.plan import Market
+from spotplan.simulator.market.egress import egress_usd_per_gb, transfer_time_s
+from spotplan.simulator.migration import BYTES_PER_GB
 from spotplan.simulator.theory import daly_expected_wall_s, daly_interval_s
 
 HEAD_MARGIN = 0.8  # the head's closed-form makespan must leave 20% of the bound for what Daly's model omits
@@ -30,6 +45,7 @@ class JobTimes:
     work_ref_s: float  # compute seconds at the reference throughput
     ref_tokens_per_s: float
     saves: dict[int, SaveCosts]  # node count -> per-node save/restore times
+    checkpoint_bytes: int = 0  # what a move to another region transfers (0: migration left out)
 
     def work_s(self, pool: PoolOption) -> float:
         """Compute seconds of the whole job on ``pool``."""
@@ -46,30 +62,75 @@ class JobTimes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolScore:
-    """Closed-form expectation of running the whole job on one pool."""
+    """Closed-form expectation of running the whole job on one pool (``cost_usd`` includes ``migration_usd``)."""
 
     pool: PoolOption
     interval_s: float
-    wall_s: float
+    wall_s: float  # on this pool, its transfers in included
     cost_usd: float
+    migration_usd: float = 0.0  # egress both ways, and the head's billed time pulling the checkpoint back
+    moves: float = 0.0  # expected checkpoint transfers, to this pool and back to the head (2 per visit)
 
 
-def score_pool(pool: PoolOption, times: JobTimes) -> PoolScore:
-    """Daly-optimal interval and expected cost for ``pool`` alone (on-demand: no interruptions)."""
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One checkpoint transfer between two regions: its egress and its time on the instance it lands on."""
+
+    usd: float
+    time_s: float
+
+
+def move(src_region: str, dst_region: str, checkpoint_bytes: int) -> Move:
+    """The transfer of ``checkpoint_bytes`` from ``src_region`` to ``dst_region`` (free and instant within one)."""
+    if src_region == dst_region or checkpoint_bytes <= 0:
+        return Move(usd=0.0, time_s=0.0)
+    gb = checkpoint_bytes / BYTES_PER_GB
+    return Move(usd=gb * egress_usd_per_gb(src_region, dst_region), time_s=transfer_time_s(gb))
+
+
+def score_pool(pool: PoolOption, times: JobTimes, home: PoolScore | None = None) -> PoolScore:
+    """Daly-optimal interval and expected cost for ``pool`` alone (on-demand: no interruptions).
+
+    ``home``: the ladder head's own score, whose region holds the checkpoint; a pool in another region pays a move
+    there and one back per expected head interruption (see the module docstring): its transfer time is added to
+    its wall time and billed at its price, the way back billed at the head's. Without ``home``, or in the head's
+    region, nothing moves.
+    """
     work = times.work_s(pool)
     m = pool.gang_mtbf_s
     if m is None:
         wall = work + times.restart_s(pool.nodes)  # one start; saves run in the background
-        return PoolScore(pool=pool, interval_s=3600.0, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
-    delta = times.save(pool.nodes).blocking_s
-    tau = daly_interval_s(delta, m)
-    wall = daly_expected_wall_s(work, tau, delta, times.restart_s(pool.nodes), m)
-    return PoolScore(pool=pool, interval_s=tau, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
+        interval = 3600.0
+    else:
+        delta = times.save(pool.nodes).blocking_s
+        interval = daly_interval_s(delta, m)
+        wall = daly_expected_wall_s(work, interval, delta, times.restart_s(pool.nodes), m)
+    visits = _visits(home, pool, times)
+    if not visits:
+        return PoolScore(pool=pool, interval_s=interval, wall_s=wall, cost_usd=wall / 3600.0 * pool.hourly_usd)
+    assert home is not None
+    there = move(home.pool.region, pool.region, times.checkpoint_bytes)
+    back = move(pool.region, home.pool.region, times.checkpoint_bytes)
+    wall += visits * there.time_s
+    migration = visits * (there.usd + back.usd + back.time_s / 3600.0 * home.pool.hourly_usd)
+    return PoolScore(pool=pool, interval_s=interval, wall_s=wall,
+                     cost_usd=wall / 3600.0 * pool.hourly_usd + migration, migration_usd=migration,
+                     moves=2.0 * visits)
 
 
-def rank_pools(pools: list[PoolOption], times: JobTimes) -> list[PoolScore]:
-    """All pools scored, cheapest expected cost first (ties broken by key for determinism)."""
-    return sorted((score_pool(p, times) for p in pools), key=lambda s: (s.cost_usd, s.pool.key))
+def _visits(home: PoolScore | None, pool: PoolOption, times: JobTimes) -> float:
+    """Expected falls from the head to ``pool`` when they are in different regions: the head's expected
+    interruptions (its wall time over its gang MTBF); 0 when nothing would move."""
+    if home is None or home.pool.region == pool.region or times.checkpoint_bytes <= 0:
+        return 0.0
+    m = home.pool.gang_mtbf_s
+    return 0.0 if m is None else home.wall_s / m
+
+
+def rank_pools(pools: list[PoolOption], times: JobTimes, home: PoolScore | None = None) -> list[PoolScore]:
+    """All pools scored, cheapest expected cost first (ties broken by key for determinism); ``home``: the head's
+    own score, whose region holds the checkpoint (``score_pool``)."""
+    return sorted((score_pool(p, times, home) for p in pools), key=lambda s: (s.cost_usd, s.pool.key))
 
 
 def _region_rank(region: str, prefer: tuple[str, ...]) -> int:

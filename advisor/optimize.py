@@ -79,6 +79,7 @@ class FirstStage:
     ranked: list[PoolScore]
     ladder: tuple[PoolOption, ...]
     first: PoolScore  # the ladder's first rung, as ranked
+    rungs: list[PoolScore]  # the pools as the ladder was built from them: priced with their moves from the head
     config: Config  # the plan at the closed-form (or overridden) interval
     young_interval_s: float | None  # Young's and Daly's intervals of the first rung (None: on-demand)
     daly_interval_s: float | None
@@ -92,14 +93,17 @@ def first_stage(
     shows at once. ``head_bound_h`` is the makespan the head pool must be able to meet (see ``head_bound_h``)."""
     ranked = worth_spot(rank_pools(pools, times), deadline_h, prefer_regions)
     head = pick_head(ranked, head_bound_h, prefer_regions)
-    ladder = tuple(build_ladder(ranked, prefer_regions=prefer_regions, head=head, deadline_h=deadline_h))
+    # the checkpoint lives in the head's region: the other rungs are ranked with their moves there and back
+    home = next((r for r in ranked if r.pool is head), None)
+    rungs = ranked if home is None else worth_spot(rank_pools(pools, times, home=home), deadline_h, prefer_regions)
+    ladder = tuple(build_ladder(rungs, prefer_regions=prefer_regions, head=head, deadline_h=deadline_h))
     first = next(r for r in ranked if r.pool is ladder[0])
     config = Config(name="plan", ladder=ladder, interval_s=interval_override_s or first.interval_s,
                     recovery="eager-next-region", deadline_policy=starting_deadline_policy(deadline_h, list(ladder)),
                     description="recommended ladder")
     m = first.pool.gang_mtbf_s
     block_s = times.save(first.pool.nodes).blocking_s
-    return FirstStage(ranked=ranked, ladder=ladder, first=first, config=config,
+    return FirstStage(ranked=ranked, ladder=ladder, first=first, rungs=rungs, config=config,
                       young_interval_s=young_interval_s(block_s, m) if m else None,
                       daly_interval_s=daly_interval_s(block_s, m) if m else None)
 

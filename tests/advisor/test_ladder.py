@@ -120,3 +120,61 @@ def test_advisor_never_imports_torch_or_streamlit() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _ckpt_times(checkpoint_gb: float) -> JobTimes:
+    save = SaveCosts(bytes_per_node=1, snapshot_s=60.0, persist_s=0.0, restore_s=60.0, source="test")
+    return JobTimes(work_ref_s=100 * H, ref_tokens_per_s=1000.0, saves={1: save},
+                    checkpoint_bytes=int(checkpoint_gb * 1e9))
+
+
+def test_rung_in_another_region_pays_egress_and_transfer_per_head_interruption() -> None:
+    """By hand: a 50 GB checkpoint in us-east-2, a head with a 10 h MTBF, a us-west-2 rung at $12/h. The head's
+    closed-form wall W over its MTBF gives the visits; each moves 50 GB there at $0.02/GB (egress.json) and back at
+    $0.02/GB, 50 / 0.25 = 200 s each way: there on the rung's bill (and its time), back on the head's."""
+    times = _ckpt_times(50.0)
+    head_pool = _pool("p5.48xlarge", "us-east-2", "use2-az1", 10.0, mtbf_h=10.0)
+    rung = _pool("p5.48xlarge", "us-west-2", "usw2-az1", 12.0, mtbf_h=5.0)
+    head = score_pool(head_pool, times)
+    alone = score_pool(rung, times)
+    priced = score_pool(rung, times, home=head)
+    visits = head.wall_s / (10.0 * H)
+    transfer_s = 50.0 / 0.25
+    egress_round_trip_usd = 50.0 * 0.02 + 50.0 * 0.02
+    assert priced.moves == pytest.approx(2 * visits)
+    assert priced.wall_s == pytest.approx(alone.wall_s + visits * transfer_s)
+    assert priced.migration_usd == pytest.approx(visits * (egress_round_trip_usd + transfer_s / H * 10.0))
+    assert priced.cost_usd == pytest.approx(priced.wall_s / H * 12.0 + priced.migration_usd)
+    assert priced.interval_s == alone.interval_s  # Daly's interval does not depend on the restart
+
+
+def test_moves_within_the_head_region_and_from_an_on_demand_head_are_free() -> None:
+    """Another zone of the head's region, or any rung under an on-demand head (never interrupted): no move."""
+    times = _ckpt_times(50.0)
+    head = score_pool(_pool("p5.48xlarge", "us-east-2", "use2-az1", 10.0), times)
+    same_region = _pool("p5.48xlarge", "us-east-2", "use2-az2", 11.0)
+    assert score_pool(same_region, times, home=head) == score_pool(same_region, times)
+    od_head = score_pool(_pool("p5.48xlarge", "us-east-2", None, 30.0, market=Market.ON_DEMAND), times)
+    far = _pool("p5.48xlarge", "us-west-2", "usw2-az1", 12.0)
+    assert score_pool(far, times, home=od_head).migration_usd == 0.0
+
+
+def test_migration_reorders_rungs_and_picks_the_on_demand_rung_in_the_head_region() -> None:
+    """Of two rungs in other regions, the one a cheaper egress pair away (us-east-1, $0.01/GB vs $0.02/GB) comes
+    first although it is a little dearer per hour; of two equally priced on-demand pools the one in the head's
+    region is the last rung."""
+    times = _ckpt_times(500.0)
+    pools = [
+        _pool("p5.48xlarge", "us-east-2", "use2-az1", 10.0, mtbf_h=2.0),
+        _pool("p5.48xlarge", "us-west-2", "usw2-az1", 12.0),
+        _pool("p5.48xlarge", "us-east-1", "use1-az1", 12.05),
+        _pool("p5.48xlarge", "us-east-1", None, 30.0, market=Market.ON_DEMAND),
+        _pool("p5.48xlarge", "us-east-2", None, 30.0, market=Market.ON_DEMAND),
+    ]
+    head = score_pool(pools[0], times)
+    alone = build_ladder(rank_pools(pools, times), head=pools[0])
+    priced = build_ladder(rank_pools(pools, times, home=head), head=pools[0])
+    assert [p.key for p in alone][1:] == ["p5.48xlarge/spot/usw2-az1", "p5.48xlarge/spot/use1-az1",
+                                          "p5.48xlarge/on-demand/us-east-1"]  # equal prices: by key
+    assert [p.key for p in priced][1:] == ["p5.48xlarge/spot/use1-az1", "p5.48xlarge/spot/usw2-az1",
+                                           "p5.48xlarge/on-demand/us-east-2"]
