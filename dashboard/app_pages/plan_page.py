@@ -36,8 +36,12 @@ def render(view: PlanView, whatif: WhatIf) -> None:
         st.plotly_chart(charts.plan_comparison_figure(view.comparison, deadline_h=whatif.deadline_h),
                         key="plan_comparison", width="stretch")
     with right:
-        st.plotly_chart(charts.interval_sweep_figure(view.sweep, view.marks_min), key="interval_sweep",
-                        width="stretch")
+        if view.sweep.empty:  # an on-demand first rung: nothing interrupts it, so no interval trades off
+            st.info("No checkpoint-interval sweep: the plan's first rung is on-demand, which no interruption "
+                    "stops (the interval only bounds the work lost to a rare failure).")
+        else:
+            st.plotly_chart(charts.interval_sweep_figure(view.sweep, view.marks_min), key="interval_sweep",
+                            width="stretch")
     if not view.frontier.empty:
         st.plotly_chart(charts.frontier_figure(view.frontier, deadline_h=whatif.deadline_h), key="frontier",
                         width="stretch")
