@@ -231,3 +231,42 @@ def frontier_figure(frame: pd.DataFrame, *, deadline_h: float | None = None) -> 
     fig.update_yaxes(title="expected cost, USD", type="log")
     fig.update_layout(legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def regret_figure(frame: pd.DataFrame, mean_ratio: float | None) -> go.Figure:
+    """Per window: the plan's cost beside the offline optimum (top) and their ratio (bottom), with 1.0 (the
+    optimum) and the mean ratio marked; windows where the plan missed the deadline are grey.
+
+    Columns: ``window``, ``plan_usd``, ``optimum_usd``, ``ratio``, ``deadline_met``. ``mean_ratio`` is the mean
+    over the windows that met the deadline (None when none did).
+    """
+    _require(frame, ("window", "plan_usd", "optimum_usd", "ratio", "deadline_met"), "regret")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5],
+                        subplot_titles=("Cost per window (USD)", "Plan cost / offline optimum"))
+    met = frame["deadline_met"].to_numpy(dtype=bool)
+    fig.add_trace(go.Bar(x=frame["window"], y=frame["plan_usd"], name="plan", offsetgroup="plan",
+                         marker_color=np.where(met, "#d62728", "#bdbdbd").tolist(),
+                         hovertemplate="plan: $%{y:,.2f}<extra>%{x}</extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=frame["window"], y=frame["optimum_usd"], name="offline optimum", offsetgroup="optimum",
+                         marker_color="#2ca02c", hovertemplate="optimum: $%{y:,.2f}<extra>%{x}</extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Bar(x=frame["window"], y=frame["ratio"], name="plan / optimum", showlegend=False,
+                         marker_color=np.where(met, "#1f77b4", "#bdbdbd").tolist(),
+                         text=[f"{r:.2f}x" if np.isfinite(r) else "" for r in frame["ratio"]],
+                         textposition="inside", insidetextanchor="end", offset=-0.4, width=0.8,  # one bar a window
+                         hovertemplate="%{y:.3f}x<extra>%{x}</extra>"), row=2, col=1)
+    label = "rgba(255,255,255,0.85)"  # readable over the bars
+    fig.add_hline(y=1.0, line_color="#2ca02c", row=2, col=1, annotation_text="1.0 = optimum",
+                  annotation_position="bottom right", annotation_bgcolor=label)
+    if mean_ratio is not None:
+        fig.add_hline(y=mean_ratio, line_dash="dash", line_color="#d62728", row=2, col=1,
+                      annotation_text=f"mean {mean_ratio:.3f}x", annotation_position="top left", annotation_bgcolor=label)
+    ratios = frame["ratio"].to_numpy(dtype=float)
+    top = float(ratios[np.isfinite(ratios)].max(initial=1.0))
+    fig.update_yaxes(title="USD", row=1, col=1)
+    fig.update_yaxes(title="ratio", range=[0, max(top, mean_ratio or 1.0) * 1.15], row=2, col=1)
+    fig.update_xaxes(title="window (hours into the traces)", row=2, col=1)
+    fig.update_layout(title={"text": "Regret on replayed windows: plan against the offline optimum"},
+                      meta={"chart": "regret"}, barmode="group", legend={"orientation": "h", "y": -0.18},
+                      height=560, **_BASE_LAYOUT)
+    return fig

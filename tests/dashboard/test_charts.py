@@ -199,3 +199,24 @@ def test_a_migration_shows_as_its_own_state(tmp_path) -> None:
     assert len(mig) == 1 and abs(mig["end_h"].iloc[0] - mig["start_h"].iloc[0] - 200 / 3600) < 1e-9
     assert segments["state"].notna().all()
     assert charts.STATE_COLOURS["migration"] not in charts._POOL_PALETTE
+
+
+def test_regret_shows_costs_ratios_the_mean_and_one() -> None:
+    """Plan and optimum bars per window, the ratio bars with their labels, lines at 1.0 and at the mean; a window
+    that missed the deadline is grey."""
+    frame = pd.DataFrame({"window": ["0-12 h", "12-24 h", "24-36 h"], "plan_usd": [12.0, 9.0, 4.0],
+                          "optimum_usd": [10.0, 6.0, 8.0], "ratio": [1.2, 1.5, 0.5],
+                          "deadline_met": [True, True, False]})
+    fig = charts.regret_figure(frame, 1.35)
+    traces = {t.name: t for t in fig.data}
+    assert _y(traces["plan"]) == [12.0, 9.0, 4.0] and _y(traces["offline optimum"]) == [10.0, 6.0, 8.0]
+    ratio = traces["plan / optimum"]
+    assert _y(ratio) == [1.2, 1.5, 0.5] and list(ratio.text) == ["1.20x", "1.50x", "0.50x"]
+    colours = list(ratio.marker.color)
+    assert colours[0] == colours[1] != colours[2] and colours[2] == list(traces["plan"].marker.color)[2]
+    lines = sorted(s.y0 for s in fig.layout.shapes if s.y0 == s.y1)
+    assert lines == [1.0, 1.35]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "mean 1.350x" in texts and "1.0 = optimum" in texts
+    assert fig.layout.meta == {"chart": "regret"}
+    assert not [s for s in charts.regret_figure(frame, None).layout.shapes if s.y0 == 1.35]
