@@ -1,8 +1,9 @@
 """Streamlit entry of the what-if dashboard (``spotplan dashboard`` serves this file).
 
 Layout only: the sidebar collects a ``WhatIf``; ``spotplan.dashboard.data`` asks the advisor and the simulator (cached):
-a quick plan at every change (closed form + numpy fast path), the full advisor plan and the SimPy replay when the
-user asks; the page modules draw the results with the pure builders of ``spotplan.dashboard.charts``.
+a quick plan at every change (closed form + numpy fast path); the full advisor plan, the SimPy replay and the
+regret on uploaded traces when the user asks; the page modules draw the results with the pure builders of
+``spotplan.dashboard.charts``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from spotplan.dashboard.app_pages import (
     files_page,
     plan_page,
     prices_page,
+    regret_page,
     replay_page,
     sidebar_page,
 )
@@ -54,7 +56,7 @@ def main() -> None:
     try:
         view = _plan(whatif, prices)
     except SpotplanError as exc:
-        st.error(f"spotplan: error: {exc}")
+        st.error(f"spotplan: error: {data.user_message(exc)}")
         return
     plan_page.render(view, whatif)
     dist_tab, replay_tab, prices_tab, files_tab = st.tabs(
@@ -63,6 +65,7 @@ def main() -> None:
         distributions_page.render(view, whatif)
     with replay_tab:
         replay_page.render(view, whatif)
+        regret_page.render(view, whatif)
     with prices_tab:
         prices_page.render(view, prices)
     with files_tab:

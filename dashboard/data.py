@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +22,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from spotplan.dashboard import frames
+from spotplan.dashboard import frames, regret
 from spotplan.dashboard.inputs import Upload, WhatIf
-from spotplan.errors import ConfigError, DataError
+from spotplan.errors import ConfigError, DataError, SpotplanError
 
 
 @contextmanager
@@ -36,10 +37,14 @@ def _as_file(upload: Upload) -> Iterator[Path]:
         yield path
 
 
+KEPT_ROOT = Path(tempfile.gettempdir()) / "spotplan-dashboard"
+_KEPT_PREFIX = re.compile(re.escape(str(KEPT_ROOT)) + r"/[0-9a-f]{16}/")
+
+
 def _kept_file(upload: Upload) -> Path:
     """The upload stored by content hash so a plan's Scenario can still replay it after this call returns."""
     digest = hashlib.sha256(upload.content).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / "spotplan-dashboard" / digest
+    folder = KEPT_ROOT / digest
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(upload.name).name
     if not path.exists():
@@ -51,6 +56,11 @@ def _kept_file(upload: Upload) -> Path:
 
 def _user_path(exc: Exception, path: Path) -> str:
     return str(exc).replace(str(path.parent) + "/", "")
+
+
+def user_message(exc: Exception | str) -> str:
+    """An error's (or a note's) text with kept uploads named as the user named them (no private temp folders)."""
+    return _KEPT_PREFIX.sub("", str(exc))
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
@@ -81,6 +91,26 @@ def price_table(upload: Upload) -> tuple[pd.DataFrame, list[str]]:
 def validate_prices(upload: Upload) -> None:
     """Raise the loader's DataError when the uploaded price history is malformed."""
     price_table(upload)
+
+
+def validate_traces(traces: tuple[Upload, ...], tick_prices: Upload | None) -> None:
+    """Raise the loaders' one-line error when a trace, its zone, or the tick-price file does not load
+    (the same checks as ``spotplan recommend --traces``: file name, catalog pool, one tick, aligned prices)."""
+    from spotplan.simulator.trace_scenario import load_traces
+
+    names = [Path(u.name).name for u in traces]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{twice[0]}: uploaded twice; expected one file per zone")
+    with tempfile.TemporaryDirectory(prefix="spotplan-upload-") as tmp:
+        folder = Path(tmp)
+        for u in (*traces, *([tick_prices] if tick_prices else [])):
+            (folder / Path(u.name).name).write_bytes(u.content)
+        tick = folder / Path(tick_prices.name).name if tick_prices else None
+        try:
+            load_traces([folder / n for n in names], tick_prices=tick)
+        except SpotplanError as exc:
+            raise type(exc)(str(exc).replace(str(folder) + "/", "")) from None
 
 
 def validate_calibration(upload: Upload) -> str:
@@ -130,11 +160,17 @@ def _request(whatif: WhatIf, prices_path: Path | None) -> Any:
         price_multiplier=whatif.price_multiplier,
         notice_s=None if whatif.notice_s == NOTICE_S["aws"] else whatif.notice_s, interval_s=whatif.interval_s,
         runs=whatif.runs, seed=whatif.seed, prices_path=prices_path,
+        traces=tuple(str(_kept_file(u)) for u in whatif.traces), tick_prices_path=kept_path(whatif.tick_prices),
     )
 
 
 def _prices_path(prices: Upload | None) -> Path | None:
     return None if prices is None else _kept_file(prices)
+
+
+def kept_path(upload: Upload | None) -> str | None:
+    """Where an upload is kept for replays (a cache key: the folder is its content hash); None without one."""
+    return None if upload is None else str(_kept_file(upload))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -293,3 +329,59 @@ def current_replay(view: frames.PlanView, whatif: WhatIf) -> frames.ReplayView |
     if _key(view.scenario_json, whatif.runs, whatif.seed) not in st.session_state.get("replayed", []):
         return None
     return replay(view.scenario_json, whatif.runs, whatif.seed)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _regret_scenario(scenario_json: str, tick_prices_path: str | None) -> Any:
+    """The plan's compiled Scenario, its trace rungs priced per tick when a tick-price file was uploaded (as
+    ``spotplan simulate --tick-prices``); shared, never mutated, so every window reuses one compilation."""
+    cs = _compiled(scenario_json)
+    if tick_prices_path is None:
+        return cs
+    regret.check_replayable(cs)  # say what the plan lacks before pricing its (absent) trace rungs
+    from spotplan.simulator.trace_scenario import attach_tick_prices
+
+    return attach_tick_prices(cs, tick_prices_path)
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
+def regret_setup(scenario_json: str, tick_prices_path: str | None) -> regret.RegretSetup:
+    """The windows the plan's regret is measured on; ConfigError (one line) without a deadline, with a spot
+    rung not replayed from a trace, or with a deadline longer than the traces."""
+    return regret.regret_setup(_regret_scenario(scenario_json, tick_prices_path))
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED * regret.REGRET_WINDOWS, show_spinner=False)
+def regret_window(scenario_json: str, tick_prices_path: str | None, seed: int, index: int,
+                  offset_s: float) -> regret.RegretWindow:
+    """One window's SimPy replay and offline optimum (~1 s per 40 h window), cached on its own for progress."""
+    return regret.measure_window(_regret_scenario(scenario_json, tick_prices_path), seed, index, offset_s)
+
+
+def run_regret(scenario_json: str, tick_prices_path: str | None, seed: int, progress: ProgressFn) -> None:
+    """Compute (or find cached) every window of the regret, reporting progress between windows."""
+    offsets = regret_setup(scenario_json, tick_prices_path).offsets_s
+    for i, off in enumerate(offsets):
+        regret_window(scenario_json, tick_prices_path, seed, i, off)
+        progress((i + 1) / len(offsets), f"Regret: window {i + 1} of {len(offsets)} (replay and optimum)")
+
+
+@st.cache_data(max_entries=MAX_REMEMBERED, show_spinner=False)
+def regret_result(scenario_json: str, tick_prices_path: str | None, seed: int) -> regret.RegretView:
+    """The plan's regret on its windows, from the cached windows."""
+    setup = regret_setup(scenario_json, tick_prices_path)
+    windows = [regret_window(scenario_json, tick_prices_path, seed, i, off) for i, off in enumerate(setup.offsets_s)]
+    return regret.regret_view(setup, windows, seed)
+
+
+def remember_regret(view: frames.PlanView, whatif: WhatIf) -> None:
+    """Mark the current plan's regret as measured so later reruns show it (from the cache)."""
+    _remember("regret_measured", _key(view.scenario_json, kept_path(whatif.tick_prices), whatif.seed))
+
+
+def current_regret(view: frames.PlanView, whatif: WhatIf) -> regret.RegretView | None:
+    """The current plan's regret if the user measured it (from the cache), else None."""
+    tick = kept_path(whatif.tick_prices)
+    if _key(view.scenario_json, tick, whatif.seed) not in st.session_state.get("regret_measured", []):
+        return None
+    return regret_result(view.scenario_json, tick, whatif.seed)

@@ -38,3 +38,5 @@ class WhatIf:
     interval_s: float | None
     runs: int
     seed: int
+    traces: tuple[Upload, ...] = ()  # availability traces the plan replays (Can't Be Late JSON or timestamped CSV)
+    tick_prices: Upload | None = None  # per-tick spot prices of those traces ({trace stem: [USD/h, ...]})

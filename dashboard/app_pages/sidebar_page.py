@@ -68,6 +68,29 @@ def _what_ifs() -> dict[str, object]:
             "notice_s": float(notice_s), "interval_s": None if auto else float(interval_min) * 60.0}
 
 
+def _traces(errors: list[str]) -> dict[str, object]:
+    """Availability traces (and their per-tick prices) the plan replays; a file the loaders reject is left out."""
+    st.subheader("Availability traces")
+    files = st.file_uploader("Traces: Can't Be Late JSON or timestamped CSV (<zone>_<accel>.json|csv)",
+                             type=["json", "csv"], accept_multiple_files=True, key="trace_files",
+                             help="Spot rungs replay these traces (as spotplan recommend --traces); the regret "
+                                  "block in 'Simulated run' measures the plan against the offline optimum on them.")
+    tick = _upload("tick_prices_file", "Per-tick spot prices of the traces (JSON {trace stem: [USD/h, ...]})",
+                   ["json"], "As spotplan recommend --tick-prices, e.g. SkyNomad's v100_spot_prices.json.")
+    traces = tuple(Upload(name=f.name, content=f.getvalue()) for f in files or [])
+    if tick is not None and not traces:
+        errors.append(f"spotplan: error: {tick.name}: per-tick prices price the availability traces; upload the "
+                      "traces as well")
+        return {"traces": (), "tick_prices": None}
+    if traces:
+        try:
+            data.validate_traces(traces, tick)
+        except SpotplanError as exc:
+            errors.append(f"spotplan: error: {exc}")
+            return {"traces": (), "tick_prices": None}
+    return {"traces": traces, "tick_prices": tick}
+
+
 def _simulation() -> dict[str, object]:
     st.subheader("Simulation")
     runs = st.select_slider("Monte Carlo runs", RUN_CHOICES, value=DEFAULT_RUNS, key="runs")
@@ -92,6 +115,7 @@ def render() -> tuple[WhatIf, Upload | None, list[str]]:
         st.subheader("Spot price history")
         prices = _upload("price_file", "describe-spot-price-history JSON", ["json"],
                          "Output of `aws ec2 describe-spot-price-history`; replaces the embedded prices.")
+        fields.update(_traces(errors))
         fields["calibration_json"] = None
         if calibration is not None:
             try:

@@ -245,6 +245,66 @@ def test_quick_plan_matches_the_advisors_closed_form_stage(mode: str) -> None:
     assert quick.daly_s is not None and quick.interval_s == pytest.approx(quick.daly_s)
 
 
+def _traced_small_job(app: Any, deadline_h: float) -> Any:
+    """The page with a small job (125M, 1B tokens, p3 only) replaying the hand-built trace with its tick prices."""
+    from tests.dashboard.handmade_traces import TRACE_NAME, tick_prices_json, trace_csv
+
+    app.selectbox(key="model_size").set_value("125M")
+    app.number_input(key="tokens_b").set_value(1.0)
+    app.multiselect(key="families").set_value(["p3"])
+    app.number_input(key="deadline_h").set_value(deadline_h)
+    uploads = app.get("file_uploader")
+    uploads[2].set_value([(TRACE_NAME, trace_csv(), "text/csv")])
+    uploads[3].set_value(("v100_tick_prices.json", tick_prices_json(), "application/json"))
+    return _run(app)
+
+
+def test_regret_on_uploaded_traces_draws_windows_and_the_mean(app: Any) -> None:
+    """On a replayed trace with a deadline, the button measures the plan against the offline optimum per window:
+    the chart, the mean ratio as a headline, the optimum's caption; a missing deadline, a window past the trace's
+    end and a price history that misses the trace are one error line each."""
+    _traced_small_job(app, deadline_h=12.0)
+    assert not app.error and "regret" not in _charts(app)
+    _run(app.button(key="regret_button").click())
+    assert not app.error
+    fig = _charts(app)["regret"]
+    ratios = next(t for t in fig["data"] if t.get("name") == "plan / optimum")
+    assert len(_values(ratios["y"])) == 6  # 72 h of trace / 12 h windows
+    mean = _metric(app, "Mean regret (plan / optimum)")
+    assert float(mean.rstrip("x")) >= 1.0 and f"mean {mean}" in [a["text"] for a in fig["layout"]["annotations"]]
+    assert _metric(app, "Windows meeting the deadline").endswith("of 6")
+    captions = [c.value for c in app.caption]
+    assert any(c.startswith("The offline optimum is the least any schedule could pay") and "lower bound" in c
+               for c in captions)
+    assert any("per-tick prices of us-east-2b_v100_1.csv from v100_tick_prices.json" in c for c in captions)
+    for deadline_h, expected in ((0.0, "regret: the plan has no deadline"),
+                                 (80.0, ("regret: the deadline sets the window: window of 80 h is longer than the "
+                                        "trace (72 h)"))):
+        _run(app.number_input(key="deadline_h").set_value(deadline_h))
+        errors = [e.value for e in app.error]
+        assert len(errors) == 1 and errors[0].startswith(f"spotplan: error: {expected}"), errors
+    old = {"SpotPriceHistory": [{"AvailabilityZone": "us-east-2b", "InstanceType": "p3.2xlarge",
+                                 "ProductDescription": "Linux/UNIX", "SpotPrice": "0.95",
+                                 "Timestamp": f"2020-01-0{d}T00:00:00Z"} for d in (1, 2, 3)]}
+    app.number_input(key="deadline_h").set_value(12.0)
+    _run(app.get("file_uploader")[1].set_value(("old_prices.json", json.dumps(old).encode(), "application/json")))
+    errors = [e.value for e in app.error]
+    assert errors == [("spotplan: error: us-east-2b_v100_1.csv: trace 2023-02-15 -> 2023-02-18 and the --prices "
+                      "history of us-east-2b 2020-01-01 -> 2020-01-03 do not overlap in time; expected a price "
+                      "history covering the trace's span")]
+
+
+def test_a_trace_without_a_zone_in_its_name_is_one_line(app: Any) -> None:
+    """A trace file whose name names no zone is refused with the loader's one line; the plan stays."""
+    from tests.dashboard.handmade_traces import trace_csv
+
+    _run(app.get("file_uploader")[2].set_value([("trace.csv", trace_csv(), "text/csv")]))
+    errors = {e.value for e in app.error}  # in the sidebar and above the plan
+    assert errors == {("spotplan: error: trace.csv: file name 'trace.csv' names no zone and accelerator; expected "
+                      "<zone>_<accel>.json|csv such as us-east-1c_v100_1.csv")}, errors
+    assert "interval_sweep" in _charts(app)
+
+
 def test_sidebar_model_sizes_are_the_advisors() -> None:
     """Every model size the sidebar offers is one the advisor sizes (no choice fails on selection)."""
     from spotplan.advisor.sizing import parse_model_size

@@ -15,7 +15,8 @@ RAW_NAMES = ("instance_type", "price_usd_per_h", "throughput_factor")
 
 
 def test_ladder_labels_and_zone_names_in_chromium(dashboard_url: str) -> None:  # noqa: F811
-    """The ladder grid shows labelled columns and AZ-ID zones, and the saving metric's label is not cut."""
+    """The ladder grid shows labelled columns and AZ-ID zones, the saving metric's label is not cut, and the
+    regret block and its trace upload are labelled."""
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -37,5 +38,8 @@ def test_ladder_labels_and_zone_names_in_chromium(dashboard_url: str) -> None:  
             cut = label.evaluate("e => Array.from(e.querySelectorAll('*')).concat([e])"
                                  ".some(x => x.scrollWidth > x.clientWidth + 1)")
             assert not cut, "the 'Saving vs on-demand' label is cut off"
+            # the regret block (in the SimPy tab) says what it needs; the sidebar takes the traces it needs
+            page.get_by_text("Regret against the offline optimum").first.wait_for(state="attached", timeout=10_000)
+            assert page.locator('.st-key-trace_files').get_by_text("Traces: Can't Be Late JSON").count() == 1
         finally:
             browser.close()
