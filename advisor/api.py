@@ -243,7 +243,7 @@ def recommend(request: RecommendRequest, *, progress: bool = False) -> Recommend
         reasons=reasons, notice_checks=checks, gpus_per_node=ladder[0].gpus_per_node, p95_bound_h=result.p95_bound_h,
         daly_interval_s=result.daly_interval_s, young_interval_s=result.young_interval_s,
         warnings=narrative.warnings(result, request, costs, history), frontier=frontier, gang_options=gangs,
-        traces=_traces_block(request, chosen.scenario),
+        traces=_traces_block(request, chosen.scenario), breakdown=chosen.breakdown,
         timing_s={"wall_s": wall, "simpy_s": result.simpy_s, "node_scan_s": scan_s,
                   "simpy_configs": float(len(result.finalists) + len(result.baselines)
                                          + sum(o.scored is not None for o in options))},

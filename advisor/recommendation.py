@@ -16,6 +16,7 @@ from spotplan.schemas.outputs import RECOMMEND_SCHEMA_VERSION
 from spotplan.schemas.plan import Assumption, Expected, Plan, Pool
 
 if TYPE_CHECKING:
+    from spotplan.advisor.breakdown import Breakdown
     from spotplan.advisor.frontier import FrontierPoint
     from spotplan.advisor.optimize import SweepPoint
     from spotplan.advisor.scan import GangOption
@@ -54,6 +55,7 @@ class Recommendation:
     frontier: tuple[FrontierPoint, ...] = ()  # one point per node count searched (spotplan.advisor.frontier)
     gang_options: tuple[GangOption, ...] = ()  # multi-node spot plans: wait for the full gang vs continue elastic
     traces: dict[str, Any] | None = None  # recommend --traces: the files replayed and the plan's regret
+    breakdown: Breakdown | None = None  # the plan's expected cost and time by activity (same runs as expected)
 
     @property
     def baselines(self) -> dict[str, Expected]:
@@ -112,5 +114,6 @@ class Recommendation:
             "frontier_steps": doubling_lines(list(self.frontier)),
             "gang_options": [g.to_json() for g in self.gang_options],
             "torchrun_command": self.torchrun_command(),
+            "breakdown": None if self.breakdown is None else self.breakdown.to_json(),
             **({} if self.traces is None else {"traces": self.traces}),
         }

@@ -50,8 +50,9 @@ def _dist(d: Distribution, fmt: str) -> str:
     return f"{f(d.mean)} expected, P95 {f(d.p95)}"
 
 
-def headline_lines(rec: Recommendation) -> list[str]:
-    """What to run, where, how often to checkpoint, and what it costs and takes."""
+def headline_lines(rec: Recommendation, *, ladder_follows: bool = False) -> list[str]:
+    """What to run, where, how often to checkpoint, and what it costs and takes, and where the cost goes.
+    ``ladder_follows``: the ladder table comes next and names the fallback rungs and the recovery strategy."""
     p, e = rec.plan, rec.plan.expected
     first = p.ladder[0]
     gang = f"{first.nodes} nodes" if first.nodes > 1 else "1 node"
@@ -62,7 +63,8 @@ def headline_lines(rec: Recommendation) -> list[str]:
         (f"spotplan plan {p.plan_id}: {p.model.model_size} {p.model.mode.value}, {_tokens(p.model.tokens)} tokens, "
          f"{p.model.total_steps:,} steps"),
         f"  run         {first.instance_type} {first.market.value}, {gang}, {where(first)}",
-        f"              then {len(p.ladder) - 1} fallback rung(s) in order; recovery {p.recovery_strategy}",
+        *([] if ladder_follows else
+          [f"              then {len(p.ladder) - 1} fallback rung(s) in order; recovery {p.recovery_strategy}"]),
         (f"  checkpoint  every {p.checkpoint_interval_s / 60:.1f} min ({p.checkpoint_interval_steps} steps), "
          f"keep last {p.keep_last_k}, async (stall {p.save_blocking_s:.1f} s)"),
         f"  cost        {_dist(e.cost_usd, 'money')}{save}",
@@ -70,11 +72,49 @@ def headline_lines(rec: Recommendation) -> list[str]:
     ]
     if p.deadline_h is not None and e.deadline_hit_rate is not None:
         lines.append(f"  deadline    {p.deadline_h:g} h, met in {e.deadline_hit_rate:.0%} of {e.runs} replays")
+    split = split_line(rec)
+    if split is not None:
+        lines.append(split)
     if rec.notice_checks:
         c = rec.notice_checks[0]
         fit = "fits" if c.fits else "does not fit (periodic only)"
         lines.append(f"  notice      {c.cloud} {c.notice_s:.0f} s, emergency save ~{c.expected_need_s:.0f} s: {fit}")
     return lines
+
+
+SPLIT_WIDTH = 80  # the headline's split stays one line of the default view's width
+
+
+def split_line(rec: Recommendation) -> str | None:
+    """The expected cost by activity in one line (the simulator's bucket names): the largest buckets as shares
+    of the cost while they fit, then migration in USD and hours (always, 0 when the job stays in one region);
+    ``breakdown_table`` (``--explain``) has every bucket."""
+    b = rec.breakdown
+    if b is None or b.total_usd <= 0:
+        return None
+    last = f"migration {_money(b.cost_usd.get('migration', 0.0))} ({b.time_h.get('migration', 0.0):.1f} h)"
+    line = "  split       "
+    for name, usd in sorted(b.cost_usd.items(), key=lambda kv: (-kv[1], kv[0])):
+        item = f"{name} {usd / b.total_usd:.1%}, "
+        if name == "migration" or usd <= 0 or len(line) + len(item) + len(last) > SPLIT_WIDTH:
+            continue
+        line += item
+    return line + last
+
+
+def breakdown_table(rec: Recommendation) -> Table | None:
+    """Every activity bucket: expected cost, its share, and expected time (billed or not)."""
+    b = rec.breakdown
+    if b is None:
+        return None
+    t = _table(f"Cost and time by activity (mean of {b.runs} replays)",
+               [("activity", "left"), ("cost", "right"), ("share", "right"), ("time", "right")])
+    for name, usd in b.cost_usd.items():
+        share = f"{usd / b.total_usd:.1%}" if b.total_usd > 0 else "-"
+        t.add_row(name, _money(usd), share, _hours(b.time_h.get(name, 0.0)))
+    if b.migrations > 0:
+        t.add_row(f"  of which egress ({b.migrations:.1f} moves)", _money(b.egress_usd), "", "")
+    return t
 
 
 def next_lines(commands: Sequence[tuple[str, str]]) -> list[str]:
@@ -101,7 +141,8 @@ def ladder_table(rec: Recommendation) -> Table:
     node count, named in the title)."""
     nodes = rec.plan.ladder[0].nodes
     gang = "" if nodes == 1 else f"; {nodes} nodes, gang $/h"
-    t = _table(f"Fallback ladder (in this order{gang})", [("#", "right"), ("instance", "left"),
+    t = _table(f"Fallback ladder (in this order, recovery {rec.plan.recovery_strategy}{gang})",
+               [("#", "right"), ("instance", "left"),
                ("market", "left"), ("zone", "left"), ("$/h", "right"), ("speed", "right"), ("MTBF", "right")])
     for i, p in enumerate(rec.plan.ladder, 1):
         t.add_row(str(i), p.instance_type, p.market.value, where(p), f"{p.price_usd_per_h * p.nodes:,.2f}",
@@ -223,7 +264,7 @@ def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), exp
            quiet: bool = False, console: Console | None = None, notes: Sequence[str] = ()) -> None:
     """Print the summary: headline and next commands; unless quiet, the ladder, baselines and the main reasons."""
     con = console or Console()
-    for line in headline_lines(rec):
+    for line in headline_lines(rec, ladder_follows=not quiet):
         con.print(Text(line))
     for w in [*notes, *rec.warnings]:
         con.print(Text(f"warning: {w}", style="yellow"))
@@ -244,6 +285,10 @@ def render(rec: Recommendation, *, commands: Sequence[tuple[str, str]] = (), exp
     _bullets(con, "Why", rec.reasons)
     _bullets(con, "Each step up in nodes (P95 makespan, mean cost)", doubling_lines(list(rec.frontier)))
     _bullets(con, "Interruption notice", notice_lines(rec))
+    table = breakdown_table(rec)
+    if table is not None:
+        con.print()
+        con.print(table)
     con.print()
     con.print(assumptions_table(rec))
     if rec.plan.data_as_of:

@@ -27,6 +27,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from spotplan.advisor.breakdown import Breakdown, RunSplit, mean_breakdown
 from spotplan.advisor.candidates import PoolOption
 from spotplan.advisor.ladder import PROVISION_S, SETUP_S, JobTimes
 from spotplan.errors import ConfigError
@@ -82,6 +83,7 @@ class Scored:
     makespan_h: np.ndarray
     elapsed_s: float
     cut_runs: int = 0  # runs stopped at the horizon: their cost is a lower bound, the configuration misses
+    breakdown: Breakdown | None = None  # mean cost and time by activity bucket over the same runs
 
     @property
     def hit_rate(self) -> float:
@@ -193,7 +195,7 @@ def _compiled(config: Config, s: SimSettings) -> tuple[Any, Any]:
     return scenario, compiled
 
 
-_Row = tuple[float, float, "bool | None", bool]  # cost USD, makespan s, deadline met, finished
+_Row = tuple[float, float, "bool | None", bool, RunSplit]  # cost USD, makespan s, deadline met, finished, split
 
 
 def _simulate_rows(compiled: Any, seed: int, start: int, stop: int) -> list[_Row]:
@@ -204,7 +206,7 @@ def _simulate_rows(compiled: Any, seed: int, start: int, stop: int) -> list[_Row
     out = []
     for i in range(start, stop):
         r = simulate_once(compiled, run_rng(seed, i), keep_timeline=False)
-        out.append((r.cost_usd, r.makespan_s, r.deadline_met, r.finished))
+        out.append((r.cost_usd, r.makespan_s, r.deadline_met, r.finished, RunSplit.of(r)))
     return out
 
 
@@ -271,7 +273,8 @@ def _scored(config: Config, scenario: Any, rows: list[_Row], s: SimSettings, ela
         hit = float(np.mean(met))
     cut = sum(not r[3] for r in rows)
     return Scored(config=config, scenario=scenario, expected=expected_from(cost, makespan_h, hit, len(rows), s.seed),
-                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed_s, cut_runs=cut)
+                  cost_usd=cost, makespan_h=makespan_h, elapsed_s=elapsed_s, cut_runs=cut,
+                  breakdown=mean_breakdown([r[4] for r in rows]))
 
 
 class ScoreCache:

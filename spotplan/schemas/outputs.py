@@ -78,6 +78,19 @@ class GangOptionEntry(StrictModel):
     deadline_hit_rate: float | None = Field(ge=0, le=1, description="null without a deadline.")
 
 
+class BreakdownEntry(StrictModel):
+    """The plan's expected cost and time split by activity: the simulator's cost buckets (useful_compute,
+    checkpoint_stall, lost_work, changeover_restore, waiting, migration), mean per run over the plan's replays."""
+
+    cost_usd: dict[str, float] = Field(description="USD per bucket; the buckets sum to expected.cost_usd.mean. "
+                                       "migration holds the checkpoint's egress and its billed transfer time.")
+    time_h: dict[str, float] = Field(description="Hours per bucket, billed or not (waiting; provisioning, in "
+                                     "changeover_restore).")
+    egress_usd: float = Field(ge=0, description="The egress part of the migration cost (GB moved x USD/GB).")
+    migrations: float = Field(ge=0, description="Checkpoint transfers between regions started, per run.")
+    runs: int = Field(ge=1, description="Replays averaged (those of expected).")
+
+
 class RecommendOutput(StrictModel):
     """``spotplan recommend --json``: the plan, its expected figures, baselines, assumptions, notice and reasons."""
 
@@ -103,6 +116,9 @@ class RecommendOutput(StrictModel):
     traces: dict[str, Any] | None = Field(
         default=None, description="recommend --traces only: every trace and price file replayed, and the plan's regret "
         "(cost / offline optimum) on tiled windows of the deadline's length.")
+    breakdown: BreakdownEntry | None = Field(
+        default=None, description="The plan's expected cost and time by activity (the simulator's cost buckets), on "
+        "the replays of expected; migration is 0 when the job never changes region.")
 
 
 class OpenDocument(BaseModel):
