@@ -374,14 +374,20 @@ def regret_result(scenario_json: str, tick_prices_path: str | None, seed: int) -
     return regret.regret_view(setup, windows, seed)
 
 
+def regret_inputs(view: frames.PlanView, whatif: WhatIf) -> tuple[str, str | None, int]:
+    """The cache key of the current plan's regret: its Scenario (with the sidebar's deadline where the plan
+    states none, ``regret.with_deadline``), the kept tick-price file and the seed."""
+    return regret.with_deadline(view.scenario_json, whatif.deadline_h), kept_path(whatif.tick_prices), whatif.seed
+
+
 def remember_regret(view: frames.PlanView, whatif: WhatIf) -> None:
     """Mark the current plan's regret as measured so later reruns show it (from the cache)."""
-    _remember("regret_measured", _key(view.scenario_json, kept_path(whatif.tick_prices), whatif.seed))
+    _remember("regret_measured", _key(*regret_inputs(view, whatif)))
 
 
 def current_regret(view: frames.PlanView, whatif: WhatIf) -> regret.RegretView | None:
     """The current plan's regret if the user measured it (from the cache), else None."""
-    tick = kept_path(whatif.tick_prices)
-    if _key(view.scenario_json, tick, whatif.seed) not in st.session_state.get("regret_measured", []):
+    inputs = regret_inputs(view, whatif)
+    if _key(*inputs) not in st.session_state.get("regret_measured", []):
         return None
-    return regret_result(view.scenario_json, tick, whatif.seed)
+    return regret_result(*inputs)

@@ -21,7 +21,7 @@ def _run(view: PlanView, whatif: WhatIf, setup: RegretSetup) -> None:
     def progress(fraction: float, text: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
-    data.run_regret(view.scenario_json, data.kept_path(whatif.tick_prices), whatif.seed, progress)
+    data.run_regret(*data.regret_inputs(view, whatif), progress)
     bar.empty()
     data.remember_regret(view, whatif)
     st.rerun()  # draw the measured regret from the cache
@@ -54,9 +54,9 @@ def render(view: PlanView, whatif: WhatIf) -> None:
     if not whatif.traces:
         st.info(NO_TRACES)
         return
-    tick = data.kept_path(whatif.tick_prices)
+    scenario_json, tick, _ = data.regret_inputs(view, whatif)
     try:
-        setup = data.regret_setup(view.scenario_json, tick)
+        setup = data.regret_setup(scenario_json, tick)
     except SpotplanError as exc:
         st.error(f"spotplan: error: {data.user_message(exc)}")
         return

@@ -82,3 +82,20 @@ def test_frame_and_means_leave_out_missed_windows() -> None:
     inf = regret.regret_frame([regret.RegretWindow(start_h=0.0, plan_usd=5.0, optimum_usd=math.inf,
                                                    deadline_met=False, makespan_h=9.0)], 6.0)
     assert math.isnan(inf["ratio"].iloc[0])
+
+
+def test_the_full_plan_is_measured_against_the_sidebars_deadline(tmp_path: Path) -> None:
+    """A full advisor plan replays with its own deadline policy, and its windows use the user's deadline even where
+    the plan's Scenario leaves the deadline out (policy ``none``); a stated deadline is kept as it is."""
+    from spotplan.advisor.api import recommend
+    from spotplan.advisor.request import RecommendRequest
+    from spotplan.schemas.scenario import Scenario
+    from spotplan.simulator.compile import compile_scenario
+
+    rec = recommend(RecommendRequest(model_size="125M", tokens=1_000_000_000, deadline_h=12.0, families=("p3",),
+                                     traces=(str(write_trace(tmp_path)),), runs=16))
+    cs = compile_scenario(Scenario.model_validate_json(regret.with_deadline(rec.scenario.model_dump_json(), 12.0)))
+    assert cs.deadline_s == 12 * 3600.0 and cs.deadline_policy == rec.scenario.deadline.policy
+    assert regret.regret_setup(cs).offsets_s == tuple(i * 12 * 3600.0 for i in range(6))
+    stated = _scenario(tmp_path / "us-east-2b_v100_1.csv", deadline_h=6.0).model_dump_json()
+    assert regret.with_deadline(stated, 12.0) == stated
