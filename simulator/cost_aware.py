@@ -5,10 +5,12 @@ its current up (or down) period has lasted, what restarting there costs in migra
 ``spotplan.simulator.migration``) and what its availability source says about the time left
 (``spotplan.simulator.residual``). From these it prices each option per reference second of durable progress:
 
-- a spot pool with capacity: the expected bill of a lifetime started now (its expected remaining up time, less
-  provisioning; nothing when the cloud is likely to interrupt it within its first billed hour, AWS's rule),
-  plus the egress, over the progress that lifetime is expected to keep (after setup, transfer and restore, less
-  the work an interruption loses);
+- a spot pool with capacity: the expected bill of a lifetime started now, plus the egress, over the progress it
+  is expected to keep (after setup, transfer and restore, less the work an interruption loses); expectations
+  over the pool's past residual lifetimes given the period's age, a lifetime the cloud ends within its first
+  billed hour billing nothing (AWS's rule);
+- the spot instance in hand (at a capacity event elsewhere): priced the same way from its own bill so far, against
+  a stop now, so inside its first hour staying keeps the chance of a refund;
 - on-demand: its price over its rate, with the one-off changeover and egress spread over the remaining work.
 
 The cheapest spot option is taken when it beats on-demand, unless a cheaper pool now down is expected back
@@ -18,7 +20,9 @@ changeover) less a reserve for the
 restarts still to come is what waiting may spend. Waiting risks the chance that every pool stays down past that
 budget (from their residual down times, taken as independent), and then the rest of the work runs on on-demand
 at its premium over spot; bridging on on-demand now costs that premium until spot is expected back, plus the
-changeovers there and back. The job waits when the first is cheaper, else it bridges. On on-demand it leaves at
+changeovers there and back. The job waits when the first is cheaper, else it bridges (with no completed outage
+in any down pool's past, it follows uniform progress instead: on-demand when behind ``work x t / deadline``).
+On on-demand it leaves at
 a spot capacity event when a spot option beats staying (priced the same way) and the slack still covers the
 changeover and the safety margin. The safety net of every policy (``spotplan.simulator.deadline``) still
 commits the job to on-demand when the slack falls to two changeovers, so deadlines stay guaranteed.
@@ -31,6 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.migration import migration_for
@@ -81,17 +87,44 @@ class Situation:
 
 
 def spot_usd_per_progress(sit: Situation, p: PoolNow) -> float:
-    """Expected USD per reference second of durable progress for a restart on spot pool ``p`` now."""
+    """Expected USD per reference second of durable progress for a restart on spot pool ``p`` now.
+
+    Over the pool's past residual lifetimes ``R`` (given the current period's age), a fresh lifetime bills
+    ``min(R - provisioning, need)`` unless the cloud ends it within its first billed hour (then nothing), and keeps
+    ``(R - provisioning - startup) x rate`` of progress less the work an interruption loses (all the remaining work
+    if it outlives the job). The ratio of the two expectations, with the egress added to the bill.
+    """
     startup = sit.setup_s + p.move_s + (sit.restore_s if sit.progress_s > 0 else 0.0)
-    need = startup + sit.remaining_s / p.rate  # billed seconds to finish there
-    life = p.res.up.remaining_s(p.age_s) - sit.provisioning_s  # expected billed seconds it keeps capacity
-    if life >= need:
-        return (p.usd_per_s * need + p.move_usd) / max(sit.remaining_s, TINY)
-    gain = max(0.0, life - startup) * p.rate - sit.lost_per_restart_s
+    bill_s, gain = _lifetime(sit, p, sit.provisioning_s, startup, 0.0)
     if gain <= TINY:
         return INF
-    billed = p.res.up.billed_beyond_s(p.age_s, sit.provisioning_s + FREE_HOUR_S) - sit.provisioning_s
-    return (p.usd_per_s * max(billed, 0.0) + p.move_usd) / gain
+    return (p.usd_per_s * bill_s + p.move_usd) / gain
+
+
+def stay_usd_per_progress(sit: Situation, p: PoolNow, billed_s: float) -> float:
+    """Expected USD per reference second for keeping the instance on spot pool ``p`` that has been billed for
+    ``billed_s``, counted against stopping it now (which bills ``billed_s`` for sure): inside its first hour,
+    staying also keeps the chance that the cloud ends it in time and nothing is billed at all."""
+    bill_s, gain = _lifetime(sit, p, 0.0, 0.0, billed_s)
+    if gain <= TINY:
+        return INF
+    return p.usd_per_s * bill_s / gain
+
+
+def _lifetime(sit: Situation, p: PoolNow, wait_s: float, startup_s: float, billed_s: float) -> tuple[float, float]:
+    """(expected billed seconds beyond ``billed_s``, expected progress) of an instance on ``p`` that has been billed
+    ``billed_s`` and starts billing after ``wait_s`` (provisioning), over the pool's residual lifetimes; with no
+    past (no finite period seen) the lifetime is taken to outlast the job."""
+    need = startup_s + sit.remaining_s / p.rate  # billed seconds to finish there
+    r = p.res.up.residuals_s(p.age_s)
+    if r.size == 0:
+        r = np.array([INF])
+    run = r - wait_s  # billed seconds the lifetime would still last
+    done = run >= need
+    free = ~done & (billed_s + run < FREE_HOUR_S)  # the cloud ends it within its first billed hour
+    bill = np.where(done, need, np.where(free, -billed_s, run))
+    gain = np.where(done, sit.remaining_s, np.maximum(0.0, (run - startup_s) * p.rate - sit.lost_per_restart_s))
+    return float(bill.mean()), float(gain.mean())
 
 
 def od_usd_per_progress(sit: Situation, od: PoolNow, *, running: bool) -> float:
@@ -200,8 +233,10 @@ def leave_on_demand(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> in
     return p.index if after - back >= _reserve_s(sit, spots) else None
 
 
-def move_from_spot(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, here: int) -> int | None:
-    """On spot pool ``here`` at a capacity event: the pool to move to (stop, save, restart there), or None."""
+def move_from_spot(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, here: int,
+                   billed_s: float = FREE_HOUR_S) -> int | None:
+    """On spot pool ``here`` (its instance billed for ``billed_s`` so far) at a capacity event: the pool to move to
+    (stop, save, restart there), or None."""
     cur = next(p for p in spots if p.index == here)
     others = [p for p in spots if p.index != here]
     p, c = best_spot(sit, others)
@@ -212,7 +247,7 @@ def move_from_spot(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, here: 
     if budget <= change:
         return None
     lam = slack_value_usd_per_s(sit, spots, od, budget - change)
-    stay = cur.usd_per_s / cur.rate
+    stay = stay_usd_per_progress(sit, cur, billed_s)
     return p.index if c + lam * change / max(sit.remaining_s, TINY) < stay * (1.0 - WAIT_GAIN) else None
 
 
@@ -249,6 +284,7 @@ def situation(cs: CompiledScenario, now_s: float, progress_s: float) -> Situatio
     return Situation(now_s=now_s, progress_s=progress_s, work_s=cs.work_s, deadline_s=cs.deadline_s,
                      provisioning_s=cs.provisioning_s, setup_s=cs.setup_s, restore_s=cs.restore_s,
                      lost_per_restart_s=0.5 * cs.interval_s, safety_s=2.0 * cs.changeover_s)
+
 
 
 def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, held: frozenset[str],

@@ -147,7 +147,8 @@ class Job:
         progress = self.live[0].state_at(now).progress
         here = frozenset((self.clocks[idx].cp.region,))  # the stop saves here first
         spots, od = cost_aware.pool_views(cs, self.clocks, now, here, progress)
-        return cost_aware.move_from_spot(cost_aware.situation(cs, now, progress), spots, od, idx) is not None
+        return cost_aware.move_from_spot(cost_aware.situation(cs, now, progress), spots, od, idx,
+                                         billed_s=now - self.live[4]) is not None
 
     def _leave_ok(self, now: float) -> bool:
         """On on-demand past the policy's leave point: go now? (Uniform progress: if spot has capacity.)"""

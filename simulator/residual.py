@@ -53,17 +53,14 @@ class Lengths:
             return float(self.sorted_s.mean())
         return float(self.suffix_s[i] / (n - i) - age_s)
 
-    def billed_beyond_s(self, age_s: float, free_s: float) -> float:
-        """E[(L - age) 1{L - age >= free_s} | L > age]: the expected remaining time, counting only lives that
-        outlast ``free_s`` (AWS bills nothing for a spot instance the cloud interrupts within its first hour)."""
-        n = self.sorted_s.size
-        if n == 0:
-            return INF
+    def residuals_s(self, age_s: float) -> np.ndarray:
+        """The remaining times ``L - age`` of the lengths longer than ``age`` (ascending). Past the longest length
+        seen, the lengths themselves (as if the period began afresh: the mean is ``remaining_s``'s answer there);
+        empty when the source has no finite periods."""
         i = int(np.searchsorted(self.sorted_s, age_s, side="right"))
-        if i >= n:
-            return float(self.sorted_s.mean())
-        j = int(np.searchsorted(self.sorted_s, age_s + free_s, side="left"))
-        return float((self.suffix_s[j] - (n - j) * age_s) / (n - i))
+        if i >= self.sorted_s.size:
+            return self.sorted_s
+        return self.sorted_s[i:] - age_s
 
     def ends_within(self, age_s: float, horizon_s: float) -> float:
         """P(L - age < horizon | L > age)."""

@@ -14,6 +14,7 @@ from spotplan.simulator.cost_aware import (
     leave_on_demand,
     move_from_spot,
     spot_usd_per_progress,
+    stay_usd_per_progress,
 )
 from spotplan.simulator.residual import Lengths, Residuals
 
@@ -21,13 +22,13 @@ H = 3600.0
 
 
 def test_residual_lengths_by_hand() -> None:
-    """Lengths 1, 2, 3, 10 h: E[L - a | L > a] and the bill past a free first hour, computed by hand."""
+    """Lengths 1, 2, 3, 10 h: E[L - a | L > a], P(end within h), and the residual lifetimes, by hand."""
     lengths = Lengths.of(np.array([1.0, 2.0, 3.0, 10.0]) * H)
     assert lengths.remaining_s(0.0) == pytest.approx(4.0 * H)
     assert lengths.remaining_s(2.5 * H) == pytest.approx(((3 - 2.5) + (10 - 2.5)) / 2 * H)
     assert lengths.ends_within(0.0, 2.5 * H) == pytest.approx(0.5)
-    # from age 0, only lives of at least 2.5 h are billed: (3 + 10) / 4
-    assert lengths.billed_beyond_s(0.0, 2.5 * H) == pytest.approx(3.25 * H)
+    assert lengths.residuals_s(2.5 * H).tolist() == pytest.approx([0.5 * H, 7.5 * H])
+    assert lengths.residuals_s(12.0 * H).tolist() == pytest.approx([1 * H, 2 * H, 3 * H, 10 * H])  # as if afresh
 
 
 def _res(up_h: float, down_h: float) -> Residuals:
@@ -52,6 +53,28 @@ def test_price_per_progress_of_a_long_lived_pool_is_its_price_plus_startup() -> 
     p = _pool(0, 0.9, move_usd=1.0, move_s=200.0)
     want = (0.9 / H * (180 + 200 + 300 + 9 * H) + 1.0) / (9 * H)
     assert spot_usd_per_progress(_sit(), p) == pytest.approx(want)
+
+
+def test_a_launch_is_priced_over_the_residual_lifetimes_with_the_free_first_hour() -> None:
+    """Past periods of 0.5 h and 10 h, 30 h of work left, 240 s provisioning, 480 s setup and restore, 600 s lost
+    per interruption: the short lifetime (1,560 s billed) is free and keeps 480 s of progress, the long one bills
+    35,760 s and keeps 34,680 s; the price per progress is the ratio of the means."""
+    res = Residuals(Lengths.of(np.array([0.5, 10.0]) * H), Lengths.of(np.array([H])), 5.25 * H)
+    p = _pool(0, 0.9, res=res)
+    sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
+    assert spot_usd_per_progress(sit, p) == pytest.approx(0.9 / H * (0 + 35760) / (480 + 34680))
+
+
+def test_staying_in_the_first_hour_keeps_the_refund() -> None:
+    """The same pool 900 s into its period and into the instance's bill: if the period is the short one, the cloud
+    ends the instance at 1,800 s and the 900 s already billed are refunded (-900 s against a stop now); past the
+    first hour the same residuals bill in full."""
+    res = Residuals(Lengths.of(np.array([0.5, 10.0]) * H), Lengths.of(np.array([H])), 5.25 * H)
+    p = _pool(0, 0.9, res=res, age_h=0.25)
+    sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
+    gain = (300 + 34500) / 2
+    assert stay_usd_per_progress(sit, p, 900.0) == pytest.approx(0.9 / H * (-900 + 35100) / 2 / gain)
+    assert stay_usd_per_progress(sit, p, H) == pytest.approx(0.9 / H * (900 + 35100) / 2 / gain)
 
 
 def test_the_cheapest_pool_wins_and_migration_is_priced() -> None:
