@@ -253,7 +253,7 @@ def regret_figure(frame: pd.DataFrame, mean_ratio: float | None) -> go.Figure:
     fig.add_trace(go.Bar(x=frame["window"], y=frame["ratio"], name="plan / optimum", showlegend=False,
                          marker_color=np.where(met, "#1f77b4", "#bdbdbd").tolist(),
                          text=[f"{r:.2f}x" if np.isfinite(r) else "" for r in frame["ratio"]],
-                         textposition="inside", insidetextanchor="end", offset=-0.4, width=0.8,  # one bar a window
+                         textposition="outside", offset=-0.4, width=0.8,  # one bar a window
                          hovertemplate="%{y:.3f}x<extra>%{x}</extra>"), row=2, col=1)
     label = "rgba(255,255,255,0.85)"  # readable over the bars
     fig.add_hline(y=1.0, line_color="#2ca02c", row=2, col=1, annotation_text="1.0 = optimum",
