@@ -144,6 +144,8 @@ def test_rung_in_another_region_pays_egress_and_transfer_per_head_interruption()
     assert priced.moves == pytest.approx(2 * visits)
     assert priced.wall_s == pytest.approx(alone.wall_s + visits * transfer_s)
     assert priced.migration_usd == pytest.approx(visits * (egress_round_trip_usd + transfer_s / H * 10.0))
+    assert priced.migration_usd / visits == pytest.approx(2.0 + 200.0 / 3600.0 * 10.0)  # $2 egress + $0.56 back
+    assert priced.cost_usd - alone.cost_usd == pytest.approx(visits * (2.0 + 200.0 / 3600.0 * (10.0 + 12.0)))
     assert priced.cost_usd == pytest.approx(priced.wall_s / H * 12.0 + priced.migration_usd)
     assert priced.interval_s == alone.interval_s  # Daly's interval does not depend on the restart
 
