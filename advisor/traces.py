@@ -13,6 +13,7 @@ are dropped. With ``--prices``, a timestamped trace and the history of its zone 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,25 +84,59 @@ def _history_series(history: Any, p: PoolOption) -> Any | None:
         return None
 
 
-def plan_regret(scenario: Any) -> dict[str, Any]:
-    """The plan's regret on up to ``REGRET_WINDOWS`` tiled windows of its traces (cost / offline optimum)."""
+def chosen_offsets_s(span_s: float, window_s: float) -> tuple[list[float], int]:
+    """Starts of the windows regret is measured on (every window of ``window_s`` that tiles ``span_s``, thinned
+    evenly to at most ``REGRET_WINDOWS``) and how many tile the span; ConfigError when one window is longer."""
+    from spotplan.simulator.trace_scenario import tiling_offsets_s
+
+    offsets = tiling_offsets_s(span_s, window_s)
+    stride = max(1, -(-len(offsets) // REGRET_WINDOWS))
+    return offsets[::stride][:REGRET_WINDOWS], len(offsets)
+
+
+def with_deadline(scenario_json: str, deadline_h: float | None) -> str:
+    """The plan's Scenario JSON with the request's deadline written in where the plan left it out.
+
+    The advisor writes no ``deadline_h`` into a plan whose deadline policy is ``none`` (it meets the deadline
+    without switching), but the optimum and the windows need it; the policy stays ``none``, so the replay is the
+    plan's own and only the deadline check and the optimum's target use it.
+    """
+    doc = json.loads(scenario_json)
+    deadline = doc.setdefault("deadline", {})
+    if deadline_h is None or deadline.get("deadline_h") is not None:
+        return scenario_json
+    deadline["deadline_h"] = deadline_h
+    return json.dumps(doc)
+
+
+def plan_regret(scenario: Any, *, deadline_h: float | None = None,
+                tick_prices: str | Path | None = None) -> dict[str, Any]:
+    """The plan's regret on up to ``REGRET_WINDOWS`` tiled windows of its traces (cost / offline optimum).
+
+    ``deadline_h`` is the request's (used where the plan's Scenario states none); with ``tick_prices`` the windows
+    replay each trace's per-tick prices (the search priced a trace pool at their time-weighted mean), so plan and
+    optimum pay the same moving prices."""
+    from spotplan.schemas.scenario import Scenario
     from spotplan.simulator.compile import compile_scenario
     from spotplan.simulator.optimum_replay import trace_tick_s
-    from spotplan.simulator.trace_scenario import tiling_offsets_s
+    from spotplan.simulator.trace_scenario import attach_tick_prices
     from spotplan.simulator.windows import regret, regret_summary, simulate_windows
 
-    cs = compile_scenario(scenario)
+    stated = Scenario.model_validate_json(with_deadline(scenario.model_dump_json(), deadline_h))
+    cs = compile_scenario(stated)
     if cs.deadline_s is None:
         return {"note": "no deadline: the offline optimum needs one (--deadline)"}
     try:
         trace_tick_s(cs)
     except ConfigError as exc:
         return {"note": f"not measured: {exc}"}
+    if tick_prices is not None:
+        cs = attach_tick_prices(cs, tick_prices)
     assert cs.replay_span_s is not None
-    offsets = tiling_offsets_s(cs.replay_span_s, cs.deadline_s)
-    stride = max(1, -(-len(offsets) // REGRET_WINDOWS))
-    chosen = offsets[::stride][:REGRET_WINDOWS]
-    return {"windows_h": [o / 3600.0 for o in chosen], **regret_summary(regret(simulate_windows(cs, chosen)))}
+    chosen, _ = chosen_offsets_s(cs.replay_span_s, cs.deadline_s)
+    return {"windows_h": [o / 3600.0 for o in chosen],
+            "prices": "per-tick" if tick_prices is not None else "time-weighted mean per trace",
+            **regret_summary(regret(simulate_windows(cs, chosen)))}
 
 
 def traces_block(request: Any, scenario: Any) -> dict[str, Any]:
@@ -109,7 +144,7 @@ def traces_block(request: Any, scenario: Any) -> dict[str, Any]:
     return {"files": list(request.traces),
             "tick_prices": str(request.tick_prices_path) if request.tick_prices_path is not None else None,
             "prices": str(request.prices_path) if request.prices_path is not None else None,
-            "regret": plan_regret(scenario)}
+            "regret": plan_regret(scenario, deadline_h=request.deadline_h, tick_prices=request.tick_prices_path)}
 
 
 def traces_lines(block: dict[str, Any]) -> list[str]:
@@ -125,5 +160,5 @@ def traces_lines(block: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"regret (cost / offline optimum): {rg['mean_ratio']:.3f}x on {rg['replays_meeting_deadline']} "
                      f"of {rg['replays']} tiled windows that met the deadline "
-                     f"(optimum ${rg['optimum_mean_usd']:,.2f} on average)")
+                     f"(optimum ${rg['optimum_mean_usd']:,.2f} on average; {rg['prices']} prices)")
     return lines

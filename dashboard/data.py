@@ -22,6 +22,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
+from spotplan.advisor.traces import with_deadline
 from spotplan.dashboard import frames, regret
 from spotplan.dashboard.inputs import Upload, WhatIf
 from spotplan.errors import ConfigError, DataError, SpotplanError
@@ -376,8 +377,8 @@ def regret_result(scenario_json: str, tick_prices_path: str | None, seed: int) -
 
 def regret_inputs(view: frames.PlanView, whatif: WhatIf) -> tuple[str, str | None, int]:
     """The cache key of the current plan's regret: its Scenario (with the sidebar's deadline where the plan
-    states none, ``regret.with_deadline``), the kept tick-price file and the seed."""
-    return regret.with_deadline(view.scenario_json, whatif.deadline_h), kept_path(whatif.tick_prices), whatif.seed
+    states none, ``advisor.traces.with_deadline``), the kept tick-price file and the seed."""
+    return with_deadline(view.scenario_json, whatif.deadline_h), kept_path(whatif.tick_prices), whatif.seed
 
 
 def remember_regret(view: frames.PlanView, whatif: WhatIf) -> None:

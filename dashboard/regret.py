@@ -11,12 +11,11 @@ live in ``spotplan.dashboard.data``). Times are seconds (hours where named ``_h`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pandas as pd
 
-from spotplan.advisor.traces import REGRET_WINDOWS
+from spotplan.advisor.traces import REGRET_WINDOWS, chosen_offsets_s
 from spotplan.errors import ConfigError
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.optimum_replay import Regret, trace_tick_s
@@ -62,31 +61,6 @@ class RegretView:
     met: int
     windows: int
     note: str  # which windows, which prices, which runs
-
-
-def chosen_offsets_s(span_s: float, window_s: float) -> tuple[list[float], int]:
-    """Starts of the windows ``recommend --traces`` measures (every tiling window, thinned evenly to at most
-    REGRET_WINDOWS) and how many tile the span; ConfigError when one window is longer than the span."""
-    from spotplan.simulator.trace_scenario import tiling_offsets_s
-
-    offsets = tiling_offsets_s(span_s, window_s)
-    stride = max(1, -(-len(offsets) // REGRET_WINDOWS))
-    return offsets[::stride][:REGRET_WINDOWS], len(offsets)
-
-
-def with_deadline(scenario_json: str, deadline_h: float | None) -> str:
-    """The plan's Scenario JSON with the user's deadline written in where the plan left it out.
-
-    The advisor writes no ``deadline_h`` into a plan whose deadline policy is ``none`` (it meets the deadline
-    without switching), but the optimum and the windows need it; the policy stays ``none``, so the replay is the
-    plan's own and only the deadline check and the optimum's target use it.
-    """
-    doc = json.loads(scenario_json)
-    deadline = doc.setdefault("deadline", {})
-    if deadline_h is None or deadline.get("deadline_h") is not None:
-        return scenario_json
-    deadline["deadline_h"] = deadline_h
-    return json.dumps(doc)
 
 
 def check_replayable(cs: CompiledScenario) -> None:

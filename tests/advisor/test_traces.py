@@ -80,3 +80,25 @@ def test_tick_prices_need_traces(run_cli, tmp_path: Path) -> None:
     """--tick-prices without --traces is refused in one line."""
     code, _, err = run_cli(*SMALL, "--tick-prices", tmp_path / "p.json")
     _one_line(code, err, "--traces")
+
+
+def test_regret_uses_the_requests_deadline_and_the_tick_prices(run_cli, tmp_path: Path) -> None:
+    """A plan that meets a 12 h deadline without switching (policy none) is still measured against it, and with a
+    tick-price file the windows replay the moving prices (hand-built trace: runs without the public data)."""
+    from tests.dashboard.handmade_traces import TRACE_NAME, tick_prices_json, trace_csv
+
+    trace, prices = tmp_path / TRACE_NAME, tmp_path / "prices.json"
+    trace.write_bytes(trace_csv())
+    prices.write_bytes(tick_prices_json())
+    args = ("recommend", "--model-size", "125M", "--tokens", "1e9", "--families", "p3", "--deadline", "12h",
+            "--traces", trace, "--json")
+    docs = {}
+    for name, extra in (("mean", ()), ("tick", ("--tick-prices", prices))):
+        code, out, err = run_cli(*args, *extra)
+        assert code == 0, err
+        docs[name] = json.loads(out)["traces"]["regret"]
+    for rg in docs.values():
+        assert "note" not in rg and rg["replays"] == 6 and rg["replays_meeting_deadline"] == 6
+        assert all(r["plan_usd"] >= r["optimum_usd"] * (1 - 1e-9) for r in rg["per_replay"])
+    assert docs["mean"]["prices"] == "time-weighted mean per trace" and docs["tick"]["prices"] == "per-tick"
+    assert [r["optimum_usd"] for r in docs["mean"]["per_replay"]] != [r["optimum_usd"] for r in docs["tick"]["per_replay"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from spotplan.advisor.traces import REGRET_WINDOWS
+from spotplan.advisor.traces import REGRET_WINDOWS, chosen_offsets_s, with_deadline
 from spotplan.dashboard import regret
 from spotplan.errors import ConfigError
 from tests.dashboard.handmade_traces import write_trace
@@ -27,12 +27,12 @@ def _scenario(trace: Path, deadline_h: float | None) -> Any:
 
 def test_windows_are_thinned_evenly_to_the_cap() -> None:
     """Every tiling window when they fit under the cap; else every k-th, at most REGRET_WINDOWS of them."""
-    assert regret.chosen_offsets_s(72 * 3600.0, 12 * 3600.0) == ([i * 12 * 3600.0 for i in range(6)], 6)
-    offsets, tiled = regret.chosen_offsets_s(72 * 3600.0, 4 * 3600.0)
+    assert chosen_offsets_s(72 * 3600.0, 12 * 3600.0) == ([i * 12 * 3600.0 for i in range(6)], 6)
+    offsets, tiled = chosen_offsets_s(72 * 3600.0, 4 * 3600.0)
     assert tiled == 18 and len(offsets) <= REGRET_WINDOWS
     assert offsets == [i * 3 * 4 * 3600.0 for i in range(6)]
     with pytest.raises(ConfigError, match="longer than the trace"):
-        regret.chosen_offsets_s(72 * 3600.0, 80 * 3600.0)
+        chosen_offsets_s(72 * 3600.0, 80 * 3600.0)
 
 
 def test_dashboard_regret_equals_recommends(tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_the_full_plan_is_measured_against_the_sidebars_deadline(tmp_path: Path)
 
     rec = recommend(RecommendRequest(model_size="125M", tokens=1_000_000_000, deadline_h=12.0, families=("p3",),
                                      traces=(str(write_trace(tmp_path)),), runs=16))
-    cs = compile_scenario(Scenario.model_validate_json(regret.with_deadline(rec.scenario.model_dump_json(), 12.0)))
+    cs = compile_scenario(Scenario.model_validate_json(with_deadline(rec.scenario.model_dump_json(), 12.0)))
     assert cs.deadline_s == 12 * 3600.0 and cs.deadline_policy == rec.scenario.deadline.policy
     assert regret.regret_setup(cs).offsets_s == tuple(i * 12 * 3600.0 for i in range(6))
     stated = _scenario(tmp_path / "us-east-2b_v100_1.csv", deadline_h=6.0).model_dump_json()
-    assert regret.with_deadline(stated, 12.0) == stated
+    assert with_deadline(stated, 12.0) == stated
