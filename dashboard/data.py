@@ -33,7 +33,7 @@ def _as_file(upload: Upload) -> Iterator[Path]:
     """The upload written under its own name in a private temp dir; loader messages then name the file as
     the user knows it (the temp dir prefix is stripped by ``_user_path``)."""
     with tempfile.TemporaryDirectory(prefix="spotplan-upload-") as tmp:
-        path = Path(tmp) / Path(upload.name).name
+        path = Path(tmp) / upload_name(upload)
         path.write_bytes(upload.content)
         yield path
 
@@ -42,12 +42,21 @@ KEPT_ROOT = Path(tempfile.gettempdir()) / "spotplan-dashboard"
 _KEPT_PREFIX = re.compile(re.escape(str(KEPT_ROOT)) + r"/[0-9a-f]{16}/")
 
 
+def upload_name(upload: Upload) -> str:
+    """The upload's file name without any folder; ConfigError for a name that is no file's (empty, ``.``, ``..``
+    or hidden), which would otherwise name a folder or escape the one it is written to."""
+    name = Path(upload.name).name
+    if name in ("", ".", "..") or name.startswith("."):
+        raise ConfigError(f"{upload.name!r}: not a file name; expected a file such as us-east-1c_v100_1.csv")
+    return name
+
+
 def _kept_file(upload: Upload) -> Path:
     """The upload stored by content hash so a plan's Scenario can still replay it after this call returns."""
     digest = hashlib.sha256(upload.content).hexdigest()[:16]
     folder = KEPT_ROOT / digest
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(upload.name).name
+    path = folder / upload_name(upload)
     if not path.exists():
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(upload.content)
@@ -99,19 +108,23 @@ def validate_traces(traces: tuple[Upload, ...], tick_prices: Upload | None) -> N
     (the same checks as ``spotplan recommend --traces``: file name, catalog pool, one tick, aligned prices)."""
     from spotplan.simulator.trace_scenario import load_traces
 
-    names = [Path(u.name).name for u in traces]
+    names = [upload_name(u) for u in traces]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{twice[0]}: uploaded twice; expected one file per zone")
     with tempfile.TemporaryDirectory(prefix="spotplan-upload-") as tmp:
         folder = Path(tmp)
-        for u in (*traces, *([tick_prices] if tick_prices else [])):
-            (folder / Path(u.name).name).write_bytes(u.content)
-        tick = folder / Path(tick_prices.name).name if tick_prices else None
+        for u, n in zip(traces, names, strict=True):
+            (folder / n).write_bytes(u.content)
+        tick = None
+        if tick_prices is not None:  # a folder of its own: a price file named like a trace must not replace it
+            (folder / "prices").mkdir()
+            tick = folder / "prices" / upload_name(tick_prices)
+            tick.write_bytes(tick_prices.content)
         try:
             load_traces([folder / n for n in names], tick_prices=tick)
         except SpotplanError as exc:
-            raise type(exc)(str(exc).replace(str(folder) + "/", "")) from None
+            raise type(exc)(str(exc).replace(str(folder) + "/prices/", "").replace(str(folder) + "/", "")) from None
 
 
 def validate_calibration(upload: Upload) -> str:

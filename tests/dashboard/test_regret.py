@@ -99,3 +99,23 @@ def test_the_full_plan_is_measured_against_the_sidebars_deadline(tmp_path: Path)
     assert regret.regret_setup(cs).offsets_s == tuple(i * 12 * 3600.0 for i in range(6))
     stated = _scenario(tmp_path / "us-east-2b_v100_1.csv", deadline_h=6.0).model_dump_json()
     assert with_deadline(stated, 12.0) == stated
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "../..", "dir/.hidden"])
+def test_an_upload_named_like_a_folder_is_one_line(name: str) -> None:
+    """A trace upload whose name is no file's (it would name the temp folder or escape it): one ConfigError."""
+    from spotplan.dashboard import data
+    from spotplan.dashboard.inputs import Upload
+
+    with pytest.raises(ConfigError, match="not a file name"):
+        data.validate_traces((Upload(name=name, content=b"date,availability\n"),), None)
+
+
+def test_a_tick_price_file_named_like_a_trace_does_not_replace_it(tmp_path: Path) -> None:
+    """The price file gets a folder of its own, so the trace it prices is still the trace that loads."""
+    from spotplan.dashboard import data
+    from spotplan.dashboard.inputs import Upload
+    from tests.dashboard.handmade_traces import TRACE_NAME, tick_prices_json, trace_csv
+
+    trace = Upload(name=TRACE_NAME, content=trace_csv())
+    data.validate_traces((trace,), Upload(name=TRACE_NAME, content=tick_prices_json()))  # loads: no error
