@@ -96,8 +96,10 @@ def split_line(rec: Recommendation) -> str | None:
     line = "  split       "
     for name, usd in sorted(b.cost_usd.items(), key=lambda kv: (-kv[1], kv[0])):
         item = f"{name} {usd / b.total_usd:.1%}, "
-        if name == "migration" or usd <= 0 or len(line) + len(item) + len(last) > SPLIT_WIDTH:
+        if name == "migration":
             continue
+        if usd <= 0 or len(line) + len(item) + len(last) > SPLIT_WIDTH:
+            break  # the largest shares only: a smaller one after one that did not fit would misrank them
         line += item
     return line + last
 
