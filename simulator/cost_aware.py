@@ -7,8 +7,9 @@ its current up (or down) period has lasted, what restarting there costs in migra
 
 - a spot pool with capacity: the expected bill of a lifetime started now, plus the egress, over the progress it
   is expected to keep (after setup, transfer and restore, less the work an interruption loses); expectations
-  over the pool's past residual lifetimes given the period's age, a lifetime the cloud ends within its first
-  billed hour billing nothing (AWS's rule);
+  over the pool's past residual lifetimes given the period's age, and one more lifetime that outlasts the job
+  (the next one outlives all ``k`` seen with probability ``1 / (k + 1)``: ``lifetimes_s``), a lifetime the cloud
+  ends within its first billed hour billing nothing (AWS's rule);
 - the spot instance in hand (at a capacity event elsewhere): priced the same way from its own bill so far, against
   a stop now, so inside its first hour staying keeps the chance of a refund;
 - on-demand: its price over its rate, with the one-off changeover and egress spread over the remaining work.
@@ -27,6 +28,12 @@ a spot capacity event when a spot option beats staying (priced the same way) and
 changeover and the safety margin. The safety net of every policy (``spotplan.simulator.deadline``) still
 commits the job to on-demand when the slack falls to two changeovers, so deadlines stay guaranteed.
 
+With no information (a replayed pool with no completed period in its past, as at the start of a trace) the
+decisions are uniform progress's: such a pool with capacity is priced at its plain rate, so a launch takes spot
+whenever some pool has capacity; with no outage seen the wait-or-bridge choice is uniform progress's; a running
+spot instance is never moved to such a pool (uniform progress never moves). Leaving on-demand for one is priced
+(at its plain rate) against the slack, as for any pool.
+
 Seconds, USD, progress in reference seconds; pure functions of the ``Situation`` and ``PoolNow`` values.
 """
 
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spotplan.simulator.availability import TraceAvailability
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.migration import migration_for
 from spotplan.simulator.pools import PoolClock
@@ -64,6 +72,8 @@ class PoolNow:
     move_usd: float  # egress to restart here (0 where the checkpoint is)
     move_s: float  # transfer time to restart here
     res: Residuals
+    past_sample: bool = True  # res's lengths are a finite sample of the pool's past (a replayed trace), not a
+    # fixed draw of a known process (a renewal source), so the next lifetime may outlast every one seen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,14 +121,29 @@ def stay_usd_per_progress(sit: Situation, p: PoolNow, billed_s: float) -> float:
     return p.usd_per_s * bill_s / gain
 
 
+def lifetimes_s(p: PoolNow) -> np.ndarray:
+    """The residual lifetimes a launch (or the instance in hand) on ``p`` is priced over, equally likely.
+
+    From a sample of the past (``past_sample``): the ``k`` residuals ``L - age`` of the periods seen that outlived
+    the current age, plus one that outlives the job. The next lifetime is exchangeable with the ``k`` seen, so it
+    is longer than all of them with probability ``1 / (k + 1)``; how long it then lasts the past does not say, and
+    it is read as the no-history case reads every lifetime (outlasting the job). With no period seen (``k = 0``)
+    that is the whole answer: the plain rate, on which a launch beats on-demand as uniform progress's "spot
+    whenever available" does; with many it weighs little. Without it, one or two short periods seen priced a pool
+    at infinity (no progress), however long the period before the trace began had lasted. A renewal source's
+    draws are its known law, used as they are (empty: no finite period, outlasting the job).
+    """
+    r = p.res.up.residuals_s(p.age_s)
+    if p.past_sample or r.size == 0:
+        return np.append(r, INF)
+    return r
+
+
 def _lifetime(sit: Situation, p: PoolNow, wait_s: float, startup_s: float, billed_s: float) -> tuple[float, float]:
     """(expected billed seconds beyond ``billed_s``, expected progress) of an instance on ``p`` that has been billed
-    ``billed_s`` and starts billing after ``wait_s`` (provisioning), over the pool's residual lifetimes; with no
-    past (no finite period seen) the lifetime is taken to outlast the job."""
+    ``billed_s`` and starts billing after ``wait_s`` (provisioning), over ``lifetimes_s(p)``."""
     need = startup_s + sit.remaining_s / p.rate  # billed seconds to finish there
-    r = p.res.up.residuals_s(p.age_s)
-    if r.size == 0:
-        r = np.array([INF])
+    r = lifetimes_s(p)
     run = r - wait_s  # billed seconds the lifetime would still last
     done = run >= need
     free = ~done & (billed_s + run < FREE_HOUR_S)  # the cloud ends it within its first billed hour
@@ -189,7 +214,7 @@ def _worth_waiting_for(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, bu
         if not wait <= WAIT_SHARE * budget_s:  # a wait may spend only a share of the slack: waits add up
             continue
         fresh = PoolNow(index=p.index, spot=True, available=True, usd_per_s=p.usd_per_s, rate=p.rate, age_s=0.0,
-                        move_usd=p.move_usd, move_s=p.move_s, res=p.res)
+                        move_usd=p.move_usd, move_s=p.move_s, res=p.res, past_sample=p.past_sample)
         c = spot_usd_per_progress(sit, fresh) + lam * wait / max(sit.remaining_s, TINY)
         if c < best_c * (1.0 - WAIT_GAIN):
             best_wait = min(best_wait, wait)
@@ -233,12 +258,20 @@ def leave_on_demand(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> in
     return p.index if after - back >= _reserve_s(sit, spots) else None
 
 
+def lifetimes_known(p: PoolNow) -> bool:
+    """Whether anything is known of ``p``'s lifetimes: a completed up period in the replayed past, or a source
+    whose law is given (renewal, always up)."""
+    return not p.past_sample or bool(p.res.up.sorted_s.size)
+
+
 def move_from_spot(sit: Situation, spots: Sequence[PoolNow], od: PoolNow, here: int,
                    billed_s: float = FREE_HOUR_S) -> int | None:
     """On spot pool ``here`` (its instance billed for ``billed_s`` so far) at a capacity event: the pool to move to
-    (stop, save, restart there), or None."""
+    (stop, save, restart there), or None. Only to a pool whose lifetimes are known (``lifetimes_known``): for one
+    with no completed up period in its past the price is the no-history reading (a lifetime outlasting the job),
+    not an estimate to trade a running instance for, and uniform progress's rule (stay on spot) decides."""
     cur = next(p for p in spots if p.index == here)
-    others = [p for p in spots if p.index != here]
+    others = [p for p in spots if p.index != here and lifetimes_known(p)]
     p, c = best_spot(sit, others)
     if p is None:
         return None
@@ -305,6 +338,7 @@ def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, 
         out.append(PoolNow(index=i, spot=cp.spot, available=clock.available_at(now_s, cs.notice_s),
                            usd_per_s=clock.price.price_at(now_s) * cp.nodes / 3600.0, rate=rate, age_s=age,
                            move_usd=mig.usd if mig else 0.0, move_s=mig.time_s if mig else 0.0,
-                           res=residuals(cp.availability, clock.offset_s + now_s)))
+                           res=residuals(cp.availability, clock.offset_s + now_s),
+                           past_sample=isinstance(cp.availability, TraceAvailability)))
     assert cs.od_rung is not None
     return [out[i] for i in cs.spot_rungs], out[cs.od_rung]

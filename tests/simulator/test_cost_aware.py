@@ -12,6 +12,7 @@ from spotplan.simulator.cost_aware import (
     Situation,
     choose,
     leave_on_demand,
+    lifetimes_s,
     move_from_spot,
     spot_usd_per_progress,
     stay_usd_per_progress,
@@ -37,9 +38,9 @@ def _res(up_h: float, down_h: float) -> Residuals:
 
 
 def _pool(i: int, usd_per_h: float, *, up: bool = True, spot: bool = True, move_usd: float = 0.0,
-          move_s: float = 0.0, res: Residuals | None = None, age_h: float = 0.0) -> PoolNow:
+          move_s: float = 0.0, res: Residuals | None = None, age_h: float = 0.0, past_sample: bool = True) -> PoolNow:
     return PoolNow(index=i, spot=spot, available=up, usd_per_s=usd_per_h / H, rate=1.0, age_s=age_h * H,
-                   move_usd=move_usd, move_s=move_s, res=res or _res(20.0, 1.0))
+                   move_usd=move_usd, move_s=move_s, res=res or _res(20.0, 1.0), past_sample=past_sample)
 
 
 def _sit(now_h: float = 0.0, progress_h: float = 1.0, work_h: float = 10.0, deadline_h: float = 30.0) -> Situation:
@@ -56,13 +57,31 @@ def test_price_per_progress_of_a_long_lived_pool_is_its_price_plus_startup() -> 
 
 
 def test_a_launch_is_priced_over_the_residual_lifetimes_with_the_free_first_hour() -> None:
-    """Past periods of 0.5 h and 10 h, 30 h of work left, 240 s provisioning, 480 s setup and restore, 600 s lost
-    per interruption: the short lifetime (1,560 s billed) is free and keeps 480 s of progress, the long one bills
-    35,760 s and keeps 34,680 s; the price per progress is the ratio of the means."""
+    """Periods of 0.5 h and 10 h, 30 h of work left, 240 s provisioning, 480 s setup and restore, 600 s lost per
+    interruption: the short lifetime (1,560 s billed) is free and keeps 480 s of progress, the long one bills
+    35,760 s and keeps 34,680 s; the price per progress is the ratio of the means. From a renewal source's law
+    these two are the lifetimes; from a trace's past a third, longer than both (chance 1/3), outlasts the job:
+    it bills the 480 s of startup and the 30 h and keeps the 30 h."""
     res = Residuals(Lengths.of(np.array([0.5, 10.0]) * H), Lengths.of(np.array([H])), 5.25 * H)
-    p = _pool(0, 0.9, res=res)
     sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
-    assert spot_usd_per_progress(sit, p) == pytest.approx(0.9 / H * (0 + 35760) / (480 + 34680))
+    law = _pool(0, 0.9, res=res, past_sample=False)
+    assert lifetimes_s(law).tolist() == pytest.approx([0.5 * H, 10 * H])
+    assert spot_usd_per_progress(sit, law) == pytest.approx(0.9 / H * (0 + 35760) / (480 + 34680))
+    past = _pool(0, 0.9, res=res)
+    assert lifetimes_s(past).tolist() == [0.5 * H, 10 * H, np.inf]
+    want = 0.9 / H * (0 + 35760 + 480 + 30 * H) / (480 + 34680 + 30 * H)
+    assert spot_usd_per_progress(sit, past) == pytest.approx(want)
+
+
+def test_a_pool_seen_only_in_short_periods_is_not_priced_at_infinity() -> None:
+    """Window 0 of the multi-region benchmark: two completed up periods of 0.15 h and 0.1 h, both shorter than a
+    restart (the long period before the trace began is not counted). Over those two alone a launch keeps no
+    progress (price INF, so the job sat on on-demand while the pool ran for hours); with the third lifetime that
+    outlasts the job, the two short ones are free and keep nothing, and the price is the plain rate's."""
+    res = Residuals(Lengths.of(np.array([0.15, 0.1]) * H), Lengths.of(np.array([0.5 * H])), 1.0 * H)
+    sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
+    assert spot_usd_per_progress(sit, _pool(0, 0.9, res=res, past_sample=False)) == np.inf
+    assert spot_usd_per_progress(sit, _pool(0, 0.9, res=res)) == pytest.approx(0.9 / H * (480 + 30 * H) / (30 * H))
 
 
 def test_staying_in_the_first_hour_keeps_the_refund() -> None:
@@ -70,7 +89,7 @@ def test_staying_in_the_first_hour_keeps_the_refund() -> None:
     ends the instance at 1,800 s and the 900 s already billed are refunded (-900 s against a stop now); past the
     first hour the same residuals bill in full."""
     res = Residuals(Lengths.of(np.array([0.5, 10.0]) * H), Lengths.of(np.array([H])), 5.25 * H)
-    p = _pool(0, 0.9, res=res, age_h=0.25)
+    p = _pool(0, 0.9, res=res, age_h=0.25, past_sample=False)  # the two lifetimes only (a renewal source's law)
     sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
     gain = (300 + 34500) / 2
     assert stay_usd_per_progress(sit, p, 900.0) == pytest.approx(0.9 / H * (-900 + 35100) / 2 / gain)
@@ -177,3 +196,59 @@ def test_cost_aware_does_not_spend_the_slack_waiting_on_a_gang() -> None:
         assert all(r.deadline_met for r in runs), policy
         mean[policy] = float(np.mean([r.cost_usd for r in runs]))
     assert mean["cost-aware"] <= mean["greedy"]
+
+
+def _no_history() -> Residuals:
+    """A replayed pool with no completed period in its past (the start of a trace)."""
+    return Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), 0.0)
+
+
+def test_with_no_history_the_decisions_are_uniform_progress() -> None:
+    """Pools with no completed period in their past: a pool with capacity is launched (spot whenever available);
+    every pool down: idle while ahead of work x t / deadline (until it falls behind, looked at every 900 s), on
+    on-demand once behind; a running instance is not moved to a much cheaper pool of unknown lifetimes, though
+    it is to one whose law is known (a renewal source that never ends a period)."""
+    od = _pool(9, 3.06, spot=False, res=_no_history())
+    sit = _sit(now_h=0.0, progress_h=0.0, work_h=10.0, deadline_h=15.0)
+    assert choose(sit, [_pool(0, 0.9, res=_no_history()), _pool(1, 0.95, up=False, res=_no_history())], od) \
+        .index == 0
+    down = [_pool(0, 0.9, up=False, res=_no_history()), _pool(1, 0.95, up=False, res=_no_history())]
+    ahead = choose(_sit(now_h=3.0, progress_h=2.5, work_h=10.0, deadline_h=15.0), down, od)
+    assert ahead.index is None and ahead.next_check_s == pytest.approx(3.0 * H + 900.0)
+    last = choose(_sit(now_h=3.6, progress_h=2.5, work_h=10.0, deadline_h=15.0), down, od)
+    assert last.index is None and last.next_check_s == pytest.approx(2.5 * H * 15.0 / 10.0)  # behind at 3.75 h
+    assert choose(_sit(now_h=3.75, progress_h=2.5, work_h=10.0, deadline_h=15.0), down, od).index == 9
+    here = _pool(0, 1.40)
+    unknown = _pool(1, 0.5, res=_no_history())
+    assert move_from_spot(_sit(), [here, unknown], od, 0) is None
+    endless = _pool(1, 0.5, res=Residuals(Lengths.of(np.zeros(0)), Lengths.of(np.zeros(0)), np.inf),
+                    past_sample=False)
+    assert move_from_spot(_sit(), [here, endless], od, 0) == 1
+
+
+def test_a_trace_start_with_short_periods_is_run_like_uniform_progress(tmp_path: Path) -> None:
+    """A hand-built trace of one zone (0.1 h ticks) replayed from its first tick: up 0-3 h (begun before the trace,
+    so not a completed period), 0.1 h blips at 3.5 h and 4 h, then up from 6 h to the end; on-demand at $3.06/h,
+    10 h of work, 16 h deadline. Both policies launch spot at 0, at each blip and at 6 h (uniform progress's
+    instances, in its order), bridging on on-demand in between; cost-aware once priced the pool at infinity after
+    the two blips (neither outlasts a restart) and ran the last 7.6 h on on-demand ($26.00)."""
+    from spotplan.simulator.model import simulate_once
+    from tests.support.sim import compiled, scenario, spot_pool, write_trace
+
+    ticks = [1] * 30 + [0] * 5 + [1] + [0] * 4 + [1] + [0] * 19 + [1] * 200
+    pools = [spot_pool("us-east-1a", "us-east-1", {"kind": "trace", "path": write_trace(tmp_path, "a", ticks, 360.0)},
+                       price={"kind": "fixed", "usd_per_h": 0.9}),
+             {"instance_type": "p3.2xlarge", "region": "us-east-1", "market": "on-demand",
+              "price": {"kind": "fixed", "usd_per_h": 3.06}}]
+    runs = {}
+    for policy in ("uniform-progress", "cost-aware"):
+        doc = scenario(pools, work_h=10.0, provisioning_s=240.0, setup_s=180.0, restore_s=300.0, interval_s=1800.0,
+                       deadline={"policy": policy, "deadline_h": 16.0},
+                       replay={"start_offset_h": 0.0, "end_policy": "clamp"})
+        runs[policy] = simulate_once(compiled(doc), np.random.default_rng(0))
+    up, ca = runs["uniform-progress"], runs["cost-aware"]
+    assert up.deadline_met and ca.deadline_met
+    spot, od = "p3.2xlarge/us-east-1a/spot", "p3.2xlarge/us-east-1/on-demand"
+    assert [b.pool for b in ca.bills] == [b.pool for b in up.bills] == [spot, spot, spot, od, spot]
+    assert [round(b.start_s / H, 3) for b in ca.bills if b.pool == spot] == [0.067, 3.567, 4.067, 6.067]
+    assert ca.cost_usd <= up.cost_usd
