@@ -9,7 +9,8 @@ its current up (or down) period has lasted, what restarting there costs in migra
   is expected to keep (after setup, transfer and restore, less the work an interruption loses); expectations
   over the pool's past residual lifetimes given the period's age, and one more lifetime that outlasts the job
   (the next one outlives all ``k`` seen with probability ``1 / (k + 1)``: ``lifetimes_s``), a lifetime the cloud
-  ends within its first billed hour billing nothing (AWS's rule);
+  ends within its first billed hour billing nothing (AWS's rule; for a gang only the reclaimed node's share, and
+  nothing is refunded where the scenario's billing turns the rule off);
 - the spot instance in hand (at a capacity event elsewhere): priced the same way from its own bill so far, against
   a stop now, so inside its first hour staying keeps the chance of a refund;
 - on-demand: its price over its rate, with the one-off changeover and egress spread over the remaining work.
@@ -74,6 +75,8 @@ class PoolNow:
     res: Residuals
     past_sample: bool = True  # res's lengths are a finite sample of the pool's past (a replayed trace), not a
     # fixed draw of a known process (a renewal source), so the next lifetime may outlast every one seen
+    refund_share: float = 1.0  # share of the bill refunded when the cloud ends the lifetime in its first hour:
+    # 1 / nodes (AWS refunds only the reclaimed instance of a gang, ``billing.bill_usd``), 0 without the rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +103,8 @@ def spot_usd_per_progress(sit: Situation, p: PoolNow) -> float:
     """Expected USD per reference second of durable progress for a restart on spot pool ``p`` now.
 
     Over the pool's past residual lifetimes ``R`` (given the current period's age), a fresh lifetime bills
-    ``min(R - provisioning, need)`` unless the cloud ends it within its first billed hour (then nothing), and keeps
+    ``min(R - provisioning, need)`` unless the cloud ends it within its first billed hour (then nothing for one
+    node: a gang's other nodes are still billed, ``PoolNow.refund_share``), and keeps
     ``(R - provisioning - startup) x rate`` of progress less the work an interruption loses (all the remaining work
     if it outlives the job). The ratio of the two expectations, with the egress added to the bill.
     """
@@ -147,7 +151,9 @@ def _lifetime(sit: Situation, p: PoolNow, wait_s: float, startup_s: float, bille
     run = r - wait_s  # billed seconds the lifetime would still last
     done = run >= need
     free = ~done & (billed_s + run < FREE_HOUR_S)  # the cloud ends it within its first billed hour
-    bill = np.where(done, need, np.where(free, -billed_s, run))
+    # the rest of the gang is still billed (the min keeps lifetimes that outlast the job finite; they are not free)
+    refunded = (billed_s + np.minimum(run, FREE_HOUR_S)) * (1.0 - p.refund_share) - billed_s
+    bill = np.where(done, need, np.where(free, refunded, run))
     gain = np.where(done, sit.remaining_s, np.maximum(0.0, (run - startup_s) * p.rate - sit.lost_per_restart_s))
     return float(bill.mean()), float(gain.mean())
 
@@ -319,7 +325,6 @@ def situation(cs: CompiledScenario, now_s: float, progress_s: float) -> Situatio
                      lost_per_restart_s=0.5 * cs.interval_s, safety_s=2.0 * cs.changeover_s)
 
 
-
 def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, held: frozenset[str],
                recovery: float) -> tuple[list[PoolNow], PoolNow]:
     """(the spot rungs, the on-demand rung) as the policy sees them at ``now_s``."""
@@ -339,6 +344,7 @@ def pool_views(cs: CompiledScenario, clocks: Sequence[PoolClock], now_s: float, 
                            usd_per_s=clock.price.price_at(now_s) * cp.nodes / 3600.0, rate=rate, age_s=age,
                            move_usd=mig.usd if mig else 0.0, move_s=mig.time_s if mig else 0.0,
                            res=residuals(cp.availability, clock.offset_s + now_s),
-                           past_sample=isinstance(cp.availability, TraceAvailability)))
+                           past_sample=isinstance(cp.availability, TraceAvailability),
+                           refund_share=1.0 / cp.nodes if cs.billing.first_hour_free_on_interruption else 0.0))
     assert cs.od_rung is not None
     return [out[i] for i in cs.spot_rungs], out[cs.od_rung]

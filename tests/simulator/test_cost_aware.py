@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,18 @@ def test_a_trace_start_with_short_periods_is_run_like_uniform_progress(tmp_path:
     assert [b.pool for b in ca.bills] == [b.pool for b in up.bills] == [spot, spot, spot, od, spot]
     assert [round(b.start_s / H, 3) for b in ca.bills if b.pool == spot] == [0.067, 3.567, 4.067, 6.067]
     assert ca.cost_usd <= up.cost_usd
+
+
+def test_a_gang_is_refunded_only_the_reclaimed_node_and_nothing_without_the_rule() -> None:
+    """The pool of the free-first-hour test as a 2-node gang (its price the gang's): a short lifetime ended by the
+    cloud refunds one node's half of its 1,560 s, the other node's half is billed (780 s of the gang's price);
+    with the billing rule off it bills all 1,560 s. Staying 900 s in: the short lifetime's refund share of the
+    whole 1,800 s is half, so it bills 900 s - 900 s = 0 beyond the bill so far, not -900 s."""
+    res = Residuals(Lengths.of(np.array([0.5, 10.0]) * H), Lengths.of(np.array([H])), 5.25 * H)
+    sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
+    gain = 480 + 34680
+    for share, short_bill in ((1.0, 0.0), (0.5, 780.0), (0.0, 1560.0)):
+        p = dataclasses.replace(_pool(0, 0.9, res=res, past_sample=False), refund_share=share)
+        assert spot_usd_per_progress(sit, p) == pytest.approx(0.9 / H * (short_bill + 35760) / gain)
+    staying = dataclasses.replace(_pool(0, 0.9, res=res, age_h=0.25, past_sample=False), refund_share=0.5)
+    assert stay_usd_per_progress(sit, staying, 900.0) == pytest.approx(0.9 / H * (0 + 35100) / 2 / ((300 + 34500) / 2))
