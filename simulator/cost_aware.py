@@ -238,7 +238,8 @@ def choose(sit: Situation, spots: Sequence[PoolNow], od: PoolNow) -> Pick:
         return Pick(p.index, INF)
     if budget <= 0.0:
         return Pick(od.index, INF)
-    if not any(p.res.down.sorted_s.size for p in spots if not p.available):
+    down = [q for q in spots if not q.available]
+    if down and not any(q.res.down.sorted_s.size for q in down):  # outages with no length seen yet
         return _uniform_progress_pick(sit, od)
     if _wait_usd(sit, spots, od, budget) > _bridge_usd(sit, spots, od):
         return Pick(od.index, INF)

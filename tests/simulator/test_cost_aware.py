@@ -268,3 +268,13 @@ def test_a_gang_is_refunded_only_the_reclaimed_node_and_nothing_without_the_rule
         assert spot_usd_per_progress(sit, p) == pytest.approx(0.9 / H * (short_bill + 35760) / gain)
     staying = dataclasses.replace(_pool(0, 0.9, res=res, age_h=0.25, past_sample=False), refund_share=0.5)
     assert stay_usd_per_progress(sit, staying, 900.0) == pytest.approx(0.9 / H * (0 + 35100) / 2 / ((300 + 34500) / 2))
+
+
+def test_every_pool_up_but_dearer_than_on_demand_is_not_read_as_no_information() -> None:
+    """Both spot pools have capacity, but their lifetimes (0.1 h, a renewal source's law) are shorter than a restart:
+    no progress, so on-demand wins. No pool is down, so the no-history rule (idle while ahead) does not apply."""
+    short = Residuals(Lengths.of(np.full(50, 0.1 * H)), Lengths.of(np.full(50, H)), 0.1 * H)
+    spots = [_pool(i, 0.9, res=short, past_sample=False) for i in (0, 1)]
+    od = _pool(2, 3.06, spot=False)
+    sit = _sit(now_h=1.0, progress_h=5.0, work_h=10.0, deadline_h=30.0)  # well ahead of 10 x 1 / 30
+    assert choose(sit, spots, od).index == 2
