@@ -106,13 +106,15 @@ def spot_usd_per_progress(sit: Situation, p: PoolNow) -> float:
     ``min(R - provisioning, need)`` unless the cloud ends it within its first billed hour (then nothing for one
     node: a gang's other nodes are still billed, ``PoolNow.refund_share``), and keeps
     ``(R - provisioning - startup) x rate`` of progress less the work an interruption loses (all the remaining work
-    if it outlives the job). The ratio of the two expectations, with the egress added to the bill.
+    if it outlives the job). The ratio of the two expectations, with the egress added to the bill of the lifetimes
+    that outlast provisioning (the checkpoint moves once the instance is up).
     """
     startup = sit.setup_s + p.move_s + (sit.restore_s if sit.progress_s > 0 else 0.0)
     bill_s, gain = _lifetime(sit, p, sit.provisioning_s, startup, 0.0)
     if gain <= TINY:
         return INF
-    return (p.usd_per_s * bill_s + p.move_usd) / gain
+    moved = float(np.mean(lifetimes_s(p) > sit.provisioning_s))  # a launch lost while provisioning moves nothing
+    return (p.usd_per_s * bill_s + p.move_usd * moved) / gain
 
 
 def stay_usd_per_progress(sit: Situation, p: PoolNow, billed_s: float) -> float:

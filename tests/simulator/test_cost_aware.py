@@ -278,3 +278,14 @@ def test_every_pool_up_but_dearer_than_on_demand_is_not_read_as_no_information()
     od = _pool(2, 3.06, spot=False)
     sit = _sit(now_h=1.0, progress_h=5.0, work_h=10.0, deadline_h=30.0)  # well ahead of 10 x 1 / 30
     assert choose(sit, spots, od).index == 2
+
+
+def test_a_launch_lost_while_provisioning_pays_no_egress() -> None:
+    """Lifetimes of 100 s (lost in the 240 s of provisioning: nothing billed, nothing moved) and 10 h, $1 of egress:
+    the egress counts for the one lifetime in two that reaches the instance (job.py moves the checkpoint then)."""
+    res = Residuals(Lengths.of(np.array([100.0, 10 * H])), Lengths.of(np.array([H])), 5 * H)
+    sit = _sit(progress_h=1.0, work_h=31.0, deadline_h=60.0)
+    p = _pool(0, 0.9, res=res, past_sample=False, move_usd=1.0)
+    long_bill, long_gain = 10 * H - 240, 10 * H - 240 - 480 - 600  # billed after provisioning; less startup, loss
+    want = (0.9 / H * long_bill / 2 + 1.0 * 0.5) / (long_gain / 2)
+    assert spot_usd_per_progress(sit, p) == pytest.approx(want)
