@@ -103,6 +103,7 @@ def validate_prices(upload: Upload) -> None:
     price_table(upload)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)  # every widget change reruns the sidebar: parse each set once
 def validate_traces(traces: tuple[Upload, ...], tick_prices: Upload | None) -> None:
     """Raise the loaders' one-line error when a trace, its zone, or the tick-price file does not load
     (the same checks as ``spotplan recommend --traces``: file name, catalog pool, one tick, aligned prices)."""
