@@ -21,7 +21,8 @@ Discretisation, chosen so the figure is a **lower bound** on every policy's cost
 - progress counts in units ``unit_s`` and every step's gain is rounded up; the target is ``ceil(work/unit)``;
 - billing minimums, whole-hour rounding, lost work, notices, persist waits, failed launches and max prices are
   left out (each only adds cost or time to a real run); a free first hour is granted whenever the step count
-  says the real lifetime was under an hour; egress between regions is the cheapest chain of moves
+  says the real lifetime was under an hour (the whole bill for one node; for a gang, the reclaimed node's
+  share, as ``billing.bill_usd`` refunds, of the steps inside the real billed time); egress between regions is the cheapest chain of moves
   (Floyd-Warshall), so dropping a real lifetime that made no progress never raises it.
 
 Any real schedule that meets the deadline maps (dropping lifetimes with no durable progress) onto a schedule of the
@@ -54,12 +55,14 @@ class OptimumPool:
     up: np.ndarray  # bool per step: capacity covers the whole step (always True for on-demand)
     step_cost_usd: np.ndarray  # exact cost of the pool's nodes over each step
     rate: float  # durable progress (reference seconds) per wall second of training
+    refund_share: float = 1.0  # share of a lifetime's cost refunded when the cloud ends it in its first hour:
+    # 1 / nodes (AWS refunds only the reclaimed instance of a gang, ``billing.bill_usd``)
 
     def __post_init__(self) -> None:
         if self.up.shape != self.step_cost_usd.shape or self.up.ndim != 1:
             raise ValueError(f"{self.label}: up and step_cost_usd need the same 1-D shape")
-        if not self.rate > 0 or np.any(self.step_cost_usd < 0):
-            raise ValueError(f"{self.label}: rate must be > 0 and costs >= 0")
+        if not self.rate > 0 or np.any(self.step_cost_usd < 0) or not 0.0 <= self.refund_share <= 1.0:
+            raise ValueError(f"{self.label}: rate must be > 0, costs >= 0 and refund_share in [0, 1]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,11 +192,10 @@ class _Programme:
         a, b = s + ln.bill, s + ln.arrive
         return float(self.cum[i][b] - self.cum[i][a]) if b > a else 0.0
 
-    def free_gain(self, i: int, s: int, ln: _Launch) -> tuple[int, int] | None:
-        """(end step, progress units) of a free first hour from ``s`` to the pool's next interruption, if any.
-
-        For a gang the programme refunds every node, where AWS refunds only the reclaimed one
-        (``billing.bill_usd``): a looser bound there, still a lower bound."""
+    def free_gain(self, i: int, s: int, ln: _Launch) -> tuple[int, int, float] | None:
+        """(end step, progress units, cost) of a first hour from ``s`` to the pool's next interruption, if any:
+        the cloud refunds its bill, all of it for one node and the reclaimed node's share for a gang (the other
+        nodes' share of the billed steps is still paid, as ``billing.bill_usd`` bills it)."""
         pb = self.pb
         if not (pb.first_hour_free and pb.pools[i].spot):
             return None
@@ -201,7 +203,11 @@ class _Programme:
         if e <= s or e > self.T or (e - s) * pb.step_s - pb.provisioning_s >= FREE_HOUR_S:
             return None
         steps = e - s - ln.j
-        return (e, steps * self.gain[i]) if steps > 0 else None
+        if steps <= 0:
+            return None
+        b = min(s + ln.bill, e)
+        kept = 1.0 - pb.pools[i].refund_share
+        return e, steps * self.gain[i], float(self.cum[i][e] - self.cum[i][b]) * kept if kept > 0 else 0.0
 
     def short_ends(self, i: int, s: int, ln: _Launch) -> range:
         """Ends before the arrival that still earn progress (only when the billing start comes after J)."""
@@ -257,8 +263,9 @@ def _launches(g: _Programme, t: int, idle: np.ndarray, arr_run: np.ndarray, arr_
                 np.minimum(arr_run[a % W, i], cand, out=arr_run[a % W, i])
             free = g.free_gain(i, t, ln)
             if free is not None:
-                e, units = free
-                np.minimum(arr_idle[e % W, g.reg[i]], _shift(src, units) + move, out=arr_idle[e % W, g.reg[i]])
+                e, units, paid = free
+                np.minimum(arr_idle[e % W, g.reg[i]], _shift(src, units) + (move + paid),
+                           out=arr_idle[e % W, g.reg[i]])
             for e in g.short_ends(i, t, ln):
                 units = (e - t - ln.j) * g.gain[i]
                 np.minimum(arr_idle[e % W, g.reg[i]], _shift(src, units) + move, out=arr_idle[e % W, g.reg[i]])
@@ -272,11 +279,11 @@ def _first_launch(g: _Programme, i: int, t: int, arr_run: np.ndarray, arr_idle: 
         k = min(K, ln.pre * g.gain[i])
         slot = arr_run[a % W, i]
         slot[k] = min(slot[k], g.setup_cost(i, t, ln))
-    ends = [(e, (e - t - ln.j) * g.gain[i]) for e in g.short_ends(i, t, ln)]
+    ends = [(e, (e - t - ln.j) * g.gain[i], 0.0) for e in g.short_ends(i, t, ln)]
     free = g.free_gain(i, t, ln)
     if free is not None:
         ends.append(free)
-    for e, units in ends:
+    for e, units, paid in ends:
         slot = arr_idle[e % W, g.reg[i]]
         k = min(K, units)
-        slot[k] = min(slot[k], 0.0)
+        slot[k] = min(slot[k], paid)

@@ -102,7 +102,7 @@ def problem_for_replay(cs: CompiledScenario, offset_s: float, *, step_s: float |
     pools = tuple(OptimumPool(
         label=p.label, region=p.region, spot=p.spot, up=_up_steps(p, offset_s, st, n),
         step_cost_usd=_step_costs(p, p.price(offset_s, cs.wrap), st, n),
-        rate=p.throughput * tau / (tau + save * p.throughput),
+        rate=p.throughput * tau / (tau + save * p.throughput), refund_share=1.0 / p.nodes,
     ) for p in cs.pools)
     gb = cs.checkpoint_bytes / BYTES_PER_GB
     return OptimumProblem(

@@ -19,11 +19,12 @@ from spotplan.simulator.optimum import (
 
 
 def _pool(label: str, region: str, up: list[int] | None, usd_per_step: float | list[float],
-          n: int, rate: float = 1.0) -> OptimumPool:
+          n: int, rate: float = 1.0, refund_share: float = 1.0) -> OptimumPool:
     spot = up is not None
     u = np.ones(n, dtype=bool) if up is None else np.asarray(up + [0] * (n - len(up)), dtype=bool)[:n]
     c = np.broadcast_to(np.asarray(usd_per_step, dtype=float), (n,)).copy()
-    return OptimumPool(label=label, region=region, spot=spot, up=u, step_cost_usd=c, rate=rate)
+    return OptimumPool(label=label, region=region, spot=spot, up=u, step_cost_usd=c, rate=rate,
+                       refund_share=refund_share)
 
 
 def _problem(pools: list[OptimumPool], *, work_s: float, deadline_s: float, step_s: float = 100.0,
@@ -101,7 +102,7 @@ def _brute(pb: OptimumProblem) -> float:
         cost = float(p.step_cost_usd[s + bill:e].sum()) if e > s + bill else 0.0
         interrupted = p.spot and e < p.up.size and not p.up[e]
         if pb.first_hour_free and interrupted and (e - s) * st - pb.provisioning_s < FREE_HOUR_S:
-            cost = 0.0
+            cost *= 1.0 - p.refund_share  # one node's share (a gang's other nodes are still billed)
         if moved:
             cost += float(ex[ckpt, regions.index(p.region)])
         return cost, credit * math.ceil(p.rate * st / unit - 1e-9)
@@ -129,7 +130,8 @@ def test_matches_brute_force_on_random_small_traces(seed: int) -> None:
     n = 15
     step = 100.0
     pools = [
-        _pool("a", "r1", list(rng.random(n) < 0.7), list(rng.uniform(0.005, 0.02, n)), n),
+        _pool("a", "r1", list(rng.random(n) < 0.7), list(rng.uniform(0.005, 0.02, n)), n,
+              refund_share=1.0 if seed % 4 < 2 else 0.5),  # a 2-node gang: one node's share refunded
         _pool("b", "r2", list(rng.random(n) < 0.6), list(rng.uniform(0.005, 0.02, n)), n),
         _pool("od", "r1", None, 0.05, n),
     ]

@@ -90,3 +90,36 @@ def test_windows_off_the_trace_are_refused() -> None:
         check_window(100 * 3600.0, 50 * 3600.0, 60 * 3600.0, "s.yaml")
     with pytest.raises(ConfigError, match="longer than the trace"):
         tiling_offsets_s(10 * 3600.0, 60 * 3600.0)
+
+
+def test_a_gang_optimum_refunds_one_node_and_stays_a_lower_bound() -> None:
+    """The 4-node Can't Be Late gang example (72 h deadline, 50 GB): a free first hour refunds the reclaimed node's
+    share only, so the optimum is higher than one refunding the whole gang, and still no policy pays less."""
+    import dataclasses
+
+    import yaml
+
+    from spotplan.errors import SpotplanError
+    from spotplan.paths import data_dir
+    from spotplan.simulator.compile import compile_scenario
+    from spotplan.simulator.montecarlo import run_rng
+    from spotplan.simulator.optimum import solve
+
+    ex = data_dir() / "examples"
+    doc = yaml.safe_load((ex / "cbl-4node-gang.yaml").read_text())
+    doc["checkpoint"]["checkpoint_bytes"] = 50 * 10**9
+    costs = []
+    for policy in ("cost-aware", "greedy", "uniform-progress"):
+        doc["deadline"] = {"policy": policy, "deadline_h": 72.0}
+        try:
+            cs = compile_scenario(Scenario.from_dict(doc, source="gang"), base_dir=ex, source="gang")
+        except SpotplanError as exc:  # the example replays public traces
+            pytest.skip(f"the example's traces are absent: {exc}")
+        r = simulate_once(cs, run_rng(0, 0), 72 * 3600.0, keep_timeline=False)
+        assert r.deadline_met, policy
+        costs.append(r.cost_usd)
+    pb = problem_for_replay(cs, 72 * 3600.0)
+    assert {p.refund_share for p in pb.pools} == {0.25}
+    whole = solve(dataclasses.replace(pb, pools=tuple(dataclasses.replace(p, refund_share=1.0) for p in pb.pools)))
+    one = solve(pb)
+    assert whole.cost_usd < one.cost_usd <= min(costs) + 1e-9
