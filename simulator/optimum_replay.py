@@ -51,9 +51,14 @@ class Regret:
 
 
 def trace_tick_s(cs: CompiledScenario) -> float:
-    """The one tick every spot rung's trace shares; ConfigError when a rung is not replayed or ticks differ."""
+    """The one tick every spot rung's trace shares; ConfigError when a rung is not replayed, ticks differ, or a
+    rung is an elastic gang (the programme runs a gang at its full width only; running narrower could cost less
+    per unit of progress, so its figure would not bound an elastic run)."""
     ticks = set()
     for p in cs.pools:
+        if p.elastic and p.min_nodes < p.nodes:
+            raise ConfigError(f"{cs.name}: pool {p.label} is an elastic gang (job.gang: elastic); the offline "
+                              "optimum models a gang at its full width only, so it is not measured")
         if isinstance(p.availability, TraceAvailability):
             ticks.add(p.availability.trace.gap_s)
         elif not isinstance(p.availability, AlwaysUp):

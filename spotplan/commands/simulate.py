@@ -139,13 +139,17 @@ def _hours_s(text: str, flag: str) -> float:
 
 
 def _replays_traces(cs: Any) -> bool:
-    """Every spot rung replays an availability trace and there is a deadline (what the optimum needs)."""
-    from spotplan.simulator.availability import AlwaysUp, TraceAvailability
+    """There is a deadline and the offline optimum can model the replay (every spot rung on traces of one tick,
+    no elastic gang): what a default regret needs; an explicit ``--regret`` still reports why not, in one line."""
+    from spotplan.simulator.optimum_replay import trace_tick_s
 
-    spot = [p for p in cs.pools if p.spot]
-    return (cs.deadline_s is not None and bool(spot)
-            and all(isinstance(p.availability, TraceAvailability | AlwaysUp) for p in cs.pools)
-            and any(isinstance(p.availability, TraceAvailability) for p in spot))
+    if cs.deadline_s is None:
+        return False
+    try:
+        trace_tick_s(cs)
+    except ConfigError:
+        return False
+    return True
 
 
 def _window_offsets(cs: Any, start: str | None, length: str | None, tile: bool, source: str) -> list[float]:

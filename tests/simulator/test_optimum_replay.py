@@ -123,3 +123,23 @@ def test_a_gang_optimum_refunds_one_node_and_stays_a_lower_bound() -> None:
     whole = solve(dataclasses.replace(pb, pools=tuple(dataclasses.replace(p, refund_share=1.0) for p in pb.pools)))
     one = solve(pb)
     assert whole.cost_usd < one.cost_usd <= min(costs) + 1e-9
+
+
+def test_an_elastic_gang_is_not_measured_against_the_full_width_optimum() -> None:
+    """The 16-node elastic example: running narrower can cost less per unit of progress than the full gang the
+    programme models, so its figure would not bound the run; the optimum says so in one line instead."""
+    import yaml
+
+    from spotplan.errors import SpotplanError
+    from spotplan.paths import data_dir
+    from spotplan.simulator.compile import compile_scenario
+
+    ex = data_dir() / "examples"
+    doc = yaml.safe_load((ex / "cbl-16node-elastic.yaml").read_text())
+    doc["deadline"] = {"policy": "none", "deadline_h": 150.0}
+    try:
+        cs = compile_scenario(Scenario.from_dict(doc, source="elastic"), base_dir=ex, source="elastic")
+    except SpotplanError as exc:  # the example replays public traces
+        pytest.skip(f"the example's traces are absent: {exc}")
+    with pytest.raises(ConfigError, match="elastic gang.*full width only"):
+        problem_for_replay(cs, 0.0)
