@@ -158,10 +158,8 @@ def traces_lines(block: dict[str, Any]) -> list[str]:
     rg = block["regret"]
     if "note" in rg:
         lines.append(f"regret: {rg['note']}")
-    elif rg["mean_ratio"] is None:
-        lines.append(f"regret: the plan met the deadline on none of {rg['replays']} tiled windows")
     else:
-        lines.append(f"regret (cost / offline optimum): {rg['mean_ratio']:.3f}x on {rg['replays_meeting_deadline']} "
-                     f"of {rg['replays']} tiled windows that met the deadline "
-                     f"(optimum ${rg['optimum_mean_usd']:,.2f} on average; {rg['prices']} prices; in-sample)")
+        from spotplan.simulator.windows import regret_line
+
+        lines.append(f"{regret_line(rg, replays='tiled windows')}; {rg['prices']} prices; in-sample")
     return lines

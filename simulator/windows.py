@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from spotplan.simulator.compile import CompiledScenario
 from spotplan.simulator.model import simulate_once
@@ -53,3 +54,12 @@ def regret_summary(rg: Regret) -> dict[str, object]:
         "method": "plan cost / offline optimum on the same replay (dynamic programme over trace ticks x progress, "
                   "a lower bound on any policy's cost; spotplan.simulator.optimum), over replays that met the deadline",
     }
+
+
+def regret_line(rg: dict[str, Any], *, replays: str = "replays") -> str:
+    """The summary line of a ``regret_summary`` block (``replays``: what a replay is called, e.g. tiled windows)."""
+    if rg["mean_ratio"] is None:
+        return f"regret: no replay met the deadline ({rg['replays']} {replays}); nothing to compare"
+    return (f"regret (cost / offline optimum, same replays): mean {rg['mean_ratio']:.3f}x, ratio of means "
+            f"{rg['ratio_of_means']:.3f}x over {rg['replays_meeting_deadline']} of {rg['replays']} {replays} "
+            f"that met the deadline; optimum ${rg['optimum_mean_usd']:,.2f} on average")

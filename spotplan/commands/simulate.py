@@ -60,12 +60,9 @@ def _print_summary(s: dict[str, Any]) -> None:
                   + (" ..." if len(w) > 8 else "") + " h into the traces")
     rg = s.get("regret")
     if rg:
-        if rg["mean_ratio"] is None:
-            con.print(f"regret: no replay met the deadline ({rg['replays']} replays); nothing to compare")
-        else:
-            con.print(f"regret (cost / offline optimum, same replays): mean {rg['mean_ratio']:.3f}x, ratio of means "
-                      f"{rg['ratio_of_means']:.3f}x over {rg['replays_meeting_deadline']} of {rg['replays']} replays "
-                      f"that met the deadline; optimum ${rg['optimum_mean_usd']:,.2f} on average")
+        from spotplan.simulator.windows import regret_line
+
+        con.print(regret_line(rg))
 
 
 def _write_timeline(mc: Any, path: Path) -> None:
